@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// The freshmirror command line: one command per file; each returns an exit code.
+import { readFileSync } from "node:fs";
+import { ConfigError, describeError, FreshmirrorError, UsageError } from "../errors.js";
+import { type Command, type CommandIo, EXIT_FAILED, EXIT_USAGE } from "./command-io.js";
+import { configCommand } from "./config-command.js";
+import { gcCommand } from "./gc-command.js";
+import { serveCommand } from "./serve-command.js";
+import { syncCommand } from "./sync-command.js";
+import { verifyCommand } from "./verify-command.js";
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  serve: { run: serveCommand, summary: "serve the mirrors (status page, simple indexes, files)" },
+  sync: { run: syncCommand, summary: "sync a mirror now (--project, --dry-run)" },
+  verify: { run: verifyCommand, summary: "re-hash a mirror's published files (--repair)" },
+  gc: { run: gcCommand, summary: "remove blobs no snapshot lists (--dry-run)" },
+  config: { run: configCommand, summary: "check the config, or print the embedded default" },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return `freshmirror ${version()}: a mirror station for PyTorch wheels and PyPI-style indexes
+
+Usage: freshmirror <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  .join("\n")}
+
+Global options:
+  -c, --config FILE  config file (else $FRESHMIRROR_CONFIG, ./freshmirror.yaml, embedded default)
+  -h, --help         help for a command: freshmirror <command> --help
+`;
+}
+
+export async function main(argv: string[], io: CommandIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.stdout.write(usage());
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  if (name === "--version" || name === "-V") {
+    io.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  try {
+    if (!command) throw new UsageError(`unknown command "${name}"`);
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`freshmirror: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof UsageError) {
+      io.stderr.write(`freshmirror: ${error.message}\n(${error.hint})\n`);
+      return EXIT_USAGE;
+    }
+    io.stderr.write(
+      `freshmirror: ${describeError(error)}${error instanceof FreshmirrorError ? ` [${error.code}]` : ""}\n`,
+    );
+    return EXIT_FAILED;
+  }
+}
+
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split("/").pop() ?? "");
+if (invokedDirectly) {
+  main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+  }).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,22 @@
+// The embedded default: with no config file, freshmirror is a pull-through cache of PyPI and
+// download.pytorch.org (served under /pypi and /pytorch). Kept as YAML so that
+// `freshmirror config check` shows operators exactly what to start from.
+export const DEFAULT_CONFIG_YAML = `# freshmirror embedded default config
+listen: 0.0.0.0:8080
+data_dir: ./data
+mirrors:
+  pypi:
+    type: pypi
+    description: PyPI, fetched on demand
+    upstream: https://pypi.org
+    indexes: [simple]
+    mode: proxy
+    allow_hosts: [files.pythonhosted.org]
+  pytorch:
+    type: pypi
+    description: PyTorch wheels (download.pytorch.org), fetched on demand
+    upstream: https://download.pytorch.org
+    indexes: [whl/cu130, whl/cu128, whl/cu126, whl/cu121, whl/cpu, whl]
+    mode: proxy
+    allow_hosts: [download-r2.pytorch.org, pypi.nvidia.com, files.pythonhosted.org]
+`;

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ConfigError } from "../errors.js";
+import { parseDuration, parseSize } from "./duration.js";
+import { loadConfig, parseConfigText } from "./load-config.js";
+
+const DESIGN_EXAMPLE = `
+listen: 0.0.0.0:8080
+public_url: http://mirror.example.edu
+data_dir: ./data
+mirrors:
+  pytorch:
+    type: pypi
+    upstream: https://download.pytorch.org
+    indexes: [whl/cu121, whl/cpu]
+    projects: [torch, torchvision, torchaudio]
+    versions: ">=2.5"
+    platforms: ["manylinux*_x86_64", "linux_x86_64"]
+    python: [cp311, cp312]
+    keep_latest: 3
+    schedule: "0 2 * * *"
+    watch: 2m
+    on_miss: fetch
+  pypi: { type: pypi, upstream: https://pypi.org, indexes: [simple], mode: proxy }
+`;
+
+test("the DESIGN.md example config loads with defaults filled in", () => {
+  const config = parseConfigText(DESIGN_EXAMPLE, "example");
+  assert.deepEqual(config.listen, { host: "0.0.0.0", port: 8080 });
+  assert.equal(config.publicUrl, "http://mirror.example.edu");
+  const pytorch = config.mirrors.find((m) => m.name === "pytorch");
+  assert.ok(pytorch);
+  assert.deepEqual(pytorch.indexes, ["whl/cu121", "whl/cpu"]);
+  assert.equal(pytorch.keepLatest, 3);
+  assert.equal(pytorch.watchMs, 120_000);
+  assert.deepEqual(pytorch.versions, { "*": ">=2.5" });
+  assert.deepEqual(pytorch.schedule, { kind: "cron", expression: "0 2 * * *" });
+  assert.equal(pytorch.upstreamTimeoutMs, 10_000);
+  assert.deepEqual(pytorch.allowedHosts, ["download.pytorch.org"]);
+  const pypi = config.mirrors.find((m) => m.name === "pypi");
+  assert.equal(pypi?.mode, "proxy");
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(pytorch));
+});
+
+test("every problem is reported at once, each with its field path", () => {
+  const text = `
+listen: "nowhere"
+mirrors:
+  pytorch:
+    type: pypi
+    upstream: ftp://example.org
+    schedule: dayly
+    versions: "=>2.5"
+    keep_latest: -1
+    shedule: "0 2 * * *"
+  bad:
+    type: svn
+`;
+  let error: unknown;
+  try {
+    parseConfigText(text, "test.yaml");
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof ConfigError, "expected a ConfigError");
+  const problems = error.problems.join("\n");
+  assert.match(problems, /^listen: not host:port/m);
+  assert.match(problems, /^mirrors\.pytorch\.upstream: not an http\(s\) URL: "ftp:\/\/example\.org"/m);
+  assert.match(problems, /^mirrors\.pytorch\.schedule: not a cron expression or interval: "dayly"/m);
+  assert.match(problems, /^mirrors\.pytorch\.versions: .*=>2\.5/m);
+  assert.match(problems, /^mirrors\.pytorch\.keep_latest: /m);
+  assert.match(problems, /^mirrors\.pytorch: unknown field "shedule"/m);
+  assert.match(problems, /^mirrors\.bad\.type: /m);
+  assert.match(error.message, /test\.yaml/);
+});
+
+test("versions can be given per project", () => {
+  const config = parseConfigText(
+    'mirrors:\n  m: { type: pypi, upstream: "https://download.pytorch.org", versions: { torch: ">=2.5", TorchVision: ">=0.20" } }\n',
+    "x.yaml",
+  );
+  assert.deepEqual(config.mirrors[0]?.versions, { torch: ">=2.5", torchvision: ">=0.20" });
+  assert.throws(
+    () =>
+      parseConfigText(
+        'mirrors:\n  m: { type: pypi, upstream: "https://x.org", versions: { torch: "=>2" } }\n',
+        "x.yaml",
+      ),
+    /mirrors\.m\.versions/,
+  );
+});
+
+test("YAML syntax errors and non-mapping documents are config errors", () => {
+  assert.throws(() => parseConfigText("mirrors: [unclosed", "x.yaml"), ConfigError);
+  assert.throws(() => parseConfigText("- a\n- b\n", "x.yaml"), /expected a mapping/);
+});
+
+test("mirror names that would shadow server routes are refused", () => {
+  assert.throws(
+    () => parseConfigText("mirrors:\n  api: { type: pypi, upstream: https://pypi.org }\n", "x.yaml"),
+    /mirrors\.api: not a usable mirror name/,
+  );
+});
+
+test("config is found via --config, then FRESHMIRROR_CONFIG, then ./freshmirror.yaml, else the embedded default", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fm-config-"));
+  const embedded = loadConfig(undefined, {}, dir);
+  assert.equal(embedded.source, "embedded default");
+  assert.deepEqual(embedded.listen, { host: "0.0.0.0", port: 8080 });
+  assert.equal(embedded.dataDir, join(dir, "data"));
+  assert.deepEqual(
+    embedded.mirrors.map((m) => [m.name, m.mode]),
+    [
+      ["pypi", "proxy"],
+      ["pytorch", "proxy"],
+    ],
+  );
+  writeFileSync(join(dir, "freshmirror.yaml"), "listen: 127.0.0.1:9001\n");
+  assert.equal(loadConfig(undefined, {}, dir).listen.port, 9001);
+  writeFileSync(join(dir, "env.yaml"), "listen: 127.0.0.1:9002\n");
+  assert.equal(loadConfig(undefined, { FRESHMIRROR_CONFIG: join(dir, "env.yaml") }, dir).listen.port, 9002);
+  writeFileSync(join(dir, "flag.yaml"), "listen: 127.0.0.1:9003\n");
+  assert.equal(loadConfig("flag.yaml", { FRESHMIRROR_CONFIG: join(dir, "env.yaml") }, dir).listen.port, 9003);
+  assert.throws(() => loadConfig("missing.yaml", {}, dir), /cannot read config file/);
+});
+
+test("durations and sizes parse as operators write them", () => {
+  assert.equal(parseDuration("90s"), 90_000);
+  assert.equal(parseDuration("1h30m"), 5_400_000);
+  assert.equal(parseDuration("500ms"), 500);
+  assert.equal(parseDuration("2d"), 172_800_000);
+  assert.equal(parseDuration("soon"), null);
+  assert.equal(parseDuration("10"), null);
+  assert.equal(parseSize("10GiB"), 10 * 2 ** 30);
+  assert.equal(parseSize("500MB"), 500e6);
+  assert.equal(parseSize("1024"), 1024);
+  assert.equal(parseSize("lots"), null);
+});

@@ -1,0 +1,89 @@
+// Config loading: --config, then FRESHMIRROR_CONFIG, then ./freshmirror.yaml, else the embedded
+// default. Every problem is reported at once, each with its field path.
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigError } from "../errors.js";
+import { DEFAULT_CONFIG_YAML } from "./default-config.js";
+import { type Config, configSchema, resolveConfig } from "./schema.js";
+
+export interface ConfigLocation {
+  /** A file path, or undefined for the embedded default. */
+  path: string | undefined;
+  text: string;
+  source: string;
+}
+
+export function locateConfig(
+  explicitPath: string | undefined,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): ConfigLocation {
+  const candidate = explicitPath ?? env.FRESHMIRROR_CONFIG;
+  if (candidate !== undefined && candidate !== "") {
+    const path = resolve(cwd, candidate);
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (error) {
+      throw new ConfigError([`cannot read config file: ${(error as Error).message}`], path);
+    }
+    return { path, text, source: path };
+  }
+  const local = resolve(cwd, "freshmirror.yaml");
+  if (existsSync(local)) return { path: local, text: readFileSync(local, "utf8"), source: local };
+  return { path: undefined, text: DEFAULT_CONFIG_YAML, source: "embedded default" };
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((part) => (typeof part === "number" ? `[${part}]` : String(part)))
+    .join(".")
+    .replace(/\.\[/g, "[");
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = formatPath(issue.path) || "(top level)";
+  if (issue.code === "unrecognized_keys") {
+    return `${where}: unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+  }
+  if (issue.code === "invalid_union" && "discriminator" in issue && issue.discriminator) {
+    const at = issue.path.at(-1) === issue.discriminator ? where : `${where}.${issue.discriminator}`;
+    return `${at}: expected one of "pypi" (OCI mirrors are not supported yet)`;
+  }
+  return `${where}: ${issue.message}`;
+}
+
+/** Parses and validates config text. Throws ConfigError listing every problem. */
+export function parseConfigText(text: string, source: string): Config {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => `YAML syntax: ${e.message.split("\n")[0]}`),
+      source,
+    );
+  }
+  const data = doc.toJS() ?? {};
+  if (typeof data !== "object" || Array.isArray(data)) {
+    throw new ConfigError(["(top level): expected a mapping of settings"], source);
+  }
+  const result = configSchema.safeParse(data);
+  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue), source);
+  const problems: string[] = [];
+  const { port } = { port: Number(result.data.listen.slice(result.data.listen.lastIndexOf(":") + 1)) };
+  if (port > 65535) problems.push(`listen: port out of range: ${port}`);
+  if (problems.length > 0) throw new ConfigError(problems, source);
+  return resolveConfig(result.data, source);
+}
+
+export function loadConfig(
+  explicitPath: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): Config {
+  const location = locateConfig(explicitPath, env, cwd);
+  const config = parseConfigText(location.text, location.source);
+  // data_dir is relative to where freshmirror runs, as `./data` promises.
+  return Object.freeze({ ...config, dataDir: resolve(cwd, config.dataDir) });
+}

@@ -1,0 +1,288 @@
+// The config schema: YAML keys in snake_case as mirror operators expect, every field with a
+// default, validated once at start-up into a frozen, typed, camelCase object with durations and
+// sizes already parsed. Errors name the field path and what was expected.
+import { Cron } from "croner";
+import { z } from "zod";
+import { parseSpecifierSet } from "../sync/pep440-specifier.js";
+import { normalizeProjectName } from "../upstream/project-page.js";
+import { parseDuration, parseSize } from "./duration.js";
+
+const duration = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = typeof value === "number" ? value * 1000 : parseDuration(value);
+    if (ms === null || !Number.isFinite(ms) || ms < 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not a duration (${what}): ${JSON.stringify(value)}; use e.g. 30s, 10m, 6h, 1d`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = typeof value === "number" ? value : parseSize(value);
+  if (bytes === null) {
+    ctx.addIssue({ code: "custom", message: `not a size: ${JSON.stringify(value)}; use e.g. 500GiB, 2TB` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const httpUrl = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `not a URL: ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    ctx.addIssue({ code: "custom", message: `not an http(s) URL: ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return value.replace(/\/+$/, "");
+});
+
+export type Schedule = { kind: "cron"; expression: string } | { kind: "interval"; everyMs: number };
+
+const schedule = z.string().transform((value, ctx): Schedule => {
+  const text = value.trim();
+  const everyMs = parseDuration(text);
+  if (everyMs !== null) {
+    if (everyMs < 1000) {
+      ctx.addIssue({ code: "custom", message: `interval too short: ${JSON.stringify(value)} (at least 1s)` });
+      return z.NEVER;
+    }
+    return { kind: "interval", everyMs };
+  }
+  if (text.split(/\s+/).length === 5) {
+    try {
+      new Cron(text, { paused: true });
+      return { kind: "cron", expression: text };
+    } catch {
+      // reported below
+    }
+  }
+  ctx.addIssue({
+    code: "custom",
+    message: `not a cron expression or interval: ${JSON.stringify(value)}; use 5 cron fields ("0 2 * * *") or an interval ("6h")`,
+  });
+  return z.NEVER;
+});
+
+const specifier = z.string().superRefine((value, ctx) => {
+  try {
+    parseSpecifierSet(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+  }
+});
+
+const indexPath = z
+  .string()
+  .transform((value) => value.replace(/^\/+|\/+$/g, ""))
+  .superRefine((value, ctx) => {
+    if (
+      value === "" ||
+      value.split("/").some((seg) => seg === "" || seg === "." || seg === ".." || /[?#%\\]/.test(seg))
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not an index path: ${JSON.stringify(value)}; use e.g. "simple" or "whl/cu121"`,
+      });
+    }
+  });
+
+const mirrorName = /^[a-z0-9][a-z0-9._-]*$/;
+const RESERVED_NAMES = new Set([
+  "api",
+  "help",
+  "v2",
+  "metrics",
+  "jobs",
+  "static",
+  "mirrorz.json",
+  "favicon.ico",
+]);
+
+export const pypiMirrorSchema = z
+  .object({
+    type: z.literal("pypi"),
+    upstream: httpUrl,
+    indexes: z.array(indexPath).min(1).default(["simple"]),
+    mode: z.enum(["mirror", "proxy"]).default("mirror"),
+    projects: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "not a project name")).optional(),
+    // One specifier for every project, or one per project: { torch: ">=2.5", torchvision: ">=0.20" }.
+    versions: z.union([specifier, z.record(z.string(), specifier)]).optional(),
+    platforms: z.array(z.string().min(1)).optional(),
+    python: z.array(z.string().regex(/^[a-z]+\d*$/, "not a python tag such as cp311 or py3")).optional(),
+    keep_latest: z.number().int().min(0).default(0),
+    prereleases: z.boolean().default(false),
+    sdists: z.boolean().default(true),
+    yanked: z.boolean().default(true),
+    core_metadata: z.boolean().default(true),
+    schedule: schedule.prefault("0 2 * * *"),
+    watch: duration("watch interval").optional(),
+    on_miss: z.enum(["fetch", "404"]).default("fetch"),
+    allow_hosts: z.array(z.string().min(1)).default([]),
+    concurrency: z.number().int().min(1).max(64).default(4),
+    retries: z.number().int().min(0).max(20).default(3),
+    retry_backoff: duration("retry backoff").prefault("1s"),
+    upstream_timeout: duration("upstream timeout").prefault("10s"),
+    index_ttl: duration("index ttl").prefault("10m"),
+    negative_ttl: duration("negative ttl").prefault("1m"),
+    fill_timeout: duration("fill timeout").prefault("30m"),
+    max_fails: z.number().int().min(1).default(5),
+    fail_timeout: duration("fail timeout").prefault("30s"),
+    max_cache_size: size.optional(),
+    disabled: z.boolean().default(false),
+    paused: z.boolean().default(false),
+    description: z.string().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, "not host:port (e.g. 0.0.0.0:8080)")
+      .default("0.0.0.0:8080"),
+    public_url: httpUrl.optional(),
+    data_dir: z.string().min(1).default("./data"),
+    max_concurrent_syncs: z.number().int().min(1).default(2),
+    gc_grace: duration("gc grace period").prefault("1h"),
+    mirrors: z
+      .record(z.string(), z.discriminatedUnion("type", [pypiMirrorSchema]))
+      .default({})
+      .superRefine((mirrors, ctx) => {
+        for (const name of Object.keys(mirrors)) {
+          if (!mirrorName.test(name) || RESERVED_NAMES.has(name)) {
+            ctx.addIssue({
+              code: "custom",
+              path: [name],
+              message: `not a usable mirror name: ${JSON.stringify(name)} (lower-case letters, digits, ".", "_", "-"; not one of ${[...RESERVED_NAMES].join(", ")})`,
+            });
+          }
+        }
+      }),
+  })
+  .strict();
+
+export type RawConfig = z.input<typeof configSchema>;
+type ParsedConfig = z.output<typeof configSchema>;
+type ParsedPypiMirror = z.output<typeof pypiMirrorSchema>;
+
+export interface PypiMirrorConfig {
+  readonly name: string;
+  readonly type: "pypi";
+  readonly upstream: string;
+  readonly indexes: readonly string[];
+  readonly mode: "mirror" | "proxy";
+  readonly projects: readonly string[] | undefined;
+  /** Version specifiers by normalized project name; "*" applies to projects not named. */
+  readonly versions: Readonly<Record<string, string>>;
+  readonly platforms: readonly string[] | undefined;
+  readonly python: readonly string[] | undefined;
+  readonly keepLatest: number;
+  readonly prereleases: boolean;
+  readonly sdists: boolean;
+  readonly yanked: boolean;
+  readonly coreMetadata: boolean;
+  readonly schedule: Schedule;
+  readonly watchMs: number | undefined;
+  readonly onMiss: "fetch" | "404";
+  /** Hosts whose files this mirror may fetch: the upstream's own host plus `allow_hosts`. */
+  readonly allowedHosts: readonly string[];
+  readonly concurrency: number;
+  readonly retries: number;
+  readonly retryBackoffMs: number;
+  readonly upstreamTimeoutMs: number;
+  readonly indexTtlMs: number;
+  readonly negativeTtlMs: number;
+  readonly fillTimeoutMs: number;
+  readonly maxFails: number;
+  readonly failTimeoutMs: number;
+  readonly maxCacheSize: number | undefined;
+  readonly disabled: boolean;
+  readonly paused: boolean;
+  readonly description: string | undefined;
+}
+
+export type MirrorConfig = PypiMirrorConfig;
+
+export interface Config {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly publicUrl: string;
+  readonly dataDir: string;
+  readonly maxConcurrentSyncs: number;
+  readonly gcGraceMs: number;
+  readonly mirrors: readonly MirrorConfig[];
+  /** Where the config came from: a file path or "embedded default". */
+  readonly source: string;
+}
+
+function resolvePypiMirror(name: string, raw: ParsedPypiMirror): PypiMirrorConfig {
+  const upstreamHost = new URL(raw.upstream).host;
+  return Object.freeze({
+    name,
+    type: "pypi",
+    upstream: raw.upstream,
+    indexes: Object.freeze([...raw.indexes]),
+    mode: raw.mode,
+    projects: raw.projects && Object.freeze([...raw.projects]),
+    versions: Object.freeze(
+      typeof raw.versions === "string"
+        ? { "*": raw.versions }
+        : Object.fromEntries(
+            Object.entries(raw.versions ?? {}).map(([p, v]) => [normalizeProjectName(p), v]),
+          ),
+    ),
+    platforms: raw.platforms && Object.freeze([...raw.platforms]),
+    python: raw.python && Object.freeze([...raw.python]),
+    keepLatest: raw.keep_latest,
+    prereleases: raw.prereleases,
+    sdists: raw.sdists,
+    yanked: raw.yanked,
+    coreMetadata: raw.core_metadata,
+    schedule: raw.schedule,
+    watchMs: raw.watch,
+    onMiss: raw.on_miss,
+    allowedHosts: Object.freeze([...new Set([upstreamHost, ...raw.allow_hosts])]),
+    concurrency: raw.concurrency,
+    retries: raw.retries,
+    retryBackoffMs: raw.retry_backoff,
+    upstreamTimeoutMs: raw.upstream_timeout,
+    indexTtlMs: raw.index_ttl,
+    negativeTtlMs: raw.negative_ttl,
+    fillTimeoutMs: raw.fill_timeout,
+    maxFails: raw.max_fails,
+    failTimeoutMs: raw.fail_timeout,
+    maxCacheSize: raw.max_cache_size,
+    disabled: raw.disabled,
+    paused: raw.paused,
+    description: raw.description,
+  });
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const at = listen.lastIndexOf(":");
+  const host = listen.slice(0, at).replace(/^\[|\]$/g, "");
+  return { host: host === "" ? "0.0.0.0" : host, port: Number(listen.slice(at + 1)) };
+}
+
+export function resolveConfig(parsed: ParsedConfig, source: string): Config {
+  const listen = parseListen(parsed.listen);
+  const shownHost = listen.host === "0.0.0.0" || listen.host === "::" ? "localhost" : listen.host;
+  const publicUrl =
+    parsed.public_url ?? `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${listen.port}`;
+  return Object.freeze({
+    listen: Object.freeze(listen),
+    publicUrl,
+    dataDir: parsed.data_dir,
+    maxConcurrentSyncs: parsed.max_concurrent_syncs,
+    gcGraceMs: parsed.gc_grace,
+    mirrors: Object.freeze(Object.entries(parsed.mirrors).map(([name, raw]) => resolvePypiMirror(name, raw))),
+    source,
+  });
+}

@@ -1,0 +1,210 @@
+// Error classes with stable codes. Every code is listed in docs/errors.md; a test keeps the
+// two in step. Messages name what was wrong (a URL, a file, a field) and never carry
+// credentials.
+
+export interface FreshmirrorErrorOptions {
+  /** HTTP status to answer with when this error reaches a client. */
+  status?: number;
+  /** Something the user can do about it. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export class FreshmirrorError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly hint: string | undefined;
+
+  constructor(code: string, message: string, options: FreshmirrorErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.status = options.status ?? 500;
+    this.hint = options.hint;
+  }
+}
+
+export class ConfigError extends FreshmirrorError {
+  /** Every problem found, each `path: what was wrong`. */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[], source: string) {
+    super("FM_ERR_CONFIG_INVALID", `invalid config (${source}):\n  ${problems.join("\n  ")}`, {
+      hint: "fix the fields named above; `freshmirror config check` prints the resolved config",
+    });
+    this.problems = problems;
+  }
+}
+
+export class UsageError extends FreshmirrorError {
+  constructor(message: string) {
+    super("FM_ERR_CLI_USAGE", message, { status: 400, hint: "see `freshmirror --help`" });
+  }
+}
+
+export class UpstreamStatusError extends FreshmirrorError {
+  readonly url: string;
+  readonly upstreamStatus: number;
+
+  constructor(url: string, upstreamStatus: number) {
+    super("FM_ERR_UPSTREAM_STATUS", `upstream answered HTTP ${upstreamStatus} for ${url}`, { status: 502 });
+    this.url = url;
+    this.upstreamStatus = upstreamStatus;
+  }
+}
+
+export class UpstreamNetworkError extends FreshmirrorError {
+  readonly url: string;
+
+  constructor(url: string, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super("FM_ERR_UPSTREAM_NETWORK", `could not reach upstream for ${url}: ${why}`, { status: 502, cause });
+    this.url = url;
+  }
+}
+
+export class UpstreamTimeoutError extends FreshmirrorError {
+  readonly url: string;
+
+  constructor(url: string, timeoutMs: number) {
+    super("FM_ERR_UPSTREAM_TIMEOUT", `upstream did not answer within ${timeoutMs} ms for ${url}`, {
+      status: 504,
+    });
+    this.url = url;
+  }
+}
+
+export class UpstreamCircuitOpenError extends FreshmirrorError {
+  constructor(host: string, untilMs: number) {
+    super(
+      "FM_ERR_UPSTREAM_CIRCUIT_OPEN",
+      `upstream ${host} failed repeatedly; not retried until ${new Date(untilMs).toISOString()}`,
+      { status: 502 },
+    );
+  }
+}
+
+export class NotAllowedHostError extends FreshmirrorError {
+  constructor(url: string, allowed: readonly string[]) {
+    super(
+      "FM_ERR_UPSTREAM_HOST_NOT_ALLOWED",
+      `refusing to fetch ${url}: host not in this mirror's allowlist (${allowed.join(", ")})`,
+      { status: 502, hint: "add the host to the mirror's allow_hosts if it is trusted" },
+    );
+  }
+}
+
+export class MalformedPageError extends FreshmirrorError {
+  readonly url: string;
+
+  constructor(url: string, what: string) {
+    super("FM_ERR_UPSTREAM_MALFORMED_PAGE", `malformed index page at ${url}: ${what}`, { status: 502 });
+    this.url = url;
+  }
+}
+
+export class BodyTooLargeError extends FreshmirrorError {
+  constructor(url: string, limit: number) {
+    super(
+      "FM_ERR_UPSTREAM_BODY_TOO_LARGE",
+      `response from ${url} is larger than the limit of ${limit} bytes`,
+      {
+        status: 502,
+      },
+    );
+  }
+}
+
+export class DigestMismatchError extends FreshmirrorError {
+  readonly filename: string;
+  readonly expected: string;
+  readonly actual: string;
+
+  constructor(filename: string, expected: string, actual: string, url?: string) {
+    super(
+      "FM_ERR_DIGEST_MISMATCH",
+      `sha256 mismatch for ${filename}${url ? ` (${url})` : ""}: index says ${expected}, downloaded bytes hash to ${actual}`,
+      { status: 502, hint: "the upstream file or its index is corrupt; the file was not stored" },
+    );
+    this.filename = filename;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+export class SizeMismatchError extends FreshmirrorError {
+  constructor(filename: string, expected: number, actual: number, url?: string) {
+    super(
+      "FM_ERR_SIZE_MISMATCH",
+      `size mismatch for ${filename}${url ? ` (${url})` : ""}: expected ${expected} bytes, got ${actual}`,
+      { status: 502 },
+    );
+  }
+}
+
+export class SyncLockedError extends FreshmirrorError {
+  constructor(mirror: string, holder: string) {
+    super("FM_ERR_SYNC_LOCKED", `a sync of mirror "${mirror}" is already running (${holder})`, {
+      status: 409,
+      hint: "wait for it to finish; a lock left by a killed process is taken over automatically",
+    });
+  }
+}
+
+export class UnknownMirrorError extends FreshmirrorError {
+  constructor(mirror: string, known: readonly string[]) {
+    super(
+      "FM_ERR_MIRROR_UNKNOWN",
+      `no mirror named "${mirror}" (configured: ${known.length ? known.join(", ") : "none"})`,
+      { status: 404 },
+    );
+  }
+}
+
+export class StoreWriteError extends FreshmirrorError {
+  constructor(path: string, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super("FM_ERR_STORE_WRITE", `could not write ${path}: ${why}`, {
+      cause,
+      hint: "check free space and permissions of data_dir",
+    });
+  }
+}
+
+export class BlobMissingError extends FreshmirrorError {
+  constructor(sha256: string) {
+    super("FM_ERR_STORE_BLOB_MISSING", `blob sha256:${sha256} is missing from the store`, { status: 500 });
+  }
+}
+
+export class SyncFailedError extends FreshmirrorError {
+  constructor(mirror: string, message: string, cause?: unknown) {
+    super("FM_ERR_SYNC_FAILED", `sync of mirror "${mirror}" failed: ${message}`, { cause });
+  }
+}
+
+export class BadRequestPathError extends FreshmirrorError {
+  constructor(reason: string) {
+    super("FM_ERR_HTTP_BAD_PATH", `bad request path: ${reason}`, { status: 400 });
+  }
+}
+
+export class NotFoundError extends FreshmirrorError {
+  constructor(what: string) {
+    super("FM_ERR_HTTP_NOT_FOUND", `not found: ${what}`, { status: 404 });
+  }
+}
+
+export class AuthError extends FreshmirrorError {
+  constructor(message: string, status: 401 | 403) {
+    super("FM_ERR_API_AUTH", message, { status });
+  }
+}
+
+/** A message safe to show: for our errors the message, otherwise a generic line with the error's own text. */
+export function describeError(error: unknown): string {
+  if (error instanceof FreshmirrorError)
+    return error.hint ? `${error.message} (${error.hint})` : error.message;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,136 @@
+// Answers a request for immutable file bytes: validators (ETag, Last-Modified), conditional
+// requests (304), Range and If-Range (206, 416) per RFC 9110 §13-14, HEAD, immutable caching.
+// Bodies are streamed from a source that can start at any offset — a blob on disk, or a download
+// still in flight — never buffered whole.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+export interface FileMeta {
+  size: number;
+  /** Hex sha256: the strong ETag. */
+  sha256: string;
+  lastModified: Date;
+  contentType: string;
+  extraHeaders?: Record<string, string>;
+}
+
+/** A byte range [start, end], both inclusive. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Parses a Range header for a representation of `size` bytes. Returns undefined when the header
+ * should be ignored (absent, not bytes, several ranges: we then answer 200 with the whole
+ * file, which RFC 9110 allows), "unsatisfiable" for a 416, or the one range.
+ */
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): ByteRange | "unsatisfiable" | undefined {
+  if (header === undefined) return undefined;
+  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!match) return undefined;
+  const [, first, last] = match;
+  if (first === "" && last === "") return undefined;
+  if (first === "") {
+    const suffix = Number(last);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(first);
+  const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
+  if (last !== "" && Number(last) < start) return undefined;
+  if (start >= size) return "unsatisfiable";
+  return { start, end };
+}
+
+function etagOf(sha256: string): string {
+  return `"${sha256}"`;
+}
+
+function etagMatches(header: string, etag: string, weak: boolean): boolean {
+  if (header.trim() === "*") return true;
+  return header.split(",").some((candidate) => {
+    const tag = candidate.trim();
+    if (weak) return tag.replace(/^W\//, "") === etag;
+    return tag === etag;
+  });
+}
+
+export type OpenBody = (range: ByteRange) => Readable;
+
+/**
+ * Sends the file. `openBody` is called only when a body is sent. Returns the status sent and the
+ * number of body bytes intended.
+ */
+export async function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  meta: FileMeta,
+  openBody: OpenBody,
+): Promise<{ status: number; bytes: number }> {
+  const etag = etagOf(meta.sha256);
+  const lastModified = meta.lastModified.toUTCString();
+  res.setHeader("ETag", etag);
+  res.setHeader("Last-Modified", lastModified);
+  res.setHeader("Cache-Control", "public, max-age=31536000, immutable");
+  res.setHeader("Accept-Ranges", "bytes");
+  for (const [name, value] of Object.entries(meta.extraHeaders ?? {})) res.setHeader(name, value);
+
+  const ifNoneMatch = req.headers["if-none-match"];
+  const ifModifiedSince = req.headers["if-modified-since"];
+  const notModified =
+    ifNoneMatch !== undefined
+      ? etagMatches(ifNoneMatch, etag, true)
+      : ifModifiedSince !== undefined &&
+        !Number.isNaN(Date.parse(ifModifiedSince)) &&
+        Math.floor(meta.lastModified.getTime() / 1000) <= Math.floor(Date.parse(ifModifiedSince) / 1000);
+  if (notModified) {
+    res.statusCode = 304;
+    res.end();
+    return { status: 304, bytes: 0 };
+  }
+
+  let range = parseRange(req.headers.range, meta.size);
+  const ifRangeHeader = req.headers["if-range"];
+  const ifRange = Array.isArray(ifRangeHeader) ? ifRangeHeader[0] : ifRangeHeader;
+  if (range !== undefined && ifRange !== undefined) {
+    const valid =
+      ifRange.trim().startsWith('"') || ifRange.trim().startsWith("W/")
+        ? etagMatches(ifRange, etag, false)
+        : ifRange.trim() === lastModified;
+    if (!valid) range = undefined;
+  }
+  if (range === "unsatisfiable") {
+    res.statusCode = 416;
+    res.setHeader("Content-Range", `bytes */${meta.size}`);
+    res.setHeader("Content-Type", "text/plain; charset=utf-8");
+    const message = `range not satisfiable: ${req.headers.range} for a file of ${meta.size} bytes\n`;
+    res.setHeader("Content-Length", Buffer.byteLength(message));
+    res.end(req.method === "HEAD" ? undefined : message);
+    return { status: 416, bytes: 0 };
+  }
+  const span: ByteRange = range ?? { start: 0, end: meta.size - 1 };
+  const length = meta.size === 0 ? 0 : span.end - span.start + 1;
+  res.statusCode = range ? 206 : 200;
+  if (range) res.setHeader("Content-Range", `bytes ${span.start}-${span.end}/${meta.size}`);
+  res.setHeader("Content-Type", meta.contentType);
+  res.setHeader("Content-Length", length);
+  if (req.method === "HEAD" || length === 0) {
+    res.end();
+    return { status: res.statusCode, bytes: 0 };
+  }
+  const body = openBody(span);
+  try {
+    await pipeline(body, res);
+  } catch {
+    // Client gone, or the source failed (a download that did not verify): destroy the socket so
+    // the client sees a failed transfer, never a short body that looks complete.
+    res.destroy();
+    body.destroy();
+  }
+  return { status: res.statusCode, bytes: length };
+}

@@ -1,0 +1,107 @@
+// Numbered schema migrations for state.sqlite. Append only: a released migration never changes.
+// PRAGMA user_version records how many have been applied.
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: mirrors, snapshots (generations), files, blobs, runs, locks
+  `
+  CREATE TABLE mirrors (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL DEFAULT 'none',
+    last_success_at INTEGER,
+    last_attempt_at INTEGER,
+    last_ended_at INTEGER,
+    next_run_at INTEGER,
+    last_error TEXT,
+    paused INTEGER NOT NULL DEFAULT 0
+  );
+
+  CREATE TABLE snapshots (
+    id INTEGER PRIMARY KEY,
+    mirror TEXT NOT NULL,
+    idx TEXT NOT NULL,
+    run_id INTEGER,
+    created_at INTEGER NOT NULL,
+    file_count INTEGER NOT NULL DEFAULT 0,
+    total_size INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX snapshots_mirror ON snapshots(mirror, idx, id);
+
+  -- The published generation of each index. Changing a row is the atomic publish.
+  CREATE TABLE current_snapshots (
+    mirror TEXT NOT NULL,
+    idx TEXT NOT NULL,
+    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),
+    published_at INTEGER NOT NULL,
+    PRIMARY KEY (mirror, idx)
+  );
+
+  -- Projects of a snapshot, with what upstream said of their page (for watching).
+  CREATE TABLE projects (
+    snapshot_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    upstream_serial INTEGER,
+    upstream_timestamp INTEGER,
+    upstream_etag TEXT,
+    PRIMARY KEY (snapshot_id, name)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE files (
+    snapshot_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    project TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    upstream_url TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    hash_source TEXT NOT NULL,
+    requires_python TEXT,
+    yanked TEXT,
+    upload_time TEXT,
+    metadata_sha256 TEXT,
+    metadata_size INTEGER,
+    metadata_source TEXT,
+    PRIMARY KEY (snapshot_id, path)
+  ) WITHOUT ROWID;
+  CREATE INDEX files_by_project ON files(snapshot_id, project);
+  CREATE INDEX files_by_blob ON files(sha256);
+  CREATE INDEX files_by_metadata_blob ON files(metadata_sha256);
+
+  CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_access_at INTEGER NOT NULL,
+    origin TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    mirror TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    project TEXT,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    outcome TEXT NOT NULL,
+    files_added INTEGER NOT NULL DEFAULT 0,
+    files_removed INTEGER NOT NULL DEFAULT 0,
+    bytes_added INTEGER NOT NULL DEFAULT 0,
+    bytes_removed INTEGER NOT NULL DEFAULT 0,
+    files_total INTEGER NOT NULL DEFAULT 0,
+    bytes_total INTEGER NOT NULL DEFAULT 0,
+    upstream_requests INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    warnings TEXT NOT NULL DEFAULT '[]',
+    log_path TEXT
+  );
+  CREATE INDEX runs_by_mirror ON runs(mirror, id);
+
+  CREATE TABLE locks (
+    name TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    hostname TEXT NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    run_id INTEGER
+  );
+  `,
+];

@@ -1,0 +1,399 @@
+// Downloads blobs into the store: one in-flight download per blob, however many syncs and
+// clients want it. Bytes are hashed while they stream into a temp file; interrupted transfers
+// resume with Range; the sha256 (and size) is checked before the blob enters the store. Readers
+// follow the growing temp file at their own pace; when a download fails they are destroyed with
+// the error, never ended cleanly, so no client mistakes a short body for a complete one.
+import { createHash, type Hash } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { open, unlink } from "node:fs/promises";
+import { Readable } from "node:stream";
+import {
+  DigestMismatchError,
+  FreshmirrorError,
+  SizeMismatchError,
+  StoreWriteError,
+  UpstreamStatusError,
+} from "../errors.js";
+import type { BlobStore } from "../store/blob-store.js";
+import type { StateStore } from "../store/state-store.js";
+import { backoffDelay, sleep, type UpstreamClient } from "../upstream/http-client.js";
+
+export interface BlobRequest {
+  url: string;
+  /** For messages and temp file names. */
+  filename: string;
+  /** Expected sha256 (hex); without it the computed digest is accepted and flagged. */
+  sha256?: string | undefined;
+  size?: number | undefined;
+  /** "sync" or "fetch" (on demand): recorded with the blob for cache eviction. */
+  origin: string;
+}
+
+export interface FetchedBlob {
+  sha256: string;
+  size: number;
+  hashSource: "index" | "computed";
+  /** True when the blob was already in the store and nothing was downloaded. */
+  reused: boolean;
+}
+
+export interface BlobFetcherOptions {
+  retries: number;
+  backoffMs: number;
+  /** Bound on one whole download, resumes included. */
+  fillTimeoutMs: number;
+}
+
+const READ_CHUNK = 256 * 1024;
+
+/** One download in progress; emits "progress" after each write, "done" or "failed" once. */
+export class InFlightDownload extends EventEmitter {
+  readonly request: BlobRequest;
+  tempPath = "";
+  bytesWritten = 0;
+  /** Total size when known (index or Content-Length). */
+  expectedSize: number | undefined;
+  state: "running" | "done" | "failed" = "running";
+  result: FetchedBlob | undefined;
+  error: Error | undefined;
+  /** Resolves when the blob is in the store; rejects with what went wrong. */
+  readonly done: Promise<FetchedBlob>;
+  #resolve!: (blob: FetchedBlob) => void;
+  #reject!: (error: Error) => void;
+  readonly #store: BlobStore;
+
+  constructor(request: BlobRequest, store: BlobStore) {
+    super();
+    this.setMaxListeners(0);
+    this.request = request;
+    this.expectedSize = request.size;
+    this.#store = store;
+    this.done = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // The promise is observed through events too; an unobserved rejection is not a crash.
+    this.done.catch(() => undefined);
+  }
+
+  succeed(blob: FetchedBlob): void {
+    this.state = "done";
+    this.result = blob;
+    this.#resolve(blob);
+    this.emit("done", blob);
+  }
+
+  fail(error: Error): void {
+    this.state = "failed";
+    this.error = error;
+    this.#reject(error);
+    this.emit("failed", error);
+  }
+
+  /**
+   * A stream of bytes [start, end] (inclusive; end defaults to the last byte) that follows the
+   * download as it grows. It errors when the download fails.
+   */
+  createReader(start = 0, end?: number): Readable {
+    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    let position = start;
+    let waiting: (() => void) | undefined;
+    const wake = () => {
+      const w = waiting;
+      waiting = undefined;
+      w?.();
+    };
+    const onFailed = (error: Error) => {
+      stream.destroy(error);
+    };
+    this.on("progress", wake);
+    this.on("done", wake);
+    this.once("failed", onFailed);
+    this.once("reset", onFailed);
+    const download = this;
+    const lastByte = () =>
+      end !== undefined ? end : (download.result?.size ?? download.expectedSize ?? Infinity) - 1;
+    const stream = new Readable({
+      highWaterMark: READ_CHUNK,
+      async read() {
+        try {
+          if (handle === undefined) handle = await download.#openForRead();
+          for (;;) {
+            if (download.state === "failed") return;
+            const limit = lastByte();
+            if (position > limit) {
+              this.push(null);
+              return;
+            }
+            const available =
+              (download.state === "done" ? (download.result?.size ?? 0) : download.bytesWritten) - position;
+            if (available > 0) {
+              const length = Math.min(READ_CHUNK, available, limit - position + 1);
+              const buffer = Buffer.allocUnsafe(length);
+              const { bytesRead } = await handle.read(buffer, 0, length, position);
+              if (bytesRead === 0) throw new Error(`read past the end of ${download.request.filename}`);
+              position += bytesRead;
+              this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+              return;
+            }
+            if (download.state === "done") {
+              this.push(null);
+              return;
+            }
+            await new Promise<void>((resolve) => {
+              waiting = resolve;
+            });
+          }
+        } catch (error) {
+          this.destroy(error as Error);
+        }
+      },
+      destroy(error, callback) {
+        download.off("progress", wake);
+        download.off("done", wake);
+        download.off("failed", onFailed);
+        download.off("reset", onFailed);
+        wake();
+        const h = handle;
+        handle = undefined;
+        if (h)
+          h.close().then(
+            () => callback(error),
+            () => callback(error),
+          );
+        else callback(error);
+      },
+    });
+    if (this.state === "failed") process.nextTick(() => stream.destroy(this.error));
+    return stream;
+  }
+
+  /** Opens the bytes for reading: the temp file while downloading, the blob once stored. */
+  async #openForRead() {
+    for (;;) {
+      if (this.state === "done") return await open(this.#store.pathFor(this.result?.sha256 ?? ""), "r");
+      if (this.state === "failed") throw this.error ?? new Error("download failed");
+      if (this.tempPath !== "") {
+        try {
+          return await open(this.tempPath, "r");
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        }
+      }
+      // Not started yet, or renamed into the store a moment ago: the next event tells.
+      await new Promise<void>((resolve) => {
+        const settle = () => {
+          this.off("progress", settle);
+          this.off("done", settle);
+          this.off("failed", settle);
+          resolve();
+        };
+        this.on("progress", settle);
+        this.on("done", settle);
+        this.on("failed", settle);
+      });
+    }
+  }
+
+  /** Bytes already given to readers are no longer valid (the transfer starts over): cut them off. */
+  reset(reason: string): void {
+    this.emit(
+      "reset",
+      new FreshmirrorError("FM_ERR_FETCH_RESTARTED", `${this.request.filename}: ${reason}`, { status: 502 }),
+    );
+  }
+}
+
+export class BlobFetcher {
+  readonly #store: BlobStore;
+  readonly #state: StateStore;
+  readonly #client: UpstreamClient;
+  readonly #options: BlobFetcherOptions;
+  readonly #inFlight = new Map<string, InFlightDownload>();
+  /** Bytes downloaded from upstream by this fetcher. */
+  bytesDownloaded = 0;
+
+  constructor(store: BlobStore, state: StateStore, client: UpstreamClient, options: BlobFetcherOptions) {
+    this.#store = store;
+    this.#state = state;
+    this.#client = client;
+    this.#options = options;
+  }
+
+  /** The download in progress for this blob, if any. */
+  inFlight(request: Pick<BlobRequest, "url" | "sha256">): InFlightDownload | undefined {
+    return this.#inFlight.get(keyOf(request));
+  }
+
+  /**
+   * Starts (or joins) the download of a blob. With an expected sha256 already in the store,
+   * resolves at once without a request.
+   */
+  fetch(request: BlobRequest): InFlightDownload {
+    const key = keyOf(request);
+    const existing = this.#inFlight.get(key);
+    if (existing) return existing;
+    const download = new InFlightDownload(request, this.#store);
+    this.#inFlight.set(key, download);
+    this.#run(download)
+      .then(
+        (blob) => download.succeed(blob),
+        (error: Error) => download.fail(error),
+      )
+      .finally(() => this.#inFlight.delete(key));
+    return download;
+  }
+
+  async #run(download: InFlightDownload): Promise<FetchedBlob> {
+    const { request } = download;
+    const expected = request.sha256?.toLowerCase();
+    if (expected && (await this.#store.has(expected))) {
+      const size = (await this.#store.size(expected)) ?? 0;
+      this.#state.recordBlob(expected, size, request.origin, Date.now());
+      return { sha256: expected, size, hashSource: "index", reused: true };
+    }
+    download.tempPath = await this.#store.tempPath(request.filename);
+    download.emit("progress");
+    const deadline = Date.now() + this.#options.fillTimeoutMs;
+    let fromScratchAfterMismatch = false;
+    for (;;) {
+      const { sha256, size, resumed } = await this.#transfer(download, deadline);
+      if (request.size !== undefined && size !== request.size) {
+        await this.#discard(download);
+        throw new SizeMismatchError(request.filename, request.size, size, request.url);
+      }
+      if (expected && sha256 !== expected) {
+        if (resumed && !fromScratchAfterMismatch) {
+          // A resume may have stitched two different versions of the file; try once from scratch.
+          fromScratchAfterMismatch = true;
+          download.reset("digest mismatch after a resumed transfer; downloading again from the start");
+          await this.#discard(download);
+          download.tempPath = await this.#store.tempPath(request.filename);
+          download.bytesWritten = 0;
+          continue;
+        }
+        await this.#discard(download);
+        throw new DigestMismatchError(request.filename, expected, sha256, request.url);
+      }
+      await this.#store.commit(download.tempPath, sha256);
+      this.#state.recordBlob(sha256, size, request.origin, Date.now());
+      return { sha256, size, hashSource: expected ? "index" : "computed", reused: false };
+    }
+  }
+
+  async #discard(download: InFlightDownload): Promise<void> {
+    await unlink(download.tempPath).catch(() => undefined);
+  }
+
+  /** Streams the URL into the temp file, resuming with Range after failures. */
+  async #transfer(
+    download: InFlightDownload,
+    deadline: number,
+  ): Promise<{ sha256: string; size: number; resumed: boolean }> {
+    const { request } = download;
+    const file = await open(download.tempPath, "w");
+    let hash: Hash = createHash("sha256");
+    let written = 0;
+    let resumed = false;
+    let validator: string | undefined;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (Date.now() > deadline) {
+            throw new FreshmirrorError(
+              "FM_ERR_FETCH_TIMEOUT",
+              `download of ${request.filename} exceeded fill_timeout`,
+              {
+                status: 504,
+              },
+            );
+          }
+          const headers: Record<string, string> = { "accept-encoding": "identity" };
+          if (written > 0) {
+            headers.range = `bytes=${written}-`;
+            if (validator) headers["if-range"] = validator;
+          }
+          const response = await this.#client.send("GET", request.url, headers);
+          if (
+            written > 0 &&
+            response.status === 206 &&
+            contentRangeStart(response.headers["content-range"]) === written
+          ) {
+            resumed = true;
+          } else if (response.status === 200) {
+            if (written > 0) {
+              // The server ignored the range: start over.
+              download.reset("upstream ignored the resume range; downloading again from the start");
+              await file.truncate(0);
+              hash = createHash("sha256");
+              written = 0;
+              download.bytesWritten = 0;
+            }
+          } else {
+            await response.body.dump();
+            throw new UpstreamStatusError(request.url, response.status);
+          }
+          const etag = first(response.headers.etag);
+          if (etag && !etag.startsWith("W/")) validator = etag;
+          const length = Number(first(response.headers["content-length"]));
+          if (response.status === 200 && Number.isFinite(length) && download.expectedSize === undefined) {
+            download.expectedSize = length;
+          }
+          let bodyBytes = 0;
+          for await (const chunk of response.body) {
+            const buffer = chunk as Buffer;
+            await file.write(buffer, 0, buffer.length, written);
+            hash.update(buffer);
+            written += buffer.length;
+            bodyBytes += buffer.length;
+            this.bytesDownloaded += buffer.length;
+            download.bytesWritten = written;
+            download.emit("progress");
+          }
+          if (Number.isFinite(length) && bodyBytes !== length) {
+            throw new FreshmirrorError(
+              "FM_ERR_FETCH_TRUNCATED",
+              `upstream closed ${request.url} after ${bodyBytes} of ${length} bytes`,
+              { status: 502 },
+            );
+          }
+          return { sha256: hash.digest("hex"), size: written, resumed };
+        } catch (error) {
+          const errno = (error as NodeJS.ErrnoException).code;
+          if (errno === "ENOSPC" || errno === "EDQUOT" || errno === "EROFS" || errno === "EIO") {
+            throw new StoreWriteError(download.tempPath, error);
+          }
+          const permanent =
+            error instanceof UpstreamStatusError &&
+            error.upstreamStatus !== 429 &&
+            error.upstreamStatus < 500;
+          const code = (error as FreshmirrorError).code;
+          if (
+            permanent ||
+            code === "FM_ERR_FETCH_TIMEOUT" ||
+            code === "FM_ERR_UPSTREAM_HOST_NOT_ALLOWED" ||
+            attempt >= this.#options.retries
+          ) {
+            throw error;
+          }
+          await sleep(backoffDelay(this.#options.backoffMs, attempt));
+        }
+      }
+    } finally {
+      await file.close();
+    }
+  }
+}
+
+function keyOf(request: Pick<BlobRequest, "url" | "sha256">): string {
+  return request.sha256 ? `sha256:${request.sha256.toLowerCase()}` : `url:${request.url}`;
+}
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function contentRangeStart(value: string | string[] | undefined): number | undefined {
+  const match = /^bytes (\d+)-/.exec(first(value) ?? "");
+  return match ? Number(match[1]) : undefined;
+}

@@ -1,0 +1,270 @@
+// The one HTTP client for upstreams: undici with keep-alive, a per-request timeout, retries with
+// exponential backoff for pages, redirects followed only to allowed hosts, bounded body reads,
+// and a per-host circuit breaker. Counts every request it sends (sync runs report it).
+import type { Readable } from "node:stream";
+import { Agent, type Dispatcher, request } from "undici";
+import {
+  BodyTooLargeError,
+  NotAllowedHostError,
+  UpstreamCircuitOpenError,
+  UpstreamNetworkError,
+  UpstreamStatusError,
+  UpstreamTimeoutError,
+} from "../errors.js";
+
+export interface UpstreamClientOptions {
+  /** Hosts (host[:port]) requests may go to, redirects included. */
+  allowedHosts: readonly string[];
+  timeoutMs: number;
+  /** Extra attempts for page requests after the first. */
+  retries: number;
+  /** First backoff delay; doubled on each retry, with jitter. */
+  backoffMs: number;
+  maxFails: number;
+  failTimeoutMs: number;
+  /** Largest index page accepted. */
+  maxPageBytes?: number;
+  userAgent?: string;
+}
+
+export interface PageResponse {
+  status: number;
+  /** Final URL after redirects. */
+  url: string;
+  body: string;
+  contentType: string | undefined;
+  etag: string | undefined;
+  lastModified: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface StreamResponse {
+  status: number;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData["body"];
+}
+
+export interface Conditional {
+  etag?: string | undefined;
+  lastModified?: string | undefined;
+}
+
+const MAX_REDIRECTS = 5;
+const DEFAULT_MAX_PAGE_BYTES = 64 * 1024 * 1024;
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function isRetryableStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function backoffDelay(baseMs: number, attempt: number): number {
+  const ceiling = baseMs * 2 ** attempt;
+  return Math.min(30_000, ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+export class UpstreamClient {
+  readonly options: UpstreamClientOptions;
+  readonly #dispatcher: Dispatcher;
+  readonly #breakers = new Map<string, { fails: number; openUntil: number }>();
+  /** Requests sent (every attempt and redirect hop counts). */
+  requestCount = 0;
+
+  constructor(options: UpstreamClientOptions, dispatcher?: Dispatcher) {
+    this.options = options;
+    this.#dispatcher =
+      dispatcher ??
+      new Agent({
+        connections: 32,
+        keepAliveTimeout: 10_000,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        connect: { timeout: options.timeoutMs },
+      });
+  }
+
+  isAllowed(url: string): boolean {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return false;
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return false;
+    return (
+      this.options.allowedHosts.includes(parsed.host) || this.options.allowedHosts.includes(parsed.hostname)
+    );
+  }
+
+  #checkBreaker(url: string): void {
+    const host = new URL(url).host;
+    const breaker = this.#breakers.get(host);
+    if (breaker && breaker.openUntil > Date.now())
+      throw new UpstreamCircuitOpenError(host, breaker.openUntil);
+  }
+
+  #recordOutcome(url: string, ok: boolean): void {
+    const host = new URL(url).host;
+    if (ok) {
+      this.#breakers.delete(host);
+      return;
+    }
+    const breaker = this.#breakers.get(host) ?? { fails: 0, openUntil: 0 };
+    breaker.fails++;
+    if (breaker.fails >= this.options.maxFails) {
+      breaker.openUntil = Date.now() + this.options.failTimeoutMs;
+      breaker.fails = 0;
+    }
+    this.#breakers.set(host, breaker);
+  }
+
+  /** Whether the breaker for this URL's host is open now. */
+  isCircuitOpen(url: string): boolean {
+    const breaker = this.#breakers.get(new URL(url).host);
+    return breaker !== undefined && breaker.openUntil > Date.now();
+  }
+
+  /**
+   * One request, following redirects within the allowlist. The caller owns the body of the
+   * returned response (read it or dump it).
+   */
+  async send(
+    method: "GET" | "HEAD",
+    url: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<StreamResponse> {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      if (!this.isAllowed(current)) throw new NotAllowedHostError(current, this.options.allowedHosts);
+      this.#checkBreaker(current);
+      this.requestCount++;
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(current, {
+          method,
+          headers: { "user-agent": this.options.userAgent ?? "freshmirror", ...headers },
+          dispatcher: this.#dispatcher,
+          signal,
+        });
+      } catch (error) {
+        this.#recordOutcome(current, false);
+        const code = (error as { code?: string }).code;
+        if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") {
+          throw new UpstreamTimeoutError(current, this.options.timeoutMs);
+        }
+        throw new UpstreamNetworkError(current, error);
+      }
+      const status = response.statusCode;
+      this.#recordOutcome(current, !isRetryableStatus(status));
+      const location = header(response.headers, "location");
+      if (status >= 300 && status < 400 && status !== 304 && location) {
+        await response.body.dump();
+        if (hop >= MAX_REDIRECTS) throw new UpstreamStatusError(current, status);
+        current = new URL(location, current).toString();
+        continue;
+      }
+      return { status, url: current, headers: response.headers, body: response.body };
+    }
+  }
+
+  /**
+   * GETs an index page with Accept negotiation and optional conditional headers; retries network
+   * errors and 5xx/429 with backoff. Answers 200 (body read, bounded), 304 or 404; other statuses
+   * throw UpstreamStatusError.
+   */
+  async fetchPage(url: string, accept: string, conditional: Conditional = {}): Promise<PageResponse> {
+    const headers: Record<string, string> = { accept };
+    if (conditional.etag) headers["if-none-match"] = conditional.etag;
+    if (conditional.lastModified) headers["if-modified-since"] = conditional.lastModified;
+    const limit = this.options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const response = await this.send("GET", url, headers);
+        const { status } = response;
+        if (status === 200) {
+          const body = await readBounded(
+            response.body,
+            limit,
+            response.url,
+            header(response.headers, "content-length"),
+          );
+          return {
+            status,
+            url: response.url,
+            body,
+            contentType: header(response.headers, "content-type"),
+            etag: header(response.headers, "etag"),
+            lastModified: header(response.headers, "last-modified"),
+            headers: response.headers,
+          };
+        }
+        await response.body.dump();
+        if (status === 304 || status === 404 || status === 410) {
+          return {
+            status: status === 410 ? 404 : status,
+            url: response.url,
+            body: "",
+            contentType: undefined,
+            etag: header(response.headers, "etag"),
+            lastModified: header(response.headers, "last-modified"),
+            headers: response.headers,
+          };
+        }
+        throw new UpstreamStatusError(response.url, status);
+      } catch (error) {
+        const retryable =
+          error instanceof UpstreamNetworkError ||
+          error instanceof UpstreamTimeoutError ||
+          (error instanceof UpstreamStatusError && isRetryableStatus(error.upstreamStatus));
+        if (!retryable || attempt >= this.options.retries) throw error;
+        await sleep(backoffDelay(this.options.backoffMs, attempt));
+      }
+    }
+  }
+
+  /** Size of a file from a HEAD request (for dry runs of indexes that give no sizes). */
+  async headSize(url: string): Promise<number | undefined> {
+    const response = await this.send("HEAD", url, {});
+    await response.body.dump();
+    if (response.status !== 200) return undefined;
+    const length = Number(header(response.headers, "content-length"));
+    return Number.isFinite(length) ? length : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+}
+
+/** Reads a body as UTF-8, rejecting early on Content-Length and while counting. */
+export async function readBounded(
+  body: Readable,
+  limit: number,
+  url: string,
+  contentLength?: string | undefined,
+): Promise<string> {
+  if (contentLength !== undefined && Number(contentLength) > limit) {
+    body.destroy();
+    throw new BodyTooLargeError(url, limit);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      body.destroy();
+      throw new BodyTooLargeError(url, limit);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
