@@ -104,4 +104,33 @@ export const MIGRATIONS: readonly string[] = [
     run_id INTEGER
   );
   `,
+  // 2: pull-through cache: upstream pages fetched on demand, and the files they list
+  `
+  CREATE TABLE proxy_pages (
+    mirror TEXT NOT NULL,
+    idx TEXT NOT NULL,
+    project TEXT NOT NULL, -- '' for the project list
+    fetched_at INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    body TEXT,
+    PRIMARY KEY (mirror, idx, project)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE proxy_files (
+    mirror TEXT NOT NULL,
+    path TEXT NOT NULL,
+    project TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    upstream_url TEXT NOT NULL,
+    sha256 TEXT,
+    hash_source TEXT NOT NULL,
+    size INTEGER,
+    metadata_sha256 TEXT,
+    metadata_offered INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (mirror, path)
+  ) WITHOUT ROWID;
+  CREATE INDEX blobs_by_origin_access ON blobs(origin, last_access_at);
+  `,
 ];
