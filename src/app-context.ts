@@ -4,10 +4,12 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Config, MirrorConfig } from "./config/schema.js";
-import { UnknownMirrorError } from "./errors.js";
+import { describeError, UnknownMirrorError } from "./errors.js";
 import { BlobStore } from "./store/blob-store.js";
+import { ProxyCacheStore } from "./store/proxy-cache-store.js";
 import { StateStore } from "./store/state-store.js";
 import { BlobFetcher } from "./sync/blob-fetcher.js";
+import { PullThrough } from "./sync/pull-through.js";
 import { UpstreamClient } from "./upstream/http-client.js";
 
 export interface MirrorContext {
@@ -22,6 +24,9 @@ export class AppContext {
   readonly state: StateStore;
   readonly blobs: BlobStore;
   readonly logsDir: string;
+  readonly pullThrough: PullThrough;
+  /** Upstream failures met while serving on demand, per mirror (for metrics and status). */
+  readonly upstreamFailures = new Map<string, { count: number; last: string; at: number }>();
   readonly #mirrors = new Map<string, MirrorContext>();
 
   private constructor(config: Config, state: StateStore, blobs: BlobStore) {
@@ -47,6 +52,15 @@ export class AppContext {
       this.#mirrors.set(mirror.name, { config: mirror, client, fetcher });
       state.ensureMirror(mirror.name);
     }
+    this.pullThrough = new PullThrough(this, new ProxyCacheStore(state.db), {
+      onUpstreamFailure: (mirror, error) => {
+        const entry = this.upstreamFailures.get(mirror) ?? { count: 0, last: "", at: 0 };
+        entry.count++;
+        entry.last = describeError(error);
+        entry.at = Date.now();
+        this.upstreamFailures.set(mirror, entry);
+      },
+    });
   }
 
   static async open(config: Config): Promise<AppContext> {

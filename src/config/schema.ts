@@ -104,6 +104,9 @@ const RESERVED_NAMES = new Set([
   "static",
   "mirrorz.json",
   "favicon.ico",
+  "status",
+  "healthz",
+  "index.html",
 ]);
 
 export const pypiMirrorSchema = z
@@ -135,10 +138,25 @@ export const pypiMirrorSchema = z
     fill_timeout: duration("fill timeout").prefault("30m"),
     max_fails: z.number().int().min(1).default(5),
     fail_timeout: duration("fail timeout").prefault("30s"),
-    max_cache_size: size.optional(),
     disabled: z.boolean().default(false),
     paused: z.boolean().default(false),
     description: z.string().optional(),
+    // Scheduling (issue 3): a random delay up to `jitter` after each slot, so many mirrors on one
+    // cron line do not hit upstream at the same second; failed scheduled runs are retried
+    // `retry.count` times, `retry.backoff` doubling each time, then the mirror stays failed
+    // until its next slot; `catch_up` runs a slot missed while the server was down at start.
+    jitter: duration("schedule jitter").prefault("0s"),
+    retry: z
+      .object({
+        count: z.number().int().min(0).max(20).default(2),
+        backoff: duration("retry backoff of failed scheduled syncs").prefault("5m"),
+      })
+      .strict()
+      .prefault({}),
+    catch_up: z.boolean().default(true),
+    // Lag past these shows as a warning / critical on the status page and in the API.
+    lag_warn: duration("lag warning threshold").prefault("1d"),
+    lag_critical: duration("lag critical threshold").prefault("3d"),
   })
   .strict();
 
@@ -152,6 +170,8 @@ export const configSchema = z
     data_dir: z.string().min(1).default("./data"),
     max_concurrent_syncs: z.number().int().min(1).default(2),
     gc_grace: duration("gc grace period").prefault("1h"),
+    // Bound on the blobs fetched on demand (all mirrors together); least recently used go first.
+    max_cache_size: size.optional(),
     mirrors: z
       .record(z.string(), z.discriminatedUnion("type", [pypiMirrorSchema]))
       .default({})
@@ -166,6 +186,16 @@ export const configSchema = z
           }
         }
       }),
+    // What the status page and /mirrorz.json say about this mirror site.
+    site: z
+      .object({
+        name: z.string().min(1).optional(),
+        abbr: z.string().min(1).optional(),
+        email: z.string().min(1).optional(),
+        note: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -203,10 +233,15 @@ export interface PypiMirrorConfig {
   readonly fillTimeoutMs: number;
   readonly maxFails: number;
   readonly failTimeoutMs: number;
-  readonly maxCacheSize: number | undefined;
   readonly disabled: boolean;
   readonly paused: boolean;
   readonly description: string | undefined;
+  readonly jitterMs: number;
+  /** Retries of a failed scheduled sync: how many, and the first delay (doubling after). */
+  readonly syncRetry: { readonly count: number; readonly backoffMs: number };
+  readonly catchUp: boolean;
+  readonly lagWarnMs: number;
+  readonly lagCriticalMs: number;
 }
 
 export type MirrorConfig = PypiMirrorConfig;
@@ -217,9 +252,18 @@ export interface Config {
   readonly dataDir: string;
   readonly maxConcurrentSyncs: number;
   readonly gcGraceMs: number;
+  readonly maxCacheSize: number | undefined;
   readonly mirrors: readonly MirrorConfig[];
   /** Where the config came from: a file path or "embedded default". */
   readonly source: string;
+  /** Whether `public_url` was set (else it is derived from `listen`, and pages use the Host header). */
+  readonly publicUrlConfigured: boolean;
+  readonly site: {
+    readonly name: string;
+    readonly abbr: string;
+    readonly email: string | undefined;
+    readonly note: string | undefined;
+  };
 }
 
 function resolvePypiMirror(name: string, raw: ParsedPypiMirror): PypiMirrorConfig {
@@ -258,10 +302,14 @@ function resolvePypiMirror(name: string, raw: ParsedPypiMirror): PypiMirrorConfi
     fillTimeoutMs: raw.fill_timeout,
     maxFails: raw.max_fails,
     failTimeoutMs: raw.fail_timeout,
-    maxCacheSize: raw.max_cache_size,
     disabled: raw.disabled,
     paused: raw.paused,
     description: raw.description,
+    jitterMs: raw.jitter,
+    syncRetry: Object.freeze({ count: raw.retry.count, backoffMs: raw.retry.backoff }),
+    catchUp: raw.catch_up,
+    lagWarnMs: raw.lag_warn,
+    lagCriticalMs: raw.lag_critical,
   });
 }
 
@@ -269,6 +317,13 @@ export function parseListen(listen: string): { host: string; port: number } {
   const at = listen.lastIndexOf(":");
   const host = listen.slice(0, at).replace(/^\[|\]$/g, "");
   return { host: host === "" ? "0.0.0.0" : host, port: Number(listen.slice(at + 1)) };
+}
+
+/** "MIRRORS" for http://mirrors.example.edu; "FRESHMIRROR" when the host is an address. */
+function siteAbbr(publicUrl: string): string {
+  const host = new URL(publicUrl).hostname;
+  const label = /^[\d.]+$|[:[]/.test(host) || host === "localhost" ? "" : (host.split(".")[0] ?? "");
+  return (label || "freshmirror").toUpperCase();
 }
 
 export function resolveConfig(parsed: ParsedConfig, source: string): Config {
@@ -282,7 +337,15 @@ export function resolveConfig(parsed: ParsedConfig, source: string): Config {
     dataDir: parsed.data_dir,
     maxConcurrentSyncs: parsed.max_concurrent_syncs,
     gcGraceMs: parsed.gc_grace,
+    maxCacheSize: parsed.max_cache_size,
     mirrors: Object.freeze(Object.entries(parsed.mirrors).map(([name, raw]) => resolvePypiMirror(name, raw))),
     source,
+    publicUrlConfigured: parsed.public_url !== undefined,
+    site: Object.freeze({
+      name: parsed.site.name ?? "freshmirror",
+      abbr: parsed.site.abbr ?? siteAbbr(publicUrl),
+      email: parsed.site.email,
+      note: parsed.site.note,
+    }),
   });
 }

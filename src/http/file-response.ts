@@ -8,8 +8,8 @@ import { pipeline } from "node:stream/promises";
 
 export interface FileMeta {
   size: number;
-  /** Hex sha256: the strong ETag. */
-  sha256: string;
+  /** Hex sha256: the strong ETag; null while a download of a file without a published hash runs. */
+  sha256: string | null;
   lastModified: Date;
   contentType: string;
   extraHeaders?: Record<string, string>;
@@ -72,9 +72,9 @@ export async function sendFile(
   meta: FileMeta,
   openBody: OpenBody,
 ): Promise<{ status: number; bytes: number }> {
-  const etag = etagOf(meta.sha256);
+  const etag = meta.sha256 === null ? undefined : etagOf(meta.sha256);
   const lastModified = meta.lastModified.toUTCString();
-  res.setHeader("ETag", etag);
+  if (etag) res.setHeader("ETag", etag);
   res.setHeader("Last-Modified", lastModified);
   res.setHeader("Cache-Control", "public, max-age=31536000, immutable");
   res.setHeader("Accept-Ranges", "bytes");
@@ -84,7 +84,7 @@ export async function sendFile(
   const ifModifiedSince = req.headers["if-modified-since"];
   const notModified =
     ifNoneMatch !== undefined
-      ? etagMatches(ifNoneMatch, etag, true)
+      ? etag !== undefined && etagMatches(ifNoneMatch, etag, true)
       : ifModifiedSince !== undefined &&
         !Number.isNaN(Date.parse(ifModifiedSince)) &&
         Math.floor(meta.lastModified.getTime() / 1000) <= Math.floor(Date.parse(ifModifiedSince) / 1000);
@@ -100,7 +100,7 @@ export async function sendFile(
   if (range !== undefined && ifRange !== undefined) {
     const valid =
       ifRange.trim().startsWith('"') || ifRange.trim().startsWith("W/")
-        ? etagMatches(ifRange, etag, false)
+        ? etag !== undefined && etagMatches(ifRange, etag, false)
         : ifRange.trim() === lastModified;
     if (!valid) range = undefined;
   }

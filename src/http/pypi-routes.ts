@@ -1,14 +1,17 @@
 // Serves a PyPI-style mirror under `/<mirror>/`: the upstream's own path layout, so
 // `--index-url http://HOST/pytorch/whl/cu121` works as `https://download.pytorch.org/whl/cu121`
 // does. Pages come from the current snapshot (rendered once per generation, with ETags); files
-// and `.metadata` files from the blob store.
+// and `.metadata` files from the blob store. What the snapshot lacks is fetched on demand
+// (proxy mode, or `on_miss: fetch`) through the pull-through cache.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext, MirrorContext } from "../app-context.js";
 import { BadRequestPathError, NotFoundError } from "../errors.js";
-import type { FileRecord, ProjectRecord } from "../store/state-store.js";
+import type { ProxyFileRow } from "../store/proxy-cache-store.js";
+import type { ProjectRecord } from "../store/state-store.js";
 import { decodeRequestPath, encodeMirrorPath } from "../sync/mirror-paths.js";
+import type { CacheStatus, PageLookup, PullThrough } from "../sync/pull-through.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
 import { sendFile } from "./file-response.js";
@@ -23,6 +26,8 @@ export interface RouteResult {
   route: string;
   status: number;
   bytes: number;
+  /** For files: served from the store, or fetched on demand (first request, or joined). */
+  cache?: CacheStatus;
 }
 
 interface CachedPage {
@@ -58,8 +63,13 @@ class PageCache {
   }
 }
 
-function sendPage(req: IncomingMessage, res: ServerResponse, page: CachedPage): number {
+function sendPage(req: IncomingMessage, res: ServerResponse, page: CachedPage, stale?: string): number {
   res.setHeader("Vary", "Accept");
+  if (stale !== undefined) {
+    // RFC 9111 §5.5 (obsoleted but still understood) and a plain header saying why.
+    res.setHeader("Warning", '110 - "Response is Stale"');
+    res.setHeader("X-Freshmirror-Stale", stale.replace(/[^\x20-\x7e]/g, " ").slice(0, 200));
+  }
   res.setHeader("ETag", page.etag);
   res.setHeader("Cache-Control", PAGE_CACHE_CONTROL);
   const ifNoneMatch = req.headers["if-none-match"];
@@ -91,10 +101,12 @@ export function contentTypeFor(filename: string): string {
 
 export class PypiRoutes {
   readonly #app: AppContext;
+  readonly #pullThrough: PullThrough;
   readonly #pages = new PageCache();
 
   constructor(app: AppContext) {
     this.#app = app;
+    this.#pullThrough = app.pullThrough;
   }
 
   /** Handles a request whose path is `/<mirror>/<rest>`; `rest` is still percent-encoded. */
@@ -127,18 +139,18 @@ export class PypiRoutes {
         }
         return this.#projectPage(req, res, mirror, idx, index, normalized);
       }
-      if (after.length === 1) {
-        const file = this.#lookupFile(mirror, segments.join("/"));
-        if (file) return this.#sendFile(req, res, file.record, file.metadata);
+      if (after.length === 1 && !looksLikeFile(after[0] as string)) {
         const normalized = normalizeProjectName(after[0] as string);
         redirect(res, `${base}${encodeURIComponent(normalized)}/${query}`);
         return { route: "simple_redirect", status: 301, bytes: 0 };
       }
     }
     if (segments.at(-1) === "") throw new NotFoundError(`/${name}/${rest}`);
-    const file = this.#lookupFile(mirror, segments.join("/"));
-    if (!file) throw new NotFoundError(`/${name}/${rest} is not in this mirror`);
-    return this.#sendFile(req, res, file.record, file.metadata);
+    return this.#file(req, res, mirror, segments.join("/"), `/${name}/${rest}`);
+  }
+
+  #fetchesOnMiss(mirror: MirrorContext): boolean {
+    return mirror.config.mode === "proxy" || mirror.config.onMiss === "fetch";
   }
 
   #matchIndex(mirror: MirrorContext, segments: readonly string[]): string[] | undefined {
@@ -164,72 +176,155 @@ export class PypiRoutes {
     return format ?? undefined;
   }
 
-  #projectList(req: IncomingMessage, res: ServerResponse, mirror: MirrorContext, idx: string): RouteResult {
+  async #projectList(
+    req: IncomingMessage,
+    res: ServerResponse,
+    mirror: MirrorContext,
+    idx: string,
+  ): Promise<RouteResult> {
     const format = this.#negotiate(req, res);
     if (!format) return { route: "simple_index", status: 406, bytes: 0 };
-    const snapshotId = this.#app.state.currentSnapshotId(mirror.config.name, idx);
-    if (snapshotId === undefined)
-      throw new NotFoundError(`index ${idx} of mirror ${mirror.config.name} has not been published yet`);
-    const page = this.#pages.get(`${snapshotId}\0\0${format.format}`, () => {
-      const projects = this.#app.state.projects(snapshotId);
+    const name = mirror.config.name;
+    const snapshotId =
+      mirror.config.mode === "mirror" ? this.#app.state.currentSnapshotId(name, idx) : undefined;
+    if (snapshotId !== undefined) {
+      const page = this.#pages.get(`${snapshotId}\0\0${format.format}`, () => {
+        const projects = this.#app.state.projects(snapshotId);
+        return {
+          body: format.format === "json" ? renderProjectListJson(projects) : renderProjectListHtml(projects),
+          contentType: format.contentType,
+        };
+      });
+      return { route: "simple_index", status: res.statusCode, bytes: sendPage(req, res, page) };
+    }
+    if (mirror.config.mode !== "proxy") {
+      throw new NotFoundError(`index ${idx} of mirror ${name} has not been published yet`);
+    }
+    const lookup = await this.#pullThrough.projectList(mirror, idx);
+    if (lookup.kind !== "page") throw new NotFoundError(`index ${idx} of mirror ${name}: ${lookup.reason}`);
+    const page = this.#pages.get(`proxy\0${name}\0${idx}\0\0${lookup.version}\0${format.format}`, () => {
+      const projects = (lookup.body.projects ?? []).map((displayName) => ({
+        name: normalizeProjectName(displayName),
+        displayName,
+        upstreamSerial: null,
+        upstreamTimestamp: null,
+        upstreamEtag: null,
+      }));
       return {
         body: format.format === "json" ? renderProjectListJson(projects) : renderProjectListHtml(projects),
         contentType: format.contentType,
       };
     });
-    return { route: "simple_index", status: res.statusCode, bytes: sendPage(req, res, page) };
+    return { route: "simple_index", status: res.statusCode, bytes: sendPage(req, res, page, lookup.stale) };
   }
 
-  #projectPage(
+  async #projectPage(
     req: IncomingMessage,
     res: ServerResponse,
     mirror: MirrorContext,
     idx: string,
     indexSegments: readonly string[],
     project: string,
-  ): RouteResult {
+  ): Promise<RouteResult> {
     const format = this.#negotiate(req, res);
     if (!format) return { route: "simple_project", status: 406, bytes: 0 };
-    const snapshotId = this.#app.state.currentSnapshotId(mirror.config.name, idx);
+    const name = mirror.config.name;
+    const pageDir = [...indexSegments, project];
+    const snapshotId = this.#app.state.currentSnapshotId(name, idx);
     const record: ProjectRecord | undefined =
       snapshotId === undefined ? undefined : this.#app.state.project(snapshotId, project);
-    if (snapshotId === undefined || !record) {
-      throw new NotFoundError(`project ${project} is not in index ${idx} of mirror ${mirror.config.name}`);
+    if (snapshotId !== undefined && record) {
+      const page = this.#pages.get(`${snapshotId}\0${project}\0${format.format}`, () => {
+        const files = this.#app.state.filesOfProject(snapshotId, project);
+        return {
+          body:
+            format.format === "json"
+              ? renderProjectPageJson(record, files, pageDir)
+              : renderProjectPageHtml(record, files, pageDir),
+          contentType: format.contentType,
+        };
+      });
+      return { route: "simple_project", status: res.statusCode, bytes: sendPage(req, res, page) };
     }
-    const page = this.#pages.get(`${snapshotId}\0${project}\0${format.format}`, () => {
-      const files = this.#app.state.filesOfProject(snapshotId, project);
-      const pageDir = [...indexSegments, project];
-      return {
-        body:
-          format.format === "json"
-            ? renderProjectPageJson(record, files, pageDir)
-            : renderProjectPageHtml(record, files, pageDir),
-        contentType: format.contentType,
-      };
-    });
-    const bytes = sendPage(req, res, page);
-    return { route: "simple_project", status: res.statusCode, bytes };
+    if (!this.#fetchesOnMiss(mirror)) {
+      throw new NotFoundError(`project ${project} is not in index ${idx} of mirror ${name}`);
+    }
+    const lookup: PageLookup = await this.#pullThrough.projectPage(mirror, idx, project);
+    if (lookup.kind !== "page") {
+      throw new NotFoundError(`project ${project} in index ${idx} of mirror ${name}: ${lookup.reason}`);
+    }
+    const page = this.#pages.get(
+      `proxy\0${name}\0${idx}\0${project}\0${lookup.version}\0${format.format}`,
+      () => {
+        const files = lookup.body.files ?? [];
+        const shown = { name: project, displayName: lookup.body.displayName || project };
+        return {
+          body:
+            format.format === "json"
+              ? renderProjectPageJson(shown, files, pageDir)
+              : renderProjectPageHtml(shown, files, pageDir),
+          contentType: format.contentType,
+        };
+      },
+    );
+    return { route: "simple_project", status: res.statusCode, bytes: sendPage(req, res, page, lookup.stale) };
   }
 
-  #lookupFile(mirror: MirrorContext, path: string): { record: FileRecord; metadata: boolean } | undefined {
-    const record = this.#app.state.fileByPath(mirror.config.name, path);
-    if (record) return { record, metadata: false };
-    if (path.endsWith(".metadata")) {
-      const owner = this.#app.state.fileByPath(mirror.config.name, path.slice(0, -".metadata".length));
-      if (owner?.metadataSha256) return { record: owner, metadata: true };
-    }
-    return undefined;
-  }
-
-  async #sendFile(
+  /** A file or `.metadata` file: from the snapshot, else (when allowed) from the pull-through cache. */
+  async #file(
     req: IncomingMessage,
     res: ServerResponse,
-    record: FileRecord,
-    metadata: boolean,
+    mirror: MirrorContext,
+    path: string,
+    shown: string,
   ): Promise<RouteResult> {
-    const sha256 = metadata ? (record.metadataSha256 as string) : record.sha256;
+    const name = mirror.config.name;
+    const record = this.#app.state.fileByPath(name, path);
+    if (record) return this.#sendStored(req, res, record.sha256, record.size, record.filename, "file");
+    const isMetadata = path.endsWith(".metadata");
+    const owner = isMetadata
+      ? this.#app.state.fileByPath(name, path.slice(0, -".metadata".length))
+      : undefined;
+    if (owner?.metadataSha256) {
+      return this.#sendStored(
+        req,
+        res,
+        owner.metadataSha256,
+        owner.metadataSize ?? 0,
+        `${owner.filename}.metadata`,
+        "file_metadata",
+      );
+    }
+    if (!this.#fetchesOnMiss(mirror)) throw new NotFoundError(`${shown} is not in this mirror`);
+    const proxied = await this.#pullThrough.resolveFile(
+      mirror,
+      isMetadata ? path.slice(0, -".metadata".length) : path,
+    );
+    if (!proxied) throw new NotFoundError(`${shown}: no such file upstream`);
+    if (isMetadata) {
+      const metadata = await this.#pullThrough.metadata(mirror, proxied);
+      if (!metadata) throw new NotFoundError(`${shown}: upstream offers no core metadata for this file`);
+      return this.#sendStored(
+        req,
+        res,
+        metadata.sha256,
+        metadata.size,
+        `${proxied.filename}.metadata`,
+        "file_metadata",
+      );
+    }
+    return this.#sendProxied(req, res, mirror, proxied);
+  }
+
+  async #sendStored(
+    req: IncomingMessage,
+    res: ServerResponse,
+    sha256: string,
+    size: number,
+    filename: string,
+    route: string,
+  ): Promise<RouteResult> {
     const blob = this.#app.state.getBlob(sha256);
-    const size = metadata ? (record.metadataSize ?? blob?.size ?? 0) : record.size;
     const path = this.#app.blobs.pathFor(sha256);
     const result = await sendFile(
       req,
@@ -238,11 +333,65 @@ export class PypiRoutes {
         size,
         sha256,
         lastModified: new Date(blob?.createdAt ?? 0),
-        contentType: contentTypeFor(metadata ? `${record.filename}.metadata` : record.filename),
+        contentType: contentTypeFor(filename),
         extraHeaders: { "X-Cache": "HIT" },
       },
       (range) => createReadStream(path, { start: range.start, end: range.end, highWaterMark: 1 << 20 }),
     );
-    return { route: metadata ? "file_metadata" : "file", ...result };
+    return { route, cache: "HIT", ...result };
   }
+
+  /**
+   * A file fetched on demand: from the store when it is there, else streamed from the one
+   * download in flight, each client at its own pace, Range included.
+   */
+  async #sendProxied(
+    req: IncomingMessage,
+    res: ServerResponse,
+    mirror: MirrorContext,
+    row: ProxyFileRow,
+  ): Promise<RouteResult> {
+    const stored = await this.#pullThrough.cachedBlob(row);
+    if (stored !== undefined) {
+      const size = row.size ?? (await this.#app.blobs.size(stored)) ?? 0;
+      return this.#sendStored(req, res, stored, size, row.filename, "file");
+    }
+    const { download, cache } = this.#pullThrough.download(mirror, row);
+    // Headers wait until upstream has answered with the bytes (so a failure is still a clean 502)
+    // and the size is known: from the index, else from upstream's Content-Length.
+    let size = row.size ?? download.expectedSize;
+    while ((size === undefined || !download.responded) && download.state === "running") {
+      await new Promise<void>((resolve) => {
+        const settle = () => {
+          download.off("progress", settle);
+          download.off("done", settle);
+          download.off("failed", settle);
+          resolve();
+        };
+        download.on("progress", settle);
+        download.on("done", settle);
+        download.on("failed", settle);
+      });
+      size = row.size ?? download.expectedSize ?? download.result?.size;
+    }
+    if (download.state === "failed") throw download.error;
+    const result = await sendFile(
+      req,
+      res,
+      {
+        size: size ?? download.result?.size ?? 0,
+        sha256: row.hashSource === "index" ? row.sha256 : null,
+        lastModified: new Date(),
+        contentType: contentTypeFor(row.filename),
+        extraHeaders: { "X-Cache": cache },
+      },
+      (range) => download.createReader(range.start, range.end),
+    );
+    return { route: "file", cache, ...result };
+  }
+}
+
+/** A last path segment that names a distribution file rather than a project. */
+function looksLikeFile(segment: string): boolean {
+  return /\.(whl|zip|tar\.gz|tgz|tar\.bz2|tar\.xz|egg|exe|metadata)$/i.test(segment);
 }

@@ -2,12 +2,30 @@
 // (api-version 1.1: PEP 700 `versions`, `size`, `upload-time`). Hrefs are relative to the page,
 // so the mirror works behind a reverse proxy at any prefix.
 // https://packaging.python.org/en/latest/specifications/simple-repository-api/
-import type { FileRecord, ProjectRecord } from "../store/state-store.js";
+import type { ProjectRecord } from "../store/state-store.js";
 import { relativeHref } from "../sync/mirror-paths.js";
 import { compareVersions, formatVersion, parseVersion } from "../sync/pep440-version.js";
 import { parseDistributionFilename } from "../upstream/distribution-filename.js";
 
 export const API_VERSION = "1.1";
+
+/**
+ * A file as a page lists it: from a published snapshot (everything known) or from an upstream
+ * page fetched on demand (hash and size may be unknown until the file is downloaded).
+ */
+export interface ServedFile {
+  /** Decoded mirror path. */
+  path: string;
+  filename: string;
+  sha256: string | null;
+  size: number | null;
+  requiresPython: string | null;
+  yanked: string | null;
+  uploadTime: string | null;
+  metadataSha256: string | null;
+  /** Core metadata offered without a known hash (PEP 658 `data-core-metadata="true"`). */
+  metadataOffered?: boolean;
+}
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -35,7 +53,7 @@ export function renderProjectListJson(projects: readonly ProjectRecord[]): strin
 }
 
 /** The versions of a project's files, PEP 440 ordered (PEP 700 `versions`). */
-export function versionsOf(files: readonly FileRecord[]): string[] {
+export function versionsOf(files: readonly ServedFile[]): string[] {
   const versions = new Map<string, ReturnType<typeof parseVersion>>();
   for (const file of files) {
     const parsed = parseDistributionFilename(file.filename);
@@ -53,17 +71,20 @@ export function versionsOf(files: readonly FileRecord[]): string[] {
  *   ["whl", "cu121", "torch"], for relative hrefs.
  */
 export function renderProjectPageHtml(
-  project: ProjectRecord,
-  files: readonly FileRecord[],
+  project: Pick<ProjectRecord, "displayName">,
+  files: readonly ServedFile[],
   pageDir: readonly string[],
 ): string {
   const links = files.map((file) => {
-    let attributes = `href="${escapeHtml(relativeHref(pageDir, file.path))}#sha256=${file.sha256}"`;
+    const fragment = file.sha256 ? `#sha256=${file.sha256}` : "";
+    let attributes = `href="${escapeHtml(relativeHref(pageDir, file.path))}${fragment}"`;
     if (file.requiresPython) attributes += ` data-requires-python="${escapeHtml(file.requiresPython)}"`;
     if (file.yanked !== null) attributes += ` data-yanked="${escapeHtml(file.yanked)}"`;
     if (file.metadataSha256) {
       // PEP 714: data-core-metadata; the legacy data-dist-info-metadata too, for older pip.
       attributes += ` data-core-metadata="sha256=${file.metadataSha256}" data-dist-info-metadata="sha256=${file.metadataSha256}"`;
+    } else if (file.metadataOffered) {
+      attributes += ` data-core-metadata="true" data-dist-info-metadata="true"`;
     }
     return `<a ${attributes}>${escapeHtml(file.filename)}</a><br/>`;
   });
@@ -79,24 +100,28 @@ ${links.join("\n")}
 }
 
 export function renderProjectPageJson(
-  project: ProjectRecord,
-  files: readonly FileRecord[],
+  project: Pick<ProjectRecord, "name">,
+  files: readonly ServedFile[],
   pageDir: readonly string[],
 ): string {
+  // PEP 700 makes `size` mandatory from 1.1 on; a proxied HTML page may not tell sizes.
+  const sizesKnown = files.every((f) => f.size !== null);
   return JSON.stringify({
-    meta: { "api-version": API_VERSION },
+    meta: { "api-version": sizesKnown ? API_VERSION : "1.0" },
     name: project.name,
     versions: versionsOf(files),
     files: files.map((file) => {
       const entry: Record<string, unknown> = {
         filename: file.filename,
         url: relativeHref(pageDir, file.path),
-        hashes: { sha256: file.sha256 },
-        size: file.size,
+        hashes: file.sha256 ? { sha256: file.sha256 } : {},
       };
+      if (file.size !== null) entry.size = file.size;
       if (file.requiresPython) entry["requires-python"] = file.requiresPython;
       // PEP 714: only `core-metadata`, never the old `dist-info-metadata` key.
-      entry["core-metadata"] = file.metadataSha256 ? { sha256: file.metadataSha256 } : false;
+      entry["core-metadata"] = file.metadataSha256
+        ? { sha256: file.metadataSha256 }
+        : file.metadataOffered === true;
       entry.yanked = file.yanked === null ? false : file.yanked === "" ? true : file.yanked;
       if (file.uploadTime) entry["upload-time"] = file.uploadTime;
       return entry;

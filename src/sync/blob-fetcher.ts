@@ -54,6 +54,8 @@ export class InFlightDownload extends EventEmitter {
   /** Total size when known (index or Content-Length). */
   expectedSize: number | undefined;
   state: "running" | "done" | "failed" = "running";
+  /** Upstream has answered with the file's bytes (200/206); until then a failure can still be a clean error. */
+  responded = false;
   result: FetchedBlob | undefined;
   error: Error | undefined;
   /** Resolves when the blob is in the store; rejects with what went wrong. */
@@ -125,8 +127,11 @@ export class InFlightDownload extends EventEmitter {
               this.push(null);
               return;
             }
-            const available =
-              (download.state === "done" ? (download.result?.size ?? 0) : download.bytesWritten) - position;
+            // Until the download is verified, the span's last byte is held back: a client must never
+            // hold every byte of a response whose content may yet prove wrong.
+            const verified = download.state === "done";
+            const readable = verified ? (download.result?.size ?? 0) : Math.min(download.bytesWritten, limit);
+            const available = readable - position;
             if (available > 0) {
               const length = Math.min(READ_CHUNK, available, limit - position + 1);
               const buffer = Buffer.allocUnsafe(length);
@@ -252,8 +257,21 @@ export class BlobFetcher {
       this.#state.recordBlob(expected, size, request.origin, Date.now());
       return { sha256: expected, size, hashSource: "index", reused: true };
     }
-    download.tempPath = await this.#store.tempPath(request.filename);
+    download.tempPath = await this.#store.tempPath(request.filename).catch((error: unknown) => {
+      throw new StoreWriteError(this.#store.tmpRoot, error);
+    });
     download.emit("progress");
+    try {
+      return await this.#downloadAndCommit(download, expected);
+    } catch (error) {
+      // Whatever went wrong, the partial bytes go: a full disk must get its space back.
+      await this.#discard(download);
+      throw error;
+    }
+  }
+
+  async #downloadAndCommit(download: InFlightDownload, expected: string | undefined): Promise<FetchedBlob> {
+    const { request } = download;
     const deadline = Date.now() + this.#options.fillTimeoutMs;
     let fromScratchAfterMismatch = false;
     for (;;) {
@@ -291,7 +309,9 @@ export class BlobFetcher {
     deadline: number,
   ): Promise<{ sha256: string; size: number; resumed: boolean }> {
     const { request } = download;
-    const file = await open(download.tempPath, "w");
+    const file = await open(download.tempPath, "w").catch((error: unknown) => {
+      throw new StoreWriteError(download.tempPath, error);
+    });
     let hash: Hash = createHash("sha256");
     let written = 0;
     let resumed = false;
@@ -333,16 +353,23 @@ export class BlobFetcher {
             await response.body.dump();
             throw new UpstreamStatusError(request.url, response.status);
           }
+          download.responded = true;
           const etag = first(response.headers.etag);
           if (etag && !etag.startsWith("W/")) validator = etag;
           const length = Number(first(response.headers["content-length"]));
           if (response.status === 200 && Number.isFinite(length) && download.expectedSize === undefined) {
             download.expectedSize = length;
           }
+          download.emit("progress");
           let bodyBytes = 0;
           for await (const chunk of response.body) {
             const buffer = chunk as Buffer;
-            await file.write(buffer, 0, buffer.length, written);
+            try {
+              await file.write(buffer, 0, buffer.length, written);
+            } catch (error) {
+              // ENOSPC, EFBIG, EIO...: the store cannot take the file; retrying upstream won't help.
+              throw new StoreWriteError(download.tempPath, error);
+            }
             hash.update(buffer);
             written += buffer.length;
             bodyBytes += buffer.length;
@@ -359,6 +386,7 @@ export class BlobFetcher {
           }
           return { sha256: hash.digest("hex"), size: written, resumed };
         } catch (error) {
+          if (error instanceof StoreWriteError) throw error;
           const errno = (error as NodeJS.ErrnoException).code;
           if (errno === "ENOSPC" || errno === "EDQUOT" || errno === "EROFS" || errno === "EIO") {
             throw new StoreWriteError(download.tempPath, error);

@@ -181,7 +181,13 @@ export class UpstreamClient {
    * errors and 5xx/429 with backoff. Answers 200 (body read, bounded), 304 or 404; other statuses
    * throw UpstreamStatusError.
    */
-  async fetchPage(url: string, accept: string, conditional: Conditional = {}): Promise<PageResponse> {
+  async fetchPage(
+    url: string,
+    accept: string,
+    conditional: Conditional = {},
+    options: { retries?: number } = {},
+  ): Promise<PageResponse> {
+    const retries = options.retries ?? this.options.retries;
     const headers: Record<string, string> = { accept };
     if (conditional.etag) headers["if-none-match"] = conditional.etag;
     if (conditional.lastModified) headers["if-modified-since"] = conditional.lastModified;
@@ -225,7 +231,7 @@ export class UpstreamClient {
           error instanceof UpstreamNetworkError ||
           error instanceof UpstreamTimeoutError ||
           (error instanceof UpstreamStatusError && isRetryableStatus(error.upstreamStatus));
-        if (!retryable || attempt >= this.options.retries) throw error;
+        if (!retryable || attempt >= retries) throw error;
         await sleep(backoffDelay(this.options.backoffMs, attempt));
       }
     }

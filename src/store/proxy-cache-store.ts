@@ -1,0 +1,156 @@
+// SQLite records of the pull-through cache: upstream pages fetched on demand (with their
+// validators, for revalidation and stale serving) and the files they list (so a file request
+// maps back to its upstream URL and expected digest).
+import type Database from "better-sqlite3";
+import type { ServedFile } from "../http/simple-pages.js";
+
+export interface ProxyPageRow {
+  mirror: string;
+  idx: string;
+  /** Normalized project name; "" for the project list. */
+  project: string;
+  fetchedAt: number;
+  /** 200, or 404 for a negative entry. */
+  status: number;
+  etag: string | null;
+  lastModified: string | null;
+  /** JSON: a ProxyPageBody. */
+  body: string | null;
+}
+
+export interface ProxyPageBody {
+  displayName: string;
+  /** For project pages. */
+  files?: ServedFile[];
+  /** For the project list: display names. */
+  projects?: string[];
+}
+
+export interface ProxyFileRow {
+  mirror: string;
+  path: string;
+  project: string;
+  filename: string;
+  upstreamUrl: string;
+  sha256: string | null;
+  hashSource: "index" | "computed";
+  size: number | null;
+  metadataSha256: string | null;
+  metadataOffered: boolean;
+}
+
+interface ProxyFileSql {
+  mirror: string;
+  path: string;
+  project: string;
+  filename: string;
+  upstream_url: string;
+  sha256: string | null;
+  hash_source: string;
+  size: number | null;
+  metadata_sha256: string | null;
+  metadata_offered: number;
+}
+
+export class ProxyCacheStore {
+  readonly #db: Database.Database;
+  readonly #stmts;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#stmts = {
+      getPage: db.prepare(
+        `SELECT mirror, idx, project, fetched_at AS fetchedAt, status, etag, last_modified AS lastModified, body
+         FROM proxy_pages WHERE mirror = ? AND idx = ? AND project = ?`,
+      ),
+      putPage: db.prepare(
+        `INSERT OR REPLACE INTO proxy_pages (mirror, idx, project, fetched_at, status, etag, last_modified, body)
+         VALUES (@mirror, @idx, @project, @fetchedAt, @status, @etag, @lastModified, @body)`,
+      ),
+      touchPage: db.prepare(
+        "UPDATE proxy_pages SET fetched_at = ? WHERE mirror = ? AND idx = ? AND project = ?",
+      ),
+      getFile: db.prepare("SELECT * FROM proxy_files WHERE mirror = ? AND path = ?"),
+      putFile: db.prepare(
+        `INSERT INTO proxy_files (mirror, path, project, filename, upstream_url, sha256, hash_source, size, metadata_sha256, metadata_offered)
+         VALUES (@mirror, @path, @project, @filename, @upstreamUrl, @sha256, @hashSource, @size, @metadataSha256, @metadataOffered)
+         ON CONFLICT (mirror, path) DO UPDATE SET
+           upstream_url = excluded.upstream_url,
+           -- a digest computed from downloaded bytes stays until upstream publishes one
+           sha256 = COALESCE(excluded.sha256, proxy_files.sha256),
+           hash_source = CASE WHEN excluded.sha256 IS NULL THEN proxy_files.hash_source ELSE excluded.hash_source END,
+           size = COALESCE(excluded.size, proxy_files.size),
+           metadata_sha256 = excluded.metadata_sha256,
+           metadata_offered = excluded.metadata_offered`,
+      ),
+      fetchedBytes: db.prepare("SELECT COALESCE(SUM(size), 0) FROM blobs WHERE origin = 'fetch'").pluck(),
+      leastRecentlyUsed: db.prepare(
+        `SELECT sha256, size FROM blobs b WHERE origin = 'fetch'
+           AND NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = b.sha256)
+           AND NOT EXISTS (SELECT 1 FROM files f WHERE f.metadata_sha256 = b.sha256)
+         ORDER BY last_access_at LIMIT ?`,
+      ),
+      setDigest: db.prepare(
+        "UPDATE proxy_files SET sha256 = ?, size = ?, hash_source = ? WHERE mirror = ? AND path = ? AND (sha256 IS NULL OR sha256 = ?)",
+      ),
+    };
+  }
+
+  page(mirror: string, idx: string, project: string): ProxyPageRow | undefined {
+    return this.#stmts.getPage.get(mirror, idx, project) as ProxyPageRow | undefined;
+  }
+
+  /** Stores a fetched page and the files it lists, in one transaction. */
+  putPage(row: ProxyPageRow, files: readonly ProxyFileRow[]): void {
+    this.#db.transaction(() => {
+      this.#stmts.putPage.run(row);
+      for (const file of files) {
+        this.#stmts.putFile.run({ ...file, metadataOffered: file.metadataOffered ? 1 : 0 });
+      }
+    })();
+  }
+
+  /** A 304 from upstream: the cached page is fresh again. */
+  touchPage(mirror: string, idx: string, project: string, now: number): void {
+    this.#stmts.touchPage.run(now, mirror, idx, project);
+  }
+
+  file(mirror: string, path: string): ProxyFileRow | undefined {
+    const row = this.#stmts.getFile.get(mirror, path) as ProxyFileSql | undefined;
+    return (
+      row && {
+        mirror: row.mirror,
+        path: row.path,
+        project: row.project,
+        filename: row.filename,
+        upstreamUrl: row.upstream_url,
+        sha256: row.sha256,
+        hashSource: row.hash_source === "computed" ? "computed" : "index",
+        size: row.size,
+        metadataSha256: row.metadata_sha256,
+        metadataOffered: row.metadata_offered === 1,
+      }
+    );
+  }
+
+  /** Bytes of blobs fetched on demand (the pull-through cache). */
+  fetchedBytes(): number {
+    return this.#stmts.fetchedBytes.get() as number;
+  }
+
+  /** Blobs fetched on demand that no published snapshot lists, least recently used first. */
+  evictionCandidates(limit: number): { sha256: string; size: number }[] {
+    return this.#stmts.leastRecentlyUsed.all(limit) as { sha256: string; size: number }[];
+  }
+
+  /** Records the digest of downloaded bytes (for files upstream lists without one). */
+  setDigest(
+    mirror: string,
+    path: string,
+    sha256: string,
+    size: number,
+    hashSource: "index" | "computed",
+  ): void {
+    this.#stmts.setDigest.run(sha256, size, hashSource, mirror, path, sha256);
+  }
+}
