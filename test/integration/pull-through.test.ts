@@ -306,6 +306,54 @@ describe("pull-through when upstream is down, and mirror mode's on_miss", () => 
     }
   });
 
+  test("circuit breaker: after max_fails failures upstream is not asked for fail_timeout, and stale pages serve", async () => {
+    const upstream = await startPypiUpstream();
+    await publishTorchLike(upstream);
+    const ws = createWorkspace({
+      mirrors: {
+        pytorch: {
+          type: "pypi",
+          mode: "proxy",
+          upstream: upstream.url,
+          indexes: ["whl/cu121"],
+          index_ttl: "0s",
+          retries: 0,
+          max_fails: 2,
+          fail_timeout: "1m",
+        },
+      },
+    });
+    try {
+      const server = await ws.serve();
+      const pageUrl = `${server.url}/pytorch/whl/cu121/torch/`;
+      assert.equal((await fetch(pageUrl)).status, 200);
+      const fault = upstream.fault({ match: "/whl/", kind: "status500" });
+      for (let i = 0; i < 2; i++) {
+        const stale = await fetch(pageUrl);
+        assert.equal(stale.status, 200);
+        assert.ok(stale.headers.get("x-freshmirror-stale"));
+        await stale.arrayBuffer();
+      }
+      fault.remove();
+      upstream.clearLog();
+      const started = performance.now();
+      const open = await fetch(pageUrl);
+      assert.equal(open.status, 200, "stale page while the circuit is open");
+      assert.match(open.headers.get("x-freshmirror-stale") ?? "", /failed repeatedly/);
+      await open.arrayBuffer();
+      const file = await fetch(
+        `${server.url}/pytorch/whl/cu121/torch-2.6.0%2Bcu121-cp311-cp311-linux_x86_64.whl`,
+      );
+      assert.equal(file.status, 502, "an uncached file fails fast");
+      assert.match(await file.text(), /failed repeatedly/);
+      assert.ok(performance.now() - started < 1000, "failing fast");
+      assert.deepEqual(upstream.requests, [], "upstream was not asked while the circuit is open");
+    } finally {
+      await ws.cleanup();
+      await upstream.close();
+    }
+  });
+
   test("mirror mode fetches projects it does not mirror with on_miss: fetch, and answers 404 with on_miss: 404", async () => {
     const upstream = await startPypiUpstream();
     await publishTorchLike(upstream);
