@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The freshmirror command line: one command per file; each returns an exit code.
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { ConfigError, describeError, FreshmirrorError, UsageError } from "../errors.js";
 import { type Command, type CommandIo, EXIT_FAILED, EXIT_USAGE } from "./command-io.js";
 import { configCommand } from "./config-command.js";
@@ -71,9 +72,17 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
   }
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split("/").pop() ?? "");
-if (invokedDirectly) {
+// Run when started as a program (directly, or through the npm bin symlink), not when imported.
+function startedAsProgram(): boolean {
+  if (process.argv[1] === undefined) return false;
+  try {
+    return realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (startedAsProgram()) {
   main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -133,4 +133,25 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX blobs_by_origin_access ON blobs(origin, last_access_at);
   `,
+  // 3: scheduling (issue 3): the schedule slot a mirror last ran for, so neither a restart nor a
+  // clock jump runs one slot twice; when it was paused; runs by outcome for status and metrics.
+  `
+  ALTER TABLE mirrors ADD COLUMN last_scheduled_at INTEGER;
+  ALTER TABLE mirrors ADD COLUMN paused_at INTEGER;
+  CREATE INDEX runs_by_mirror_outcome ON runs(mirror, outcome, id);
+  `,
+  // 4: freshness (issue 5): upstream changes the watcher saw, and when the mirror published them
+  `
+  CREATE TABLE upstream_changes (
+    id INTEGER PRIMARY KEY,
+    mirror TEXT NOT NULL,
+    idx TEXT NOT NULL,
+    project TEXT NOT NULL,
+    first_seen_at INTEGER NOT NULL,
+    published_at INTEGER,
+    run_id INTEGER
+  );
+  CREATE INDEX upstream_changes_pending ON upstream_changes(mirror, published_at, first_seen_at);
+  CREATE INDEX upstream_changes_history ON upstream_changes(mirror, id);
+  `,
 ];
