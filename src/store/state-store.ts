@@ -17,6 +17,43 @@ export interface MirrorRow {
   nextRunAt: number | null;
   lastError: string | null;
   paused: boolean;
+  /** The schedule slot the scheduler last started (or skipped) a run for. */
+  lastScheduledAt: number | null;
+  pausedAt: number | null;
+}
+
+interface MirrorRowSql {
+  name: string;
+  state: MirrorState;
+  last_success_at: number | null;
+  last_attempt_at: number | null;
+  last_ended_at: number | null;
+  next_run_at: number | null;
+  last_error: string | null;
+  paused: number;
+  last_scheduled_at: number | null;
+  paused_at: number | null;
+}
+
+function toMirrorRow(row: MirrorRowSql): MirrorRow {
+  return {
+    name: row.name,
+    state: row.state,
+    lastSuccessAt: row.last_success_at,
+    lastAttemptAt: row.last_attempt_at,
+    lastEndedAt: row.last_ended_at,
+    nextRunAt: row.next_run_at,
+    lastError: row.last_error,
+    paused: row.paused === 1,
+    lastScheduledAt: row.last_scheduled_at,
+    pausedAt: row.paused_at,
+  };
+}
+
+export interface LockHolder {
+  pid: number;
+  hostname: string;
+  acquiredAt: number;
 }
 
 export interface FileRecord {
@@ -196,6 +233,14 @@ export class StateStore {
     this.#stmts = {
       ensureMirror: db.prepare("INSERT OR IGNORE INTO mirrors (name) VALUES (?)"),
       getMirror: db.prepare("SELECT * FROM mirrors WHERE name = ?"),
+      listMirrors: db.prepare("SELECT * FROM mirrors ORDER BY name"),
+      lastRunWithOutcome: db.prepare(
+        "SELECT * FROM runs WHERE mirror = ? AND outcome = ? AND project IS NULL ORDER BY id DESC LIMIT 1",
+      ),
+      runOutcomeCounts: db.prepare(
+        "SELECT mirror, outcome, COUNT(*) AS n FROM runs GROUP BY mirror, outcome",
+      ),
+      countRuns: db.prepare("SELECT COUNT(*) FROM runs WHERE mirror = ?").pluck(),
       currentSnapshotId: db
         .prepare("SELECT snapshot_id FROM current_snapshots WHERE mirror = ? AND idx = ?")
         .pluck(),
@@ -294,26 +339,12 @@ export class StateStore {
 
   getMirror(name: string): MirrorRow {
     this.ensureMirror(name);
-    const row = this.#stmts.getMirror.get(name) as {
-      name: string;
-      state: MirrorState;
-      last_success_at: number | null;
-      last_attempt_at: number | null;
-      last_ended_at: number | null;
-      next_run_at: number | null;
-      last_error: string | null;
-      paused: number;
-    };
-    return {
-      name: row.name,
-      state: row.state,
-      lastSuccessAt: row.last_success_at,
-      lastAttemptAt: row.last_attempt_at,
-      lastEndedAt: row.last_ended_at,
-      nextRunAt: row.next_run_at,
-      lastError: row.last_error,
-      paused: row.paused === 1,
-    };
+    return toMirrorRow(this.#stmts.getMirror.get(name) as MirrorRowSql);
+  }
+
+  /** Every mirror row, without creating any (a read-only query, safe for status pages). */
+  listMirrorRows(): MirrorRow[] {
+    return (this.#stmts.listMirrors.all() as MirrorRowSql[]).map(toMirrorRow);
   }
 
   updateMirror(name: string, patch: Partial<Omit<MirrorRow, "name">>): void {
@@ -326,6 +357,8 @@ export class StateStore {
       nextRunAt: "next_run_at",
       lastError: "last_error",
       paused: "paused",
+      lastScheduledAt: "last_scheduled_at",
+      pausedAt: "paused_at",
     };
     const sets: string[] = [];
     const values: unknown[] = [];
@@ -534,6 +567,23 @@ export class StateStore {
     return (this.#stmts.listRuns.all(mirror, beforeId, limit) as RunRowSql[]).map(toRunRow);
   }
 
+  /** The latest full-mirror run (not a one-project run) with this outcome. */
+  lastFullRun(mirror: string, outcome: RunRow["outcome"]): RunRow | undefined {
+    const row = this.#stmts.lastRunWithOutcome.get(mirror, outcome) as RunRowSql | undefined;
+    return row && toRunRow(row);
+  }
+
+  /** How many runs each mirror has had, by outcome. */
+  runOutcomeCounts(): { mirror: string; outcome: RunRow["outcome"]; count: number }[] {
+    return (
+      this.#stmts.runOutcomeCounts.all() as { mirror: string; outcome: RunRow["outcome"]; n: number }[]
+    ).map((r) => ({ mirror: r.mirror, outcome: r.outcome, count: r.n }));
+  }
+
+  countRuns(mirror: string): number {
+    return this.#stmts.countRuns.get(mirror) as number;
+  }
+
   /** Marks runs left "running" by a killed process as failed. */
   abandonRuns(mirror: string, now: number, reason: string): void {
     this.#stmts.abandonRuns.run(now, reason, mirror);
@@ -558,7 +608,7 @@ export class StateStore {
           const alive = held.hostname !== host || isProcessAlive(held.pid);
           if (sameProcess || alive) {
             throw new SyncLockedError(
-              name,
+              name.replace(/^sync:/, ""), // the error names the mirror, not the lock
               `held by pid ${held.pid} on ${held.hostname} since ${new Date(held.acquired_at).toISOString()}`,
             );
           }
@@ -568,6 +618,14 @@ export class StateStore {
         return { tookOverFrom };
       })
       .immediate();
+  }
+
+  /** Who holds the named lock, if anyone (alive or not). */
+  lockHolder(name: string): LockHolder | undefined {
+    const held = this.#stmts.getLock.get(name) as
+      | { pid: number; hostname: string; acquired_at: number }
+      | undefined;
+    return held && { pid: held.pid, hostname: held.hostname, acquiredAt: held.acquired_at };
   }
 
   releaseLock(name: string): void {

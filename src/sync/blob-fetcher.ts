@@ -362,28 +362,33 @@ export class BlobFetcher {
           }
           download.emit("progress");
           let bodyBytes = 0;
-          for await (const chunk of response.body) {
-            const buffer = chunk as Buffer;
-            try {
-              await file.write(buffer, 0, buffer.length, written);
-            } catch (error) {
-              // ENOSPC, EFBIG, EIO...: the store cannot take the file; retrying upstream won't help.
-              throw new StoreWriteError(download.tempPath, error);
-            }
-            hash.update(buffer);
-            written += buffer.length;
-            bodyBytes += buffer.length;
-            this.bytesDownloaded += buffer.length;
-            download.bytesWritten = written;
-            download.emit("progress");
-          }
-          if (Number.isFinite(length) && bodyBytes !== length) {
-            throw new FreshmirrorError(
+          const cutOff = (cause?: unknown) =>
+            new FreshmirrorError(
               "FM_ERR_FETCH_TRUNCATED",
-              `upstream closed ${request.url} after ${bodyBytes} of ${length} bytes`,
-              { status: 502 },
+              `download of ${request.filename} cut off: upstream closed ${request.url} after ${bodyBytes}${Number.isFinite(length) ? ` of ${length}` : ""} bytes${cause instanceof Error ? ` (${cause.message})` : ""}`,
+              { status: 502, cause },
             );
+          try {
+            for await (const chunk of response.body) {
+              const buffer = chunk as Buffer;
+              try {
+                await file.write(buffer, 0, buffer.length, written);
+              } catch (error) {
+                // ENOSPC, EFBIG, EIO...: the store cannot take the file; retrying upstream won't help.
+                throw new StoreWriteError(download.tempPath, error);
+              }
+              hash.update(buffer);
+              written += buffer.length;
+              bodyBytes += buffer.length;
+              this.bytesDownloaded += buffer.length;
+              download.bytesWritten = written;
+              download.emit("progress");
+            }
+          } catch (error) {
+            // A socket closed mid-body surfaces as undici's bare "other side closed": say which file.
+            throw error instanceof FreshmirrorError ? error : cutOff(error);
           }
+          if (Number.isFinite(length) && bodyBytes !== length) throw cutOff();
           return { sha256: hash.digest("hex"), size: written, resumed };
         } catch (error) {
           if (error instanceof StoreWriteError) throw error;

@@ -4,7 +4,7 @@
 // are downloaded by the shared single-flight fetcher, so every client asking for the same file
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { AppContext, MirrorContext } from "../app-context.js";
-import { describeError, FreshmirrorError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
+import { describeError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
 import type { ServedFile } from "../http/simple-pages.js";
 import { isSha256Hex } from "../store/blob-store.js";
 import type {
@@ -162,7 +162,8 @@ export class PullThrough {
     const served: ServedFile[] = [];
     const rows: ProxyFileRow[] = [];
     for (const file of page.files) {
-      if (!mirror.client.isAllowed(file.url)) continue;
+      // The same rules as a sync: no hosts outside the allowlist, no dot segments, no unsafe paths.
+      if (file.dotSegmentHref !== undefined || !mirror.client.isAllowed(file.url)) continue;
       const path = mirrorPathFor(mirror.config.upstream, file.url);
       if (path === null) continue;
       const given = file.hashes.sha256?.toLowerCase();
@@ -324,8 +325,4 @@ function withTimeout<T>(promise: Promise<T>, ms: number, url: string): Promise<T
     timer = setTimeout(() => reject(new UpstreamTimeoutError(url, ms)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-export function isUpstreamFailure(error: unknown): boolean {
-  return error instanceof FreshmirrorError && error.code.startsWith("FM_ERR_UPSTREAM_");
 }

@@ -318,6 +318,12 @@ async function runSync(
     const { selected } = selectFiles(page, filtersOf(config, name));
     const wanted = wantedByIndex.get(idx) as WantedFile[];
     for (const file of selected) {
+      if (file.dotSegmentHref !== undefined) {
+        warn(
+          `skipped ${file.filename}: href ${JSON.stringify(file.dotSegmentHref)} has "." or ".." path segments`,
+        );
+        continue;
+      }
       if (!mirror.client.isAllowed(file.url)) {
         warn(
           `skipped ${file.filename}: ${file.url} is on a host outside the allowlist (${config.allowedHosts.join(", ")})`,

@@ -23,6 +23,12 @@ export interface DistributionFile {
   size?: number;
   /** PEP 700: ISO 8601 upload time, when the index gives it. */
   uploadTime?: string;
+  /**
+   * The href as written, when it has `.`/`..` segments that URL resolution removed (other than the
+   * leading `../` of a relative link): `url` is then not what the page plainly names, and a sync
+   * skips the file with a warning.
+   */
+  dotSegmentHref?: string;
 }
 
 /** One project page (`/<index>/<project>/`). */

@@ -11,6 +11,7 @@
 // It only ever searches forward with indexOf or a bounded loop, so a 3 MB page is one linear scan.
 
 import { MalformedPageError } from "../errors.js";
+import { hasInnerDotSegments } from "./href-dot-segments.js";
 import type { DistributionFile, PageMeta, ProjectList, ProjectPage } from "./project-page.js";
 
 /** An `<a>` element as written: attribute values are raw (entities not yet decoded). */
@@ -31,6 +32,8 @@ interface ScanResult {
   heading: string | undefined;
   /** The first few KB of text outside tags, scripts and comments, raw; used to recognise error pages. */
   sample: string;
+  /** The start of a tag or comment the document ends inside (a cut or garbled page), if any. */
+  unfinished: string | undefined;
 }
 
 const LT = 0x3c;
@@ -206,6 +209,10 @@ function scanHtml(body: string): ScanResult {
   let inHeading = false;
   let sample = "";
   let open: RawAnchor | null = null;
+  let unfinished: string | undefined;
+  const endsInside = (at: number): void => {
+    unfinished = body.slice(at, at + 40);
+  };
 
   const addText = (from: number, to: number): void => {
     if (to <= from) return;
@@ -240,7 +247,10 @@ function scanHtml(body: string): ScanResult {
           pos = contentStart + 2; // so is `<!--->`
         } else {
           const end = body.indexOf("-->", contentStart);
-          if (end === -1) break; // an unterminated comment swallows the rest of the document
+          if (end === -1) {
+            endsInside(lt);
+            break; // an unterminated comment swallows the rest of the document
+          }
           readCommentMeta(body.slice(contentStart, end), meta);
           pos = end + 3;
         }
@@ -248,7 +258,10 @@ function scanHtml(body: string): ScanResult {
         // <!DOCTYPE ...>, <![CDATA[...]]> or a bogus comment: skipped up to ">".
         if (body.slice(lt + 2, lt + 9).toLowerCase() === "doctype") sawHtmlElement = true;
         const end = body.indexOf(">", lt + 2);
-        if (end === -1) break;
+        if (end === -1) {
+          endsInside(lt);
+          break;
+        }
         pos = end + 1;
       }
       continue;
@@ -256,7 +269,10 @@ function scanHtml(body: string): ScanResult {
 
     if (next === QUESTION) {
       const end = body.indexOf(">", lt + 2); // `<?xml ...?>`: a bogus comment in HTML
-      if (end === -1) break;
+      if (end === -1) {
+        endsInside(lt);
+        break;
+      }
       pos = end + 1;
       continue;
     }
@@ -270,7 +286,10 @@ function scanHtml(body: string): ScanResult {
         else if (name === "h1") inHeading = false;
       }
       const end = body.indexOf(">", nameStart);
-      if (end === -1) break;
+      if (end === -1) {
+        endsInside(lt);
+        break;
+      }
       pos = end + 1;
       continue;
     }
@@ -282,7 +301,10 @@ function scanHtml(body: string): ScanResult {
     }
 
     const tag = readStartTag(body, lt + 1);
-    if (!tag) break; // the document ends inside a tag: drop the unfinished tag
+    if (!tag) {
+      endsInside(lt);
+      break; // the document ends inside a tag: drop the unfinished tag
+    }
     pos = tag.end;
     if (HTML_ELEMENTS.has(tag.name)) sawHtmlElement = true;
 
@@ -327,7 +349,7 @@ function scanHtml(body: string): ScanResult {
   }
   closeAnchor(); // an anchor left open at the end of a (truncated) page still has a complete href
 
-  return { anchors, baseHref, meta, sawHtmlElement, title, heading, sample };
+  return { anchors, baseHref, meta, sawHtmlElement, title, heading, sample, unfinished };
 }
 
 const NAMED_REFERENCES: Record<string, string> = {
@@ -498,6 +520,8 @@ function toDistributionFile(anchor: RawAnchor, base: URL): DistributionFile | nu
     yanked: false,
     coreMetadata: false,
   };
+  const href = decodeEntities(rawHref).trim();
+  if (hasInnerDotSegments(href)) file.dotSegmentHref = href.replace(/#.*/s, "");
 
   const requiresPython = anchor.attrs.get("data-requires-python");
   if (requiresPython !== undefined) {
@@ -540,6 +564,13 @@ function checkLooksLikeIndex(body: string, scan: ScanResult, pageUrl: string): v
     );
   }
   if (scan.anchors.length > 0) return;
+  // An empty index would unpublish everything it used to list: only a page that is whole says so.
+  if (scan.unfinished !== undefined) {
+    throw new MalformedPageError(
+      pageUrl,
+      `no links, and the page ends inside an unfinished tag or comment (${JSON.stringify(scan.unfinished)})`,
+    );
+  }
   // No links: a valid empty project or index, unless the page reads like an error.
   if (!scan.sawHtmlElement) {
     throw new MalformedPageError(
@@ -564,11 +595,35 @@ export function parseProjectPageHtml(body: string, pageUrl: string, requestedNam
   checkLooksLikeIndex(body, scan, pageUrl);
   const base = documentBase(scan, pageUrl);
   const files: DistributionFile[] = [];
+  let unreadable: string | undefined;
   for (const anchor of scan.anchors) {
     const file = toDistributionFile(anchor, base);
     if (file) files.push(file);
+    else unreadable ??= unreadableHref(anchor, base);
+  }
+  // Links that are all garbage are a broken page, not an empty project: publishing it as empty
+  // would drop every mirrored file of the project.
+  if (files.length === 0 && unreadable !== undefined) {
+    throw new MalformedPageError(
+      pageUrl,
+      `none of its links is a file link that can be read (first: href ${JSON.stringify(unreadable.slice(0, 100))})`,
+    );
   }
   return { name: requestedName, files, meta: scan.meta };
+}
+
+/**
+ * The href of an anchor that names no readable file (not a URL, a non-http scheme, a name with
+ * NUL or slashes), or undefined when there is none or it is only a link to a directory (`../`).
+ */
+function unreadableHref(anchor: RawAnchor, base: URL): string | undefined {
+  const rawHref = anchor.attrs.get("href");
+  if (rawHref === undefined) return undefined;
+  const href = decodeEntities(rawHref).trim();
+  if (href === "") return undefined;
+  const resolved = resolveHref(rawHref, base);
+  if (resolved?.pathname.endsWith("/")) return undefined;
+  return href;
 }
 
 /**

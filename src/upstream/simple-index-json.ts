@@ -6,6 +6,7 @@
 // PEP 714 (core-metadata, legacy dist-info-metadata): https://peps.python.org/pep-0714/
 
 import { MalformedPageError } from "../errors.js";
+import { hasInnerDotSegments } from "./href-dot-segments.js";
 import type { DistributionFile, PageMeta, ProjectList, ProjectPage } from "./project-page.js";
 import { isSafeFilename, splitHashFragment } from "./simple-index-html.js";
 
@@ -138,6 +139,7 @@ function readFile(raw: unknown, index: number, pageUrl: string): DistributionFil
     yanked: false,
     coreMetadata: readCoreMetadata(raw, pageUrl, at),
   };
+  if (hasInnerDotSegments(rawUrl.trim())) file.dotSegmentHref = rawUrl.trim().replace(/#.*/s, "");
 
   const requiresPython = raw["requires-python"];
   if (requiresPython !== undefined && requiresPython !== null) {
