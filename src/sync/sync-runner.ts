@@ -61,6 +61,15 @@ export interface SyncReport {
   /** For dry runs: what would be fetched. */
   toFetch: DryRunFile[];
   durationMs: number;
+  /** Releases this run published that the mirror did not have before (not on a project's first import). */
+  newReleases: NewRelease[];
+}
+
+export interface NewRelease {
+  project: string;
+  /** The public version (2.9.1 for 2.9.1+cu128 and 2.9.1+cpu alike). */
+  version: string;
+  files: { idx: string; filename: string; path: string; sha256: string; size: number }[];
 }
 
 export function filtersOf(mirror: PypiMirrorConfig, project: string): FileFilters {
@@ -168,6 +177,7 @@ export async function syncMirror(
     warnings: [],
     error: undefined,
     toFetch: [],
+    newReleases: [],
     durationMs: 0,
   };
   const requestsBefore = mirror.client.requestCount;
@@ -375,7 +385,7 @@ async function runSync(
     const carried = project === undefined ? [] : previousAll.filter((f) => f.project !== project);
     const carriedProjects = project === undefined ? [] : previousProjects.filter((p) => p.name !== project);
     const plan = planIndexSync(wantedByIndex.get(idx) ?? [], previous, blobExists);
-    return { idx, plan, carried, carriedProjects };
+    return { idx, plan, carried, carriedProjects, previousAll };
   });
 
   // The same blob may be wanted by several indexes (numpy in whl/cpu and whl/cu121): fetch once.
@@ -461,6 +471,7 @@ async function runSync(
   // 6. Publish every index in one transaction.
   options.onProgress?.({ ...progress, phase: "publish" });
   const publications: IndexPublication[] = [];
+  const added: { idx: string; file: FileRecord }[] = [];
   for (const { idx, plan, carried, carriedProjects } of plans) {
     const files: FileRecord[] = [...carried];
     for (const { wanted, previous } of plan.kept) {
@@ -470,13 +481,15 @@ async function runSync(
       const got = fetched.get(fetchKey(wanted));
       if (!got)
         throw new FreshmirrorError("FM_ERR_SYNC_INTERNAL", `no download recorded for ${wanted.filename}`);
-      files.push({
+      const record: FileRecord = {
         ...recordFields(wanted),
         sha256: got.blob.sha256,
         size: got.blob.size,
         hashSource: got.blob.hashSource,
         ...got.metadata,
-      });
+      };
+      files.push(record);
+      added.push({ idx, file: record });
       report.filesAdded++;
       report.bytesAdded += got.blob.size;
     }
@@ -487,6 +500,47 @@ async function runSync(
     publications.push({ idx, projects: [...carriedProjects, ...(projectsOut.get(idx) ?? [])], files });
   }
   app.state.publish(config.name, report.runId, publications, now());
+  report.newReleases = findNewReleases(
+    plans.flatMap((p) => p.previousAll),
+    added,
+  );
+}
+
+function publicVersionOf(filename: string): string | undefined {
+  const version = parseDistributionFilename(filename)?.version;
+  return version?.split("+")[0];
+}
+
+/** Releases among the added files whose project had files before, but none of that release. */
+function findNewReleases(
+  previous: readonly FileRecord[],
+  added: readonly { idx: string; file: FileRecord }[],
+): NewRelease[] {
+  const before = new Map<string, Set<string>>();
+  for (const file of previous) {
+    const version = publicVersionOf(file.filename);
+    if (version === undefined) continue;
+    const versions = before.get(file.project) ?? new Set<string>();
+    versions.add(version);
+    before.set(file.project, versions);
+  }
+  const releases = new Map<string, NewRelease>();
+  for (const { idx, file } of added) {
+    const version = publicVersionOf(file.filename);
+    const known = before.get(file.project);
+    if (version === undefined || known === undefined || known.has(version)) continue;
+    const key = `${file.project}\0${version}`;
+    const release = releases.get(key) ?? { project: file.project, version, files: [] };
+    release.files.push({
+      idx,
+      filename: file.filename,
+      path: file.path,
+      sha256: file.sha256,
+      size: file.size,
+    });
+    releases.set(key, release);
+  }
+  return [...releases.values()];
 }
 
 function recordFields(

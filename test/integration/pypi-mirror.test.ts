@@ -348,8 +348,16 @@ describe("PyPI-style mirror: sync, serve, pip install", () => {
     upstream.clearLog();
     const result = await ws.cli(["sync", "pytorch", "--project", "torch", "--json"]);
     assert.equal(result.code, 0, result.stderr);
-    const report = JSON.parse(result.stdout) as { filesAdded: number; filesRemoved: number };
+    const report = JSON.parse(result.stdout) as {
+      filesAdded: number;
+      filesRemoved: number;
+      newReleases: { project: string; version: string; files: { filename: string; path: string }[] }[];
+    };
     assert.equal(report.filesAdded, 1);
+    assert.deepEqual(
+      report.newReleases.map((r) => [r.project, r.version, r.files.map((f) => f.path)]),
+      [["torch", "2.7.0", [`whl/cu121/${fresh.filename}`]]],
+    );
     assert.equal(report.filesRemoved, 2, "2.5.0's two files leave: keep_latest 3");
     const downloads = upstream.requests.filter((r) => r.path.includes(".whl"));
     assert.deepEqual(
