@@ -1,11 +1,14 @@
 // The composition root: one state store, one blob store, and per mirror one upstream client and
 // one blob fetcher (so in-flight downloads are shared by syncs and clients alike). Commands and
 // the server build this once and close it on exit.
-import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
+import { appendFileSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Config, MirrorConfig } from "./config/schema.js";
 import { describeError, UnknownMirrorError } from "./errors.js";
+import { EventBus } from "./events/event-bus.js";
+import { HookRunner } from "./events/hook-runner.js";
 import { BlobStore } from "./store/blob-store.js";
+import { LagStore } from "./store/lag-store.js";
 import { ProxyCacheStore } from "./store/proxy-cache-store.js";
 import { StateStore } from "./store/state-store.js";
 import { BlobFetcher } from "./sync/blob-fetcher.js";
@@ -25,6 +28,10 @@ export class AppContext {
   readonly blobs: BlobStore;
   readonly logsDir: string;
   readonly pullThrough: PullThrough;
+  /** Sync and release events, delivered to hooks and to `GET /api/v1/events`. */
+  readonly events = new EventBus();
+  readonly hooks: HookRunner;
+  readonly lag: LagStore;
   /** Upstream failures met while serving on demand, per mirror (for metrics and status). */
   readonly upstreamFailures = new Map<string, { count: number; last: string; at: number }>();
   readonly #mirrors = new Map<string, MirrorContext>();
@@ -52,6 +59,33 @@ export class AppContext {
       this.#mirrors.set(mirror.name, { config: mirror, client, fetcher });
       state.ensureMirror(mirror.name);
     }
+    mkdirSync(this.logsDir, { recursive: true });
+    this.lag = new LagStore(state.db);
+    this.hooks = new HookRunner(config.hooks, {
+      logFile: join(this.logsDir, "hooks.log"),
+      onResult: (result) => {
+        // A hook's outcome (and a command's output) goes into the log of the run that caused it.
+        const event = result.event;
+        const runId = "runId" in event ? event.runId : undefined;
+        const mirror = "mirror" in event ? event.mirror : undefined;
+        if (runId === undefined || mirror === undefined) return;
+        const lines = [
+          `hook ${result.hook} (${result.kind}) for ${event.type}: ${result.ok ? "ok" : `failed: ${result.error ?? "unknown error"}`} after ${result.attempts} attempt(s)`,
+          ...(result.output
+            ? result.output
+                .trimEnd()
+                .split("\n")
+                .map((line) => `  | ${line}`)
+            : []),
+        ];
+        try {
+          appendFileSync(join(this.logsDir, mirror, `${runId}.log`), `${lines.join("\n")}\n`);
+        } catch {
+          // The delivery log (hooks.log) has it too.
+        }
+      },
+    });
+    this.hooks.attach(this.events);
     this.pullThrough = new PullThrough(this, new ProxyCacheStore(state.db), {
       onUpstreamFailure: (mirror, error) => {
         const entry = this.upstreamFailures.get(mirror) ?? { count: 0, last: "", at: 0 };
@@ -83,6 +117,8 @@ export class AppContext {
   }
 
   async close(): Promise<void> {
+    await this.hooks.idle();
+    await this.hooks.close();
     await Promise.all([...this.#mirrors.values()].map((m) => m.client.close().catch(() => undefined)));
     this.state.close();
   }

@@ -3,18 +3,24 @@
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ConfigError, describeError, FreshmirrorError, UsageError } from "../errors.js";
+import { checkCommand } from "./check-command.js";
 import { type Command, type CommandIo, EXIT_FAILED, EXIT_USAGE } from "./command-io.js";
 import { configCommand } from "./config-command.js";
 import { gcCommand } from "./gc-command.js";
+import { runsCommand } from "./runs-command.js";
 import { serveCommand } from "./serve-command.js";
+import { statusCommand } from "./status-command.js";
 import { syncCommand } from "./sync-command.js";
 import { verifyCommand } from "./verify-command.js";
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: serveCommand, summary: "serve the mirrors (status page, simple indexes, files)" },
   sync: { run: syncCommand, summary: "sync a mirror now (--project, --dry-run)" },
+  status: { run: statusCommand, summary: "every mirror's state, last sync, next sync, lag (--json)" },
+  runs: { run: runsCommand, summary: "a mirror's sync runs, newest first (--limit, --json)" },
   verify: { run: verifyCommand, summary: "re-hash a mirror's published files (--repair)" },
   gc: { run: gcCommand, summary: "remove blobs no snapshot lists (--dry-run)" },
+  check: { run: checkCommand, summary: "compare any mirror's index with its upstream (--wait, --then)" },
   config: { run: configCommand, summary: "check the config, or print the embedded default" },
 };
 

@@ -3,6 +3,7 @@
 // sizes already parsed. Errors name the field path and what was expected.
 import { Cron } from "croner";
 import { z } from "zod";
+import { type HookConfig, hooksSchema } from "../events/hook-config.js";
 import { parseSpecifierSet } from "../sync/pep440-specifier.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
 import { parseDuration, parseSize } from "./duration.js";
@@ -172,6 +173,8 @@ export const configSchema = z
     gc_grace: duration("gc grace period").prefault("1h"),
     // Bound on the blobs fetched on demand (all mirrors together); least recently used go first.
     max_cache_size: size.optional(),
+    // Webhooks and commands fired by events (release.new, sync.failed, ...).
+    hooks: hooksSchema.default([]),
     mirrors: z
       .record(z.string(), z.discriminatedUnion("type", [pypiMirrorSchema]))
       .default({})
@@ -253,6 +256,7 @@ export interface Config {
   readonly maxConcurrentSyncs: number;
   readonly gcGraceMs: number;
   readonly maxCacheSize: number | undefined;
+  readonly hooks: readonly HookConfig[];
   readonly mirrors: readonly MirrorConfig[];
   /** Where the config came from: a file path or "embedded default". */
   readonly source: string;
@@ -338,6 +342,7 @@ export function resolveConfig(parsed: ParsedConfig, source: string): Config {
     maxConcurrentSyncs: parsed.max_concurrent_syncs,
     gcGraceMs: parsed.gc_grace,
     maxCacheSize: parsed.max_cache_size,
+    hooks: parsed.hooks,
     mirrors: Object.freeze(Object.entries(parsed.mirrors).map(([name, raw]) => resolvePypiMirror(name, raw))),
     source,
     publicUrlConfigured: parsed.public_url !== undefined,

@@ -16,7 +16,7 @@ import {
 } from "../upstream/simple-index-content-type.js";
 import type { FetchedBlob } from "./blob-fetcher.js";
 import { type FileFilters, selectFiles } from "./file-filter.js";
-import { mirrorPathFor } from "./mirror-paths.js";
+import { encodeMirrorPath, mirrorPathFor } from "./mirror-paths.js";
 import { planIndexSync, type WantedFile } from "./sync-plan.js";
 import { extractWheelMetadata } from "./wheel-metadata.js";
 
@@ -201,6 +201,7 @@ export async function syncMirror(
     log = new RunLog(logPath, options.onLog);
     app.state.updateMirror(mirrorName, { state: "syncing", lastAttemptAt: started });
     if (tookOverFrom !== null) log.write(`took over the lock of pid ${tookOverFrom}, which is gone`);
+    app.events.emit({ type: "sync.started", mirror: mirrorName, runId, ...(project ? { project } : {}) });
   }
   try {
     log.write(
@@ -239,12 +240,15 @@ export async function syncMirror(
             ? { state: "failed", lastEndedAt: ended, lastError: report.error ?? null }
             : { state: "success", lastEndedAt: ended, lastSuccessAt: ended, lastError: null },
         );
+        if (report.outcome !== "failed")
+          app.lag.recordPublished(mirrorName, project ?? null, started, ended, report.runId);
       } finally {
         app.state.releaseLock(lockName);
       }
       log.write(
         `${report.outcome}: +${report.filesAdded} files (${report.bytesAdded} bytes), -${report.filesRemoved} files, ${report.filesTotal} files published, ${report.upstreamRequests} upstream requests, ${report.durationMs} ms`,
       );
+      emitOutcome(app, report, project);
     }
   }
   return report;
@@ -504,6 +508,47 @@ async function runSync(
     plans.flatMap((p) => p.previousAll),
     added,
   );
+}
+
+/** sync.succeeded / sync.failed, and release.new for each release the run published. */
+function emitOutcome(app: AppContext, report: SyncReport, project: string | undefined): void {
+  const runId = report.runId as number;
+  const scope = project ? { project } : {};
+  if (report.outcome === "failed") {
+    app.events.emit({
+      type: "sync.failed",
+      mirror: report.mirror,
+      runId,
+      ...scope,
+      error: report.error ?? "unknown",
+    });
+    return;
+  }
+  app.events.emit({
+    type: "sync.succeeded",
+    mirror: report.mirror,
+    runId,
+    ...scope,
+    filesAdded: report.filesAdded,
+    bytesAdded: report.bytesAdded,
+    filesRemoved: report.filesRemoved,
+    durationMs: report.durationMs,
+  });
+  for (const release of report.newReleases) {
+    app.events.emit({
+      type: "release.new",
+      mirror: report.mirror,
+      project: release.project,
+      version: release.version,
+      runId,
+      files: release.files.map((file) => ({
+        filename: file.filename,
+        url: `${app.config.publicUrl}/${report.mirror}/${encodeMirrorPath(file.path)}`,
+        sha256: file.sha256,
+        size: file.size,
+      })),
+    });
+  }
 }
 
 function publicVersionOf(filename: string): string | undefined {

@@ -8,7 +8,6 @@ import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { AppContext } from "../../src/app-context.js";
 import { parseConfigText } from "../../src/config/load-config.js";
-import { LagStore } from "../../src/store/lag-store.js";
 import { syncMirror } from "../../src/sync/sync-runner.js";
 import { Watcher } from "../../src/sync/watcher.js";
 import { type PypiUpstream, startPypiUpstream } from "../fixtures/pypi-upstream.js";
@@ -52,7 +51,7 @@ describe("watch", () => {
 
   test("a cycle over 50 unchanged projects makes only conditional requests, each answered 304", async () => {
     const requested: string[] = [];
-    const watcher = new Watcher(app, new LagStore(app.state.db), {
+    const watcher = new Watcher(app, app.lag, {
       requestSync: (_m, p) => requested.push(p),
     });
     upstream.clearLog();
@@ -74,19 +73,11 @@ describe("watch", () => {
   });
 
   test("a new release is seen in the next cycle, its project alone is synced, and lag is recorded then cleared", async () => {
-    const lag = new LagStore(app.state.db);
+    const lag = app.lag;
     const syncs: Promise<unknown>[] = [];
     const watcher = new Watcher(app, lag, {
       requestSync: (mirror, project) => {
-        syncs.push(
-          syncMirror(app, mirror, { project }).then((report) => {
-            const run = report.runId === null ? undefined : app.state.getRun(report.runId);
-            if (report.outcome === "success" && run) {
-              lag.recordPublished(mirror, project, run.startedAt, run.endedAt ?? Date.now(), run.id);
-            }
-            return report;
-          }),
-        );
+        syncs.push(syncMirror(app, mirror, { project }));
       },
     });
     await watcher.pollOnce("m");
