@@ -196,8 +196,35 @@ export class NotFoundError extends FreshmirrorError {
 }
 
 export class AuthError extends FreshmirrorError {
-  constructor(message: string, status: 401 | 403) {
-    super("FM_ERR_API_AUTH", message, { status });
+  constructor(message: string, status: 401 | 403, hint?: string) {
+    super("FM_ERR_API_AUTH", message, { status, hint });
+  }
+}
+
+export class SyncRefusedError extends FreshmirrorError {
+  constructor(mirror: string, why: string, hint?: string) {
+    super("FM_ERR_SYNC_REFUSED", `mirror "${mirror}": ${why}`, { status: 409, hint });
+  }
+}
+
+export class MethodNotAllowedError extends FreshmirrorError {
+  readonly allow: readonly string[];
+
+  constructor(method: string, path: string, allow: readonly string[]) {
+    super(
+      "FM_ERR_HTTP_METHOD_NOT_ALLOWED",
+      `${method} is not allowed on ${path} (allowed: ${allow.join(", ")})`,
+      {
+        status: 405,
+      },
+    );
+    this.allow = allow;
+  }
+}
+
+export class BadRequestError extends FreshmirrorError {
+  constructor(message: string) {
+    super("FM_ERR_HTTP_BAD_REQUEST", message, { status: 400 });
   }
 }
 

@@ -1,10 +1,17 @@
+import type { MirrorConfig } from "../config/schema.js";
 import { startServer } from "../http/server.js";
+import { describeSchedule } from "../sync/cron-schedule.js";
+import { lagStoreOf } from "../sync/mirror-status.js";
+import { createScheduler } from "../sync/scheduled-sync.js";
+import { Watcher } from "../sync/watcher.js";
 import { type CommandIo, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
 
 export const serveHelp = `freshmirror serve [--config FILE] [--listen HOST:PORT]
 
-Serves every configured mirror: PyPI-style simple indexes and files, the status page.`;
+Serves every configured mirror: PyPI-style simple indexes and files, the status page, the JSON
+API, /jobs, /mirrorz.json and /metrics; and syncs mirror-mode mirrors on their schedules.
+Set FRESHMIRROR_ADMIN_TOKEN to enable the admin API (sync now, pause, resume).`;
 
 export async function serveCommand(argv: string[], io: CommandIo): Promise<number> {
   const { values } = parseCommandArgs(argv, { listen: { type: "string" } }, false);
@@ -15,26 +22,51 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
   const app = await openApp(values.config, io);
   const listen = values.listen ?? `${app.config.listen.host}:${app.config.listen.port}`;
   const at = listen.lastIndexOf(":");
+  const log = (line: string) => io.stdout.write(`${new Date().toISOString()} ${line}\n`);
+  const scheduler = createScheduler(app, log);
+  // An upstream change the watcher sees becomes a targeted sync, queued behind a running one.
+  const watcher = new Watcher(app, lagStoreOf(app.state), {
+    requestSync: (mirror, project) => scheduler.requestSync(mirror, project),
+    log,
+  });
+  const adminToken = io.env.FRESHMIRROR_ADMIN_TOKEN;
   const running = await startServer(
     app,
     listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0",
     Number(listen.slice(at + 1)),
+    { scheduler, adminToken },
   );
   io.stdout.write(
     `freshmirror serving ${app.config.mirrors.length} mirror(s) on ${running.url} (config: ${app.config.source}, data: ${app.dataDir})\n`,
   );
   for (const mirror of app.config.mirrors) {
     io.stdout.write(
-      `  /${mirror.name}/  ${mirror.mode} of ${mirror.upstream} [${mirror.indexes.join(", ")}]\n`,
+      `  /${mirror.name}/  ${mirror.mode} of ${mirror.upstream} [${mirror.indexes.join(", ")}]${describeScheduling(mirror)}\n`,
     );
   }
+  io.stdout.write(
+    adminToken
+      ? "  admin API enabled (FRESHMIRROR_ADMIN_TOKEN is set)\n"
+      : "  admin API disabled: set FRESHMIRROR_ADMIN_TOKEN to enable sync/pause/resume calls\n",
+  );
+  scheduler.start();
+  watcher.start();
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
   io.stdout.write("freshmirror: shutting down\n");
+  watcher.stop();
+  await scheduler.stop();
   await running.close();
   await app.close();
   return EXIT_OK;
+}
+
+function describeScheduling(mirror: MirrorConfig): string {
+  if (mirror.disabled) return " (disabled)";
+  if (mirror.mode !== "mirror") return "";
+  const watch = mirror.watchMs === undefined ? "" : `, watch every ${Math.round(mirror.watchMs / 1000)}s`;
+  return ` sync ${describeSchedule(mirror.schedule)}${watch}${mirror.paused ? " (paused)" : ""}`;
 }

@@ -1,23 +1,15 @@
 import { formatBytes, formatDuration } from "../config/duration.js";
 import { UsageError } from "../errors.js";
-import { type SyncProgress, syncMirror } from "../sync/sync-runner.js";
+import { syncMirror } from "../sync/sync-runner.js";
 import { type CommandIo, EXIT_FAILED, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
+import { ProgressReporter } from "./progress-reporter.js";
 
 export const syncHelp = `freshmirror sync <mirror> [--project NAME] [--dry-run] [--json] [--config FILE]
 
 Syncs a mirror from its upstream: downloads what is new, verifies every file by sha256 and
 publishes a new snapshot atomically. --dry-run prints what would be fetched and its size.
 Exit codes: 0 success, 1 the sync failed (the previous snapshot keeps serving), 2 usage/config.`;
-
-function progressLine(p: SyncProgress, startedAt: number): string {
-  const elapsed = (Date.now() - startedAt) / 1000;
-  if (p.phase === "index") return `pages ${p.filesDone}/${p.filesTotal}`;
-  if (p.phase === "publish") return "publishing";
-  const rate = elapsed > 0 ? p.bytesDone / elapsed : 0;
-  const remaining = p.bytesTotal > p.bytesDone && rate > 0 ? (p.bytesTotal - p.bytesDone) / rate : 0;
-  return `files ${p.filesDone}/${p.filesTotal}  ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}  ${formatBytes(rate)}/s  ETA ${formatDuration(remaining * 1000)}`;
-}
 
 export async function syncCommand(argv: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {
@@ -32,23 +24,18 @@ export async function syncCommand(argv: string[], io: CommandIo): Promise<number
   if (positionals.length !== 1) throw new UsageError("sync takes one mirror name: freshmirror sync <mirror>");
   const app = await openApp(values.config, io);
   try {
-    const startedAt = Date.now();
     const tty = io.stderr.isTTY === true && !values.json;
-    let lastPrint = 0;
+    // A bar redrawn in place on a terminal; plain progress lines every few seconds otherwise.
+    const progress = values.json
+      ? undefined
+      : new ProgressReporter({ tty, write: (text) => io.stderr.write(text) });
     const report = await syncMirror(app, positionals[0] as string, {
       project: values.project,
       dryRun: values["dry-run"],
       onLog: values.json || tty ? undefined : (line) => io.stderr.write(`${line}\n`),
-      onProgress: tty
-        ? (p) => {
-            const now = Date.now();
-            if (now - lastPrint < 200 && p.filesDone !== p.filesTotal) return;
-            lastPrint = now;
-            io.stderr.write(`\r\x1b[K${progressLine(p, startedAt)}`);
-          }
-        : undefined,
+      onProgress: progress && ((p) => progress.update(p)),
     });
-    if (tty) io.stderr.write("\r\x1b[K");
+    progress?.finish();
     if (values.json) {
       io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     } else if (report.outcome === "dry-run") {

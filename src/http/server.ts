@@ -3,15 +3,85 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { AppContext } from "../app-context.js";
-import { FreshmirrorError, NotFoundError } from "../errors.js";
+import { BadRequestPathError, FreshmirrorError, NotFoundError } from "../errors.js";
+import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
+import { createScheduler } from "../sync/scheduled-sync.js";
+import type { Scheduler } from "../sync/scheduler.js";
+import { ApiRoutes, sendJson } from "./api-routes.js";
+import { type HelpContext, renderHelpIndex, renderHelpPage } from "./help-page.js";
+import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.js";
+import { mirrorzDocument } from "./mirrorz.js";
 import { PypiRoutes, type RouteResult } from "./pypi-routes.js";
-import { renderStatusPage } from "./status-page.js";
+import { renderMirrorPage, renderStatusPage } from "./status-page.js";
+import { tunasyncJobs } from "./tunasync-jobs.js";
 
 export interface ServeStats {
   /** Requests by `route status`. */
   requests: Map<string, number>;
   /** Body bytes by route. */
   bytes: Map<string, number>;
+  /**
+   * Pull-through cache results by `mirror RESULT` (RESULT as in the `X-Cache` response header:
+   * HIT, MISS or COALESCED). Counted here from RouteResult.cache or the X-Cache header.
+   */
+  cacheResults: Map<string, number>;
+}
+
+export function createServeStats(): ServeStats {
+  return { requests: new Map(), bytes: new Map(), cacheResults: new Map() };
+}
+
+export interface ServerOptions {
+  /** The scheduler of `serve`; without one, admin syncs run through an unstarted scheduler. */
+  scheduler?: Scheduler;
+  /** FRESHMIRROR_ADMIN_TOKEN; unset disables admin API calls (403). */
+  adminToken?: string | undefined;
+  /** For process_start_time_seconds; default now. */
+  startedAt?: number;
+}
+
+const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
+
+/** The base URL pages show: `public_url` when configured, else what the reader asked for. */
+export function publicBaseUrl(app: AppContext, req: IncomingMessage): string {
+  if (app.config.publicUrlConfigured) return app.config.publicUrl;
+  const host = req.headers.host;
+  if (host === undefined || !HOST_HEADER.test(host)) return app.config.publicUrl;
+  const forwarded = req.headers["x-forwarded-proto"];
+  const proto = forwarded === "https" || forwarded === "http" ? forwarded : "http";
+  return `${proto}://${host}`;
+}
+
+function sendBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: string,
+  contentType: string,
+  body: string,
+  status = 200,
+): RouteResult {
+  const bytes = Buffer.byteLength(body);
+  res.statusCode = status;
+  res.setHeader("Content-Type", contentType);
+  res.setHeader("Cache-Control", "no-cache");
+  res.setHeader("Content-Length", bytes);
+  res.end(req.method === "HEAD" ? undefined : body);
+  return { route, status, bytes };
+}
+
+function redirect(res: ServerResponse, location: string): RouteResult {
+  res.statusCode = 301;
+  res.setHeader("Location", location);
+  res.end();
+  return { route: "redirect", status: 301, bytes: 0 };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadRequestPathError(`bad percent-encoding in ${JSON.stringify(segment)}`);
+  }
 }
 
 export interface RunningServer {
@@ -43,12 +113,23 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): R
   return { route: "error", status, bytes: 0 };
 }
 
-export function createRequestHandler(app: AppContext, stats: ServeStats) {
+export function createRequestHandler(app: AppContext, stats: ServeStats, options: ServerOptions = {}) {
   const pypi = new PypiRoutes(app);
+  const scheduler = options.scheduler ?? createScheduler(app);
+  const statuses = new MirrorStatusCache(app.config, app.state);
+  const api = new ApiRoutes(app, { scheduler, adminToken: options.adminToken, statuses });
+  const startedAt = options.startedAt ?? Date.now();
   const count = (result: RouteResult) => {
     const key = `${result.route} ${result.status}`;
     stats.requests.set(key, (stats.requests.get(key) ?? 0) + 1);
     stats.bytes.set(result.route, (stats.bytes.get(result.route) ?? 0) + result.bytes);
+  };
+  const countCache = (mirror: string, result: RouteResult, res: ServerResponse) => {
+    const header = res.getHeader("x-cache");
+    const cache = result.cache ?? (typeof header === "string" ? header.toUpperCase() : undefined);
+    if (cache === undefined || cache === "") return;
+    const key = `${mirror} ${cache}`;
+    stats.cacheResults.set(key, (stats.cacheResults.get(key) ?? 0) + 1);
   };
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -57,30 +138,33 @@ export function createRequestHandler(app: AppContext, stats: ServeStats) {
       result = await route(req, res);
     } catch (error) {
       result = sendError(req, res, error);
+      const url = req.url ?? "";
+      // Errors of the API and pages count under their own route; the rest under "error".
+      if (url.startsWith("/api/")) result.route = "api";
+      else if (url.startsWith("/help/")) result.route = "help";
+      else if (url.startsWith("/status/")) result.route = "mirror_page";
     }
     count(result);
   };
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<RouteResult> {
+    const raw = req.url ?? "/";
+    if (raw.includes("\0") || !raw.startsWith("/")) throw new NotFoundError(raw);
+    const queryAt = raw.indexOf("?");
+    const path = queryAt === -1 ? raw : raw.slice(0, queryAt);
+    const query = queryAt === -1 ? "" : raw.slice(queryAt);
+    if (path.startsWith("/api/")) {
+      if (!path.startsWith("/api/v1/")) throw new NotFoundError(`${path}: the API lives under /api/v1/`);
+      return api.handle(req, res, path, query);
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.statusCode = 405;
       res.setHeader("Allow", "GET, HEAD");
       res.end();
       return { route: "method", status: 405, bytes: 0 };
     }
-    const raw = req.url ?? "/";
-    if (raw.includes("\0") || !raw.startsWith("/")) throw new NotFoundError(raw);
-    const queryAt = raw.indexOf("?");
-    const path = queryAt === -1 ? raw : raw.slice(0, queryAt);
-    const query = queryAt === -1 ? "" : raw.slice(queryAt);
-    if (path === "/" || path === "/index.html") {
-      const body = renderStatusPage(app);
-      res.setHeader("Content-Type", "text/html; charset=utf-8");
-      res.setHeader("Cache-Control", "no-cache");
-      res.setHeader("Content-Length", Buffer.byteLength(body));
-      res.end(req.method === "HEAD" ? undefined : body);
-      return { route: "status_page", status: 200, bytes: Buffer.byteLength(body) };
-    }
+    const own = ownRoute(req, res, path, query);
+    if (own) return own;
     if (path === "/healthz") {
       res.setHeader("Content-Type", "text/plain");
       res.end("ok\n");
@@ -96,13 +180,96 @@ export function createRequestHandler(app: AppContext, stats: ServeStats) {
       res.end();
       return { route: "redirect", status: 301, bytes: 0 };
     }
-    return pypi.handle(req, res, mirror, path.slice(slash + 1), query);
+    const result = await pypi.handle(req, res, mirror, path.slice(slash + 1), query);
+    countCache(mirror.config.name, result, res);
+    return result;
+  }
+
+  /** The status page, mirror pages, help, /jobs, /mirrorz.json and /metrics; undefined for other paths. */
+  function ownRoute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    query: string,
+  ): RouteResult | undefined {
+    const now = Date.now();
+    const html = "text/html; charset=utf-8";
+    const siteName = app.config.site.name;
+    if (path === "/" || path === "/index.html") {
+      return sendBody(req, res, "status_page", html, renderStatusPage(statuses.get(now), { siteName, now }));
+    }
+    if (path === "/jobs") {
+      const jobs = tunasyncJobs(statuses.get(now));
+      const result = sendJson(req, res, 200, jobs);
+      return { ...result, route: "jobs" };
+    }
+    if (path === "/mirrorz.json") {
+      const doc = mirrorzDocument(app.config, publicBaseUrl(app, req), statuses.get(now));
+      // mirrorz.org reads this from the browser: it must be readable cross-origin.
+      res.setHeader("Access-Control-Allow-Origin", "*");
+      const result = sendJson(req, res, 200, doc);
+      return { ...result, route: "mirrorz" };
+    }
+    if (path === "/metrics") {
+      const body = renderMetrics({
+        statuses: statuses.get(now),
+        runOutcomes: app.state.runOutcomeCounts(),
+        requests: stats.requests,
+        bytes: stats.bytes,
+        cacheResults: stats.cacheResults,
+        upstreamFailures: app.upstreamFailures,
+        syncsRunning: scheduler.runningCount,
+        syncsQueued: scheduler.queuedCount,
+        startedAt,
+      });
+      return sendBody(req, res, "metrics", METRICS_CONTENT_TYPE, body);
+    }
+    if (path === "/help") return redirect(res, "/help/");
+    if (path.startsWith("/help/")) {
+      const ctx: HelpContext = { publicUrl: publicBaseUrl(app, req), siteName, ociMirrors: [] };
+      const name = decodeSegment(path.slice("/help/".length).replace(/\/$/, ""));
+      if (name === "") return sendBody(req, res, "help", html, renderHelpIndex(app.config.mirrors, ctx));
+      const mirror = app.mirror(name);
+      return sendBody(req, res, "help", html, renderHelpPage(mirror.config, ctx));
+    }
+    if (path.startsWith("/status/")) {
+      const name = decodeSegment(path.slice("/status/".length).replace(/\/$/, ""));
+      const config = app.mirror(name).config;
+      const params = new URLSearchParams(query.slice(1));
+      const beforeRaw = params.get("before");
+      const before =
+        beforeRaw !== null && /^\d+$/.test(beforeRaw) ? Number(beforeRaw) : Number.MAX_SAFE_INTEGER;
+      const page = app.state.listRuns(config.name, 51, before);
+      const runs = page.slice(0, 50);
+      const row = app.state.listMirrorRows().find((r) => r.name === config.name);
+      const status = mirrorStatus(config, row, app.state, now);
+      const lag =
+        status.lagBasis === "watch"
+          ? watchedLagHistory(app.state, config.name, now)
+          : lagHistory(app.state.listRuns(config.name, 500).reverse(), now);
+      const body = renderMirrorPage(status, {
+        siteName,
+        now,
+        runs,
+        olderBefore: page.length > 50 ? runs[runs.length - 1]?.id : undefined,
+        chartRuns:
+          before === Number.MAX_SAFE_INTEGER ? runs.slice(0, 30) : app.state.listRuns(config.name, 30),
+        lag,
+      });
+      return sendBody(req, res, "mirror_page", html, body);
+    }
+    return undefined;
   }
 }
 
-export async function startServer(app: AppContext, host: string, port: number): Promise<RunningServer> {
-  const stats: ServeStats = { requests: new Map(), bytes: new Map() };
-  const handler = createRequestHandler(app, stats);
+export async function startServer(
+  app: AppContext,
+  host: string,
+  port: number,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
+  const stats = createServeStats();
+  const handler = createRequestHandler(app, stats, options);
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     void handler(req, res);
   });

@@ -1,88 +1,224 @@
-// The status page `/`: server-rendered, readable without JavaScript. One row per mirror with its
-// state, last successful sync, published size and upstream.
-import type { AppContext } from "../app-context.js";
+// The status page `/` and the per-mirror page `/status/<mirror>`: server-rendered, readable
+// without JavaScript. `/` has one row per mirror (state badge, last success in local time and
+// "3 h ago", next sync, lag coloured past its thresholds, size, upstream); a small inline script
+// refreshes the rows from /api/v1/mirrors every 30 s and stops while the tab is hidden. The
+// mirror page adds its run history and two SVG charts.
 import { formatBytes } from "../config/duration.js";
+import type { RunRow } from "../store/state-store.js";
+import type { LagPoint, MirrorStatus } from "../sync/mirror-status.js";
+import { renderPage } from "./page-layout.js";
 import { escapeHtml } from "./simple-pages.js";
+import { renderLagChart, renderRunsChart } from "./svg-chart.js";
+import { formatLag, formatLocalTime, formatRelative } from "./time-format.js";
 
-export interface MirrorSummary {
-  name: string;
-  type: string;
-  mode: string;
-  state: string;
-  upstream: string;
-  indexes: readonly string[];
-  lastSuccessAt: number | null;
-  lastAttemptAt: number | null;
-  lastError: string | null;
-  fileCount: number;
-  totalSize: number;
+export const REFRESH_MS = 30_000;
+
+function timeCell(ms: number | null, now: number, none: string): string {
+  if (ms === null) return `<span class="muted">${escapeHtml(none)}</span>`;
+  return `<time datetime="${new Date(ms).toISOString()}" data-ts="${ms}">${escapeHtml(formatLocalTime(ms))}</time> <span class="ago">${escapeHtml(formatRelative(ms, now))}</span>`;
 }
 
-export function summarizeMirrors(app: AppContext): MirrorSummary[] {
-  return app.mirrors().map(({ config }) => {
-    const row = app.state.getMirror(config.name);
-    const snapshots = app.state.currentSnapshots(config.name);
-    return {
-      name: config.name,
-      type: config.type,
-      mode: config.mode,
-      state: config.disabled ? "disabled" : config.paused || row.paused ? "paused" : row.state,
-      upstream: config.upstream,
-      indexes: config.indexes,
-      lastSuccessAt: row.lastSuccessAt,
-      lastAttemptAt: row.lastAttemptAt,
-      lastError: row.lastError,
-      fileCount: snapshots.reduce((sum, s) => sum + s.fileCount, 0),
-      totalSize: snapshots.reduce((sum, s) => sum + s.totalSize, 0),
-    };
-  });
+function badge(state: string, title?: string | null): string {
+  return `<span class="badge state-${escapeHtml(state)}"${title ? ` title="${escapeHtml(title)}"` : ""}>${escapeHtml(state)}</span>`;
 }
 
-function when(ms: number | null): string {
-  return ms === null
-    ? "never"
-    : new Date(ms)
-        .toISOString()
-        .replace("T", " ")
-        .replace(/\.\d+Z$/, " UTC");
+function nextCell(m: MirrorStatus, now: number): string {
+  if (m.mode === "proxy") return `<span class="muted">on demand</span>`;
+  if (m.state === "disabled") return `<span class="muted">disabled</span>`;
+  if (m.state === "paused") return `<span class="muted">paused</span>`;
+  if (m.state === "syncing") return `<span class="muted">syncing now</span>`;
+  return timeCell(m.nextRunAt, now, "not scheduled");
 }
 
-export function renderStatusPage(app: AppContext): string {
-  const rows = summarizeMirrors(app)
-    .map(
-      (m) => `<tr>
-  <td><a href="/${encodeURIComponent(m.name)}/">${escapeHtml(m.name)}</a></td>
-  <td><span class="state state-${escapeHtml(m.state)}">${escapeHtml(m.state)}</span></td>
-  <td>${escapeHtml(m.mode)}</td>
-  <td>${when(m.lastSuccessAt)}</td>
-  <td>${m.fileCount} files, ${formatBytes(m.totalSize)}</td>
-  <td>${escapeHtml(m.upstream)} (${m.indexes.map(escapeHtml).join(", ")})</td>
-</tr>`,
-    )
-    .join("\n");
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>freshmirror</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 1rem; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #ddd; }
-.state { padding: .1rem .4rem; border-radius: .3rem; background: #eee; }
-.state-success { background: #d4f7d4; } .state-failed { background: #f9d0d0; } .state-syncing { background: #d6e8ff; }
-</style>
-</head>
-<body>
-<h1>freshmirror</h1>
-<table>
-<thead><tr><th>Mirror</th><th>State</th><th>Mode</th><th>Last success</th><th>Size</th><th>Upstream</th></tr></thead>
+function lagCell(m: MirrorStatus): string {
+  if (m.mode === "proxy") return `<span class="muted">n/a (proxy)</span>`;
+  if (m.lagMs === null || m.lagLevel === null) return `<span class="muted">never synced</span>`;
+  return `<span class="lag lag-${m.lagLevel}" title="warning after ${escapeHtml(formatLag(m.lagWarnMs))}, critical after ${escapeHtml(formatLag(m.lagCriticalMs))}">${escapeHtml(formatLag(m.lagMs))}</span>`;
+}
+
+function sizeCell(m: MirrorStatus): string {
+  return `${escapeHtml(formatBytes(m.totalSize))} <span class="muted">· ${m.fileCount} files</span>`;
+}
+
+function upstreamCell(m: MirrorStatus): string {
+  return `<a href="${escapeHtml(m.upstream)}" rel="noreferrer">${escapeHtml(m.upstream.replace(/^https?:\/\//, ""))}</a> <span class="muted">${m.indexes.map(escapeHtml).join(", ")}</span>`;
+}
+
+function mirrorRow(m: MirrorStatus, now: number): string {
+  const name = encodeURIComponent(m.name);
+  return `<tr data-mirror="${escapeHtml(m.name)}" data-state="${escapeHtml(m.state)}">
+<td class="name"><a href="/${name}/"><strong>${escapeHtml(m.name)}</strong></a>${m.description ? `<br><small>${escapeHtml(m.description)}</small>` : ""}<br><small><a href="/status/${name}">details</a> · <a href="/help/${name}">help</a></small></td>
+<td data-label="State" class="c-state">${badge(m.state, m.lastError)}</td>
+<td data-label="Last success" class="c-success">${timeCell(m.lastSuccessAt, now, m.mode === "proxy" ? "—" : "never")}</td>
+<td data-label="Next sync" class="c-next">${nextCell(m, now)}</td>
+<td data-label="Lag" class="c-lag">${lagCell(m)}</td>
+<td data-label="Size" class="c-size">${sizeCell(m)}</td>
+<td data-label="Upstream" class="c-upstream">${upstreamCell(m)}</td>
+</tr>`;
+}
+
+// Runs in the browser: rewrites times into the reader's own time zone, and refreshes the rows
+// from the API every REFRESH_MS while the tab is visible (hidden tabs make no requests).
+const CLIENT_SCRIPT = `(() => {
+  "use strict";
+  const REFRESH_MS = ${REFRESH_MS};
+  const span = (ms) => { const s = Math.abs(ms) / 1000; if (s < 59.5) return Math.round(s) + " s"; const m = s / 60; if (m < 59.5) return Math.round(m) + " min"; const h = m / 60; if (h < 47.5) return Math.round(h) + " h"; return Math.round(h / 24) + " d"; };
+  const relative = (ts, now) => { const d = ts - now; if (Math.abs(d) < 5000) return "just now"; return d < 0 ? span(d) + " ago" : "in " + span(d); };
+  const lag = (ms) => { const s = Math.round(ms / 1000); if (s < 60) return s + " s"; const m = Math.floor(s / 60); if (m < 60) return m + " min " + (s % 60) + " s"; const h = Math.floor(m / 60); if (h < 48) return h + " h " + (m % 60) + " min"; return Math.floor(h / 24) + " d " + (h % 24) + " h"; };
+  const bytes = (n) => { const u = ["B", "KiB", "MiB", "GiB", "TiB"]; let v = n, i = 0; while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; } return i === 0 ? n + " B" : v.toFixed(v < 10 ? 2 : 1) + " " + u[i]; };
+  const esc = (t) => String(t).replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";");
+  const time = (iso, none) => { if (!iso) return '<span class="muted">' + esc(none) + "</span>"; const ts = Date.parse(iso); return '<time datetime="' + esc(iso) + '" data-ts="' + ts + '"></time> <span class="ago"></span>'; };
+  function localize(root) {
+    const now = Date.now();
+    for (const t of root.querySelectorAll("time[data-ts]")) {
+      const ts = Number(t.dataset.ts);
+      t.textContent = new Date(ts).toLocaleString();
+      const ago = t.nextElementSibling;
+      if (ago && ago.classList.contains("ago")) ago.textContent = relative(ts, now);
+    }
+  }
+  function update(m) {
+    const row = document.querySelector('tr[data-mirror="' + CSS.escape(m.name) + '"]');
+    if (!row) return;
+    row.dataset.state = m.state;
+    const set = (cls, html) => { const cell = row.querySelector("." + cls); if (cell) cell.innerHTML = html; };
+    set("c-state", '<span class="badge state-' + esc(m.state) + '"' + (m.last_error ? ' title="' + esc(m.last_error) + '"' : "") + ">" + esc(m.state) + "</span>");
+    set("c-success", time(m.last_success_at, m.mode === "proxy" ? "\\u2014" : "never"));
+    set("c-next", m.mode === "proxy" ? '<span class="muted">on demand</span>' : m.state === "disabled" || m.state === "paused" ? '<span class="muted">' + m.state + "</span>" : m.state === "syncing" ? '<span class="muted">syncing now</span>' : time(m.next_run_at, "not scheduled"));
+    set("c-lag", m.mode === "proxy" ? '<span class="muted">n/a (proxy)</span>' : m.lag_seconds === null ? '<span class="muted">never synced</span>' : '<span class="lag lag-' + esc(m.lag_level) + '">' + esc(lag(m.lag_seconds * 1000)) + "</span>");
+    set("c-size", esc(bytes(m.size_bytes)) + ' <span class="muted">\\u00b7 ' + m.file_count + " files</span>");
+  }
+  let timer;
+  async function refresh() {
+    if (document.hidden) return;
+    try {
+      const res = await fetch("/api/v1/mirrors", { headers: { accept: "application/json" }, cache: "no-store" });
+      if (!res.ok) return;
+      const data = await res.json();
+      for (const m of data.mirrors) update(m);
+      localize(document);
+      const stamp = document.getElementById("refreshed");
+      if (stamp) stamp.textContent = "updated " + new Date().toLocaleTimeString();
+    } catch (e) { /* the next refresh tries again */ }
+  }
+  function schedule() {
+    clearTimeout(timer);
+    if (!document.hidden) timer = setTimeout(() => refresh().then(schedule), REFRESH_MS);
+  }
+  document.addEventListener("visibilitychange", () => { if (document.hidden) clearTimeout(timer); else refresh().then(schedule); });
+  window.freshmirror = { refresh, REFRESH_MS };
+  localize(document);
+  schedule();
+})();`;
+
+export interface StatusPageOptions {
+  siteName: string;
+  now: number;
+}
+
+export function renderStatusPage(statuses: readonly MirrorStatus[], options: StatusPageOptions): string {
+  const { now } = options;
+  const counts = new Map<string, number>();
+  for (const m of statuses) counts.set(m.state, (counts.get(m.state) ?? 0) + 1);
+  const summary = [...counts].map(([state, n]) => `${n} ${escapeHtml(state)}`).join(", ");
+  const rows = statuses.map((m) => mirrorRow(m, now)).join("\n");
+  const body = `<h1>Mirrors</h1>
+<p class="muted">${statuses.length} mirror${statuses.length === 1 ? "" : "s"}${summary ? `: ${summary}` : ""} · <span id="refreshed">as of ${escapeHtml(formatLocalTime(now))}</span></p>
+<table class="cards" id="mirrors">
+<thead><tr><th>Mirror</th><th>State</th><th>Last success</th><th>Next sync</th><th>Lag</th><th>Size</th><th>Upstream</th></tr></thead>
 <tbody>
-${rows}
+${rows || `<tr><td colspan="7" class="muted">No mirrors are configured.</td></tr>`}
+</tbody>
+</table>`;
+  return renderPage({ title: options.siteName, siteName: options.siteName, body, script: CLIENT_SCRIPT });
+}
+
+export interface MirrorPageOptions {
+  siteName: string;
+  now: number;
+  /** Newest first. */
+  runs: readonly RunRow[];
+  /** For the "older runs" link; undefined when these are the oldest. */
+  olderBefore: number | undefined;
+  lag: readonly LagPoint[];
+  /** The newest runs (newest first) for the chart, independent of paging. */
+  chartRuns: readonly RunRow[];
+}
+
+function runRow(run: RunRow, now: number): string {
+  const duration = (run.endedAt ?? now) - run.startedAt;
+  const log =
+    run.logPath === null
+      ? ""
+      : `<a href="/api/v1/mirrors/${encodeURIComponent(run.mirror)}/runs/${run.id}/log">log</a>`;
+  return `<tr data-run="${run.id}">
+<td data-label="Run" class="num">#${run.id}</td>
+<td data-label="Started">${timeCell(run.startedAt, now, "")}</td>
+<td data-label="Duration" class="num">${escapeHtml(formatLag(duration))}${run.outcome === "running" ? " so far" : ""}</td>
+<td data-label="Outcome">${badge(run.outcome === "running" ? "running" : run.outcome)}${run.project ? ` <small>${escapeHtml(run.project)}</small>` : ""}</td>
+<td data-label="Files" class="num">+${run.filesAdded} / −${run.filesRemoved} <span class="muted">(${run.filesTotal})</span></td>
+<td data-label="Added" class="num">${escapeHtml(formatBytes(run.bytesAdded))}</td>
+<td data-label="Error">${run.error ? `<span class="error">${escapeHtml(run.error.split("\n")[0] ?? "")}</span>` : ""}${run.warnings.length ? ` <small>${run.warnings.length} warning(s)</small>` : ""}</td>
+<td data-label="Log">${log}</td>
+</tr>`;
+}
+
+export function renderMirrorPage(m: MirrorStatus, options: MirrorPageOptions): string {
+  const { now } = options;
+  const name = encodeURIComponent(m.name);
+  const facts: [string, string][] = [
+    [
+      "State",
+      `${badge(m.state)}${m.lastError ? ` <span class="error">${escapeHtml(m.lastError)}</span>` : ""}`,
+    ],
+    ["Mode", m.mode === "proxy" ? "proxy (files are fetched on demand)" : "mirror (synced on a schedule)"],
+    ["Schedule", m.schedule ? escapeHtml(m.schedule) : `<span class="muted">none</span>`],
+    ["Last success", timeCell(m.lastSuccessAt, now, "never")],
+    ["Last attempt", timeCell(m.lastAttemptAt, now, "never")],
+    ["Next sync", nextCell(m, now)],
+    ["Lag", lagCell(m)],
+    [
+      "Published",
+      `${sizeCell(m)}${m.publishedAt ? ` <span class="muted">at</span> ${timeCell(m.publishedAt, now, "")}` : ""}`,
+    ],
+    ["Upstream", upstreamCell(m)],
+    [
+      "Use it",
+      `<a href="/${name}/">/${escapeHtml(m.name)}/</a> · <a href="/help/${name}">set-up help</a> · <a href="/api/v1/mirrors/${name}">JSON</a>`,
+    ],
+  ];
+  const lagSection =
+    m.mode === "proxy"
+      ? `<p class="muted">A proxy mirror fetches on demand: it has no lag figure.</p>`
+      : `${renderLagChart(options.lag, m.lagWarnMs, m.lagCriticalMs)}
+<p class="muted"><small>${
+          m.lagBasis === "watch"
+            ? "Lag is how long the oldest upstream change the watcher saw has waited to be published (points: each change, published − first seen)."
+            : "Lag is the time since the start of the last successful full sync: an upper bound of how long upstream may have had something the mirror lacks (set <code>watch:</code> to measure it exactly)."
+        }</small></p>`;
+  const runs = options.runs.map((r) => runRow(r, now)).join("\n");
+  const body = `<h1>${escapeHtml(m.name)} ${badge(m.state)}</h1>
+${m.description ? `<p>${escapeHtml(m.description)}</p>` : ""}
+<dl class="facts">
+${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("\n")}
+</dl>
+<h2>Last ${Math.min(30, options.chartRuns.length)} runs</h2>
+${renderRunsChart(options.chartRuns, now, 30)}
+<p class="muted"><small>Bar height is the run's duration; <span style="color:#2f9e44">green</span> succeeded, <span style="color:#d9480f">orange</span> failed, <span style="color:#1c7ed6">blue</span> is running.</small></p>
+<h2>Lag over time</h2>
+${lagSection}
+<h2>Run history</h2>
+<table class="cards" id="runs">
+<thead><tr><th class="num">Run</th><th>Started</th><th class="num">Duration</th><th>Outcome</th><th class="num">Files</th><th class="num">Added</th><th>Error</th><th>Log</th></tr></thead>
+<tbody>
+${runs || `<tr><td colspan="8" class="muted">No runs yet.</td></tr>`}
 </tbody>
 </table>
-</body>
-</html>
-`;
+${options.olderBefore === undefined ? "" : `<p><a href="/status/${name}?before=${options.olderBefore}">Older runs →</a></p>`}`;
+  return renderPage({
+    title: `${m.name} · ${options.siteName}`,
+    siteName: options.siteName,
+    body,
+    script: `for (const t of document.querySelectorAll("time[data-ts]")) t.textContent = new Date(Number(t.dataset.ts)).toLocaleString();`,
+  });
 }

@@ -241,6 +241,12 @@ export class StateStore {
         "SELECT mirror, outcome, COUNT(*) AS n FROM runs GROUP BY mirror, outcome",
       ),
       countRuns: db.prepare("SELECT COUNT(*) FROM runs WHERE mirror = ?").pluck(),
+      allCurrentSnapshots: db.prepare(
+        `SELECT c.mirror, c.idx, c.snapshot_id, c.published_at, s.file_count, s.total_size
+         FROM current_snapshots c JOIN snapshots s ON s.id = c.snapshot_id ORDER BY c.mirror, c.idx`,
+      ),
+      dataVersion: db.prepare("PRAGMA data_version").pluck(),
+      totalChanges: db.prepare("SELECT total_changes()").pluck(),
       currentSnapshotId: db
         .prepare("SELECT snapshot_id FROM current_snapshots WHERE mirror = ? AND idx = ?")
         .pluck(),
@@ -394,6 +400,41 @@ export class StateStore {
       fileCount: r.file_count,
       totalSize: r.total_size,
     }));
+  }
+
+  /** Every mirror's current snapshots, in one query. */
+  allCurrentSnapshots(): Map<string, CurrentSnapshot[]> {
+    const byMirror = new Map<string, CurrentSnapshot[]>();
+    for (const r of this.#stmts.allCurrentSnapshots.all() as {
+      mirror: string;
+      idx: string;
+      snapshot_id: number;
+      published_at: number;
+      file_count: number;
+      total_size: number;
+    }[]) {
+      let list = byMirror.get(r.mirror);
+      if (!list) {
+        list = [];
+        byMirror.set(r.mirror, list);
+      }
+      list.push({
+        idx: r.idx,
+        snapshotId: r.snapshot_id,
+        publishedAt: r.published_at,
+        fileCount: r.file_count,
+        totalSize: r.total_size,
+      });
+    }
+    return byMirror;
+  }
+
+  /**
+   * Changes whenever anything was written to the database, by this connection or another
+   * (PRAGMA data_version for others' commits, total_changes() for this connection's).
+   */
+  changeStamp(): string {
+    return `${this.#stmts.dataVersion.get() as number}:${this.#stmts.totalChanges.get() as number}`;
   }
 
   projects(snapshotId: number): ProjectRecord[] {

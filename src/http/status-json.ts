@@ -1,0 +1,111 @@
+// The JSON shapes of /api/v1: a mirror's status and a run. snake_case keys, times as ISO 8601
+// strings (null when there is none), sizes in bytes, lag in seconds.
+import type { RunRow } from "../store/state-store.js";
+import type { MirrorStatus } from "../sync/mirror-status.js";
+
+const iso = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();
+
+export interface RunJson {
+  id: number;
+  mirror: string;
+  kind: string;
+  project: string | null;
+  outcome: RunRow["outcome"];
+  started_at: string | null;
+  ended_at: string | null;
+  duration_ms: number | null;
+  files_added: number;
+  files_removed: number;
+  bytes_added: number;
+  bytes_removed: number;
+  files_total: number;
+  bytes_total: number;
+  upstream_requests: number;
+  error: string | null;
+  warnings: string[];
+  log_url: string | null;
+}
+
+export function runToJson(run: RunRow): RunJson {
+  const base = `/api/v1/mirrors/${encodeURIComponent(run.mirror)}/runs/${run.id}`;
+  return {
+    id: run.id,
+    mirror: run.mirror,
+    kind: run.kind,
+    project: run.project,
+    outcome: run.outcome,
+    started_at: iso(run.startedAt),
+    ended_at: iso(run.endedAt),
+    duration_ms: run.endedAt === null ? null : run.endedAt - run.startedAt,
+    files_added: run.filesAdded,
+    files_removed: run.filesRemoved,
+    bytes_added: run.bytesAdded,
+    bytes_removed: run.bytesRemoved,
+    files_total: run.filesTotal,
+    bytes_total: run.bytesTotal,
+    upstream_requests: run.upstreamRequests,
+    error: run.error,
+    warnings: run.warnings,
+    log_url: run.logPath === null ? null : `${base}/log`,
+  };
+}
+
+export interface MirrorJson {
+  name: string;
+  type: string;
+  mode: "mirror" | "proxy";
+  description: string | null;
+  upstream: string;
+  indexes: readonly string[];
+  url: string;
+  help_url: string;
+  status_url: string;
+  state: string;
+  schedule: string | null;
+  last_success_at: string | null;
+  last_attempt_at: string | null;
+  last_ended_at: string | null;
+  next_run_at: string | null;
+  paused_at: string | null;
+  published_at: string | null;
+  size_bytes: number;
+  file_count: number;
+  lag_seconds: number | null;
+  lag_level: string | null;
+  lag_warn_seconds: number;
+  lag_critical_seconds: number;
+  last_error: string | null;
+  last_run: RunJson | null;
+}
+
+export function mirrorToJson(m: MirrorStatus): MirrorJson {
+  const name = encodeURIComponent(m.name);
+  return {
+    name: m.name,
+    type: m.type,
+    mode: m.mode,
+    description: m.description ?? null,
+    upstream: m.upstream,
+    indexes: m.indexes,
+    url: `/${name}/`,
+    help_url: `/help/${name}`,
+    status_url: `/status/${name}`,
+    state: m.state,
+    schedule: m.schedule,
+    last_success_at: iso(m.lastSuccessAt),
+    last_attempt_at: iso(m.lastAttemptAt),
+    last_ended_at: iso(m.lastEndedAt),
+    next_run_at: iso(m.nextRunAt),
+    paused_at: iso(m.pausedAt),
+    published_at: iso(m.publishedAt),
+    size_bytes: m.totalSize,
+    file_count: m.fileCount,
+    lag_seconds: m.lagMs === null ? null : Math.round(m.lagMs / 1000),
+    lag_level: m.lagLevel,
+    lag_warn_seconds: Math.round(m.lagWarnMs / 1000),
+    lag_critical_seconds: Math.round(m.lagCriticalMs / 1000),
+    last_error: m.lastError,
+    last_run: m.lastRun ? runToJson(m.lastRun) : null,
+  };
+}

@@ -1,0 +1,23 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { formatLag, formatLocalTime, formatRelative, formatSpan } from "./time-format.js";
+
+test("local time with the zone offset, as tunasync writes it", () => {
+  process.env.TZ = "America/New_York";
+  assert.equal(formatLocalTime(Date.UTC(2025, 0, 15, 12, 0, 0)), "2025-01-15 07:00:00 -0500");
+  assert.equal(formatLocalTime(Date.UTC(2025, 6, 15, 12, 0, 0)), "2025-07-15 08:00:00 -0400");
+  process.env.TZ = "Asia/Kolkata";
+  assert.equal(formatLocalTime(Date.UTC(2025, 0, 15, 12, 0, 0)), "2025-01-15 17:30:00 +0530");
+});
+
+test("relative times round to their unit", () => {
+  const now = 1_700_000_000_000;
+  assert.equal(formatRelative(now - 2000, now), "just now");
+  assert.equal(formatRelative(now - 3 * 3_600_000, now), "3 h ago");
+  assert.equal(formatRelative(now + 20 * 60_000, now), "in 20 min");
+  assert.equal(formatRelative(now - 4 * 86_400_000 + 30_000, now), "4 d ago");
+  assert.equal(formatSpan(59_400), "59 s");
+  assert.equal(formatSpan(59_600), "1 min");
+  assert.equal(formatLag(3 * 3_600_000 + 12 * 60_000), "3 h 12 min");
+  assert.equal(formatLag(2 * 86_400_000 + 4 * 3_600_000), "2 d 4 h");
+});

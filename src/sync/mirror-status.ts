@@ -1,0 +1,230 @@
+// What each mirror's status is, computed once from the config and the state store for every
+// view of it: the status page, the JSON API, /jobs (tunasync), /mirrorz.json, /metrics and
+// `freshmirror status`.
+//
+// Lag: how long upstream has had something the mirror still lacks.
+// - A watched mirror (`watch:` set) knows: the watcher records when it first saw each upstream
+//   change and a sync records when it published it (the lag store); the lag is the age of the
+//   oldest change not yet published, 0 when none is pending.
+// - An unwatched mirror cannot know when upstream changed, so its lag is the age of what the
+//   last successful full sync saw: now minus the *start* of that run (everything upstream had
+//   before it started is in the snapshot; anything after may be missing), an upper bound.
+// Proxy mirrors fetch on demand and have no lag figure.
+import type { Config, MirrorConfig } from "../config/schema.js";
+import { LagStore } from "../store/lag-store.js";
+import type { CurrentSnapshot, MirrorRow, MirrorState, RunRow, StateStore } from "../store/state-store.js";
+import { describeSchedule } from "./cron-schedule.js";
+
+export type LagLevel = "ok" | "warn" | "critical";
+
+/** Where a lag figure comes from: the watcher's change records, or the last sync's age. */
+export type LagBasis = "watch" | "last-sync";
+
+const lagStores = new WeakMap<StateStore, LagStore>();
+
+/** One LagStore (its statements prepared once) per state store. */
+export function lagStoreOf(state: StateStore): LagStore {
+  let lag = lagStores.get(state);
+  if (!lag) {
+    lag = new LagStore(state.db);
+    lagStores.set(state, lag);
+  }
+  return lag;
+}
+
+export interface MirrorStatus {
+  name: string;
+  type: string;
+  mode: "mirror" | "proxy";
+  description: string | undefined;
+  upstream: string;
+  indexes: readonly string[];
+  /** tunasync's states; paused and disabled come from the config or the API. */
+  state: MirrorState;
+  /** "0 2 * * * (local time)", "every 6h", or null when the mirror has no schedule. */
+  schedule: string | null;
+  lastSuccessAt: number | null;
+  lastAttemptAt: number | null;
+  lastEndedAt: number | null;
+  nextRunAt: number | null;
+  pausedAt: number | null;
+  lastError: string | null;
+  fileCount: number;
+  totalSize: number;
+  /** When the newest snapshot of any index became current. */
+  publishedAt: number | null;
+  lagMs: number | null;
+  lagLevel: LagLevel | null;
+  lagBasis: LagBasis | null;
+  /** What the lag is counted from (null: no lag figure, or nothing pending): lagMs = now − lagSince. */
+  lagSince: number | null;
+  lagWarnMs: number;
+  lagCriticalMs: number;
+  /** The latest run of any kind, if any. */
+  lastRun: RunRow | undefined;
+  /** How long the latest finished run took. */
+  lastDurationMs: number | null;
+}
+
+export function effectiveState(config: MirrorConfig, row: MirrorRow | undefined): MirrorState {
+  if (config.disabled) return "disabled";
+  const state = row?.state ?? "none";
+  if (state === "syncing" || state === "pre-syncing") return state;
+  if (config.paused || row?.paused) return "paused";
+  return state;
+}
+
+/** The age of the last successful full sync's view of upstream (the unwatched lag). */
+export function lagOf(
+  config: MirrorConfig,
+  lastFullSuccess: RunRow | undefined,
+  lastSuccessAt: number | null,
+  now: number,
+): number | null {
+  if (config.mode === "proxy") return null;
+  const since = lastFullSuccess?.startedAt ?? lastSuccessAt;
+  return since === null ? null : Math.max(0, now - since);
+}
+
+export function lagBasisOf(config: MirrorConfig): LagBasis | null {
+  if (config.mode === "proxy") return null;
+  return config.watchMs === undefined ? "last-sync" : "watch";
+}
+
+export function lagLevelOf(config: MirrorConfig, lagMs: number | null): LagLevel | null {
+  if (lagMs === null) return null;
+  if (lagMs >= config.lagCriticalMs) return "critical";
+  if (lagMs >= config.lagWarnMs) return "warn";
+  return "ok";
+}
+
+export function mirrorStatus(
+  config: MirrorConfig,
+  row: MirrorRow | undefined,
+  state: StateStore,
+  now: number,
+  snapshots: readonly CurrentSnapshot[] = state.currentSnapshots(config.name),
+): MirrorStatus {
+  const lastFullSuccess = state.lastFullRun(config.name, "success");
+  const basis = lagBasisOf(config);
+  const lastSuccessAt = row?.lastSuccessAt ?? null;
+  const lagMs =
+    basis === "watch" && lastSuccessAt !== null
+      ? lagStoreOf(state).lagMs(config.name, now)
+      : lagOf(config, lastFullSuccess, lastSuccessAt, now);
+  const lagSince = lagMs === null || lagMs === 0 ? null : now - lagMs;
+  const scheduled = config.mode === "mirror" && !config.disabled;
+  const recent = state.listRuns(config.name, 2);
+  const lastFinished = recent.find((r) => r.endedAt !== null);
+  return {
+    name: config.name,
+    type: config.type,
+    mode: config.mode,
+    description: config.description,
+    upstream: config.upstream,
+    indexes: config.indexes,
+    state: effectiveState(config, row),
+    schedule: scheduled ? describeSchedule(config.schedule) : null,
+    lastSuccessAt: row?.lastSuccessAt ?? null,
+    lastAttemptAt: row?.lastAttemptAt ?? null,
+    lastEndedAt: row?.lastEndedAt ?? null,
+    nextRunAt: row?.nextRunAt ?? null,
+    pausedAt: config.paused || row?.paused ? (row?.pausedAt ?? null) : null,
+    lastError: row?.lastError ?? null,
+    fileCount: snapshots.reduce((sum, s) => sum + s.fileCount, 0),
+    totalSize: snapshots.reduce((sum, s) => sum + s.totalSize, 0),
+    publishedAt: snapshots.length === 0 ? null : Math.max(...snapshots.map((s) => s.publishedAt)),
+    lagMs,
+    lagLevel: lagLevelOf(config, lagMs),
+    lagBasis: lagMs === null ? null : basis,
+    lagSince,
+    lagWarnMs: config.lagWarnMs,
+    lagCriticalMs: config.lagCriticalMs,
+    lastRun: recent[0],
+    lastDurationMs:
+      lastFinished?.endedAt === undefined || lastFinished.endedAt === null
+        ? null
+        : lastFinished.endedAt - lastFinished.startedAt,
+  };
+}
+
+/** Every configured mirror's status, in config order. Read-only: creates no rows. */
+export function collectMirrorStatuses(config: Config, state: StateStore, now = Date.now()): MirrorStatus[] {
+  const rows = new Map(state.listMirrorRows().map((r) => [r.name, r]));
+  const snapshots = state.allCurrentSnapshots();
+  return config.mirrors.map((m) =>
+    mirrorStatus(m, rows.get(m.name), state, now, snapshots.get(m.name) ?? []),
+  );
+}
+
+export interface LagPoint {
+  at: number;
+  lagMs: number;
+}
+
+/**
+ * Lag over time of a watched mirror from its change records: each published change at its
+ * publish time (published − first seen), and the oldest pending change now.
+ */
+export function watchedLagHistory(state: StateStore, mirror: string, now: number, limit = 200): LagPoint[] {
+  const lag = lagStoreOf(state);
+  const samples = lag.history(mirror, limit);
+  const points = samples
+    .filter((s) => s.publishedAt !== null)
+    .map((s) => ({ at: s.publishedAt as number, lagMs: (s.publishedAt as number) - s.firstSeenAt }))
+    .sort((a, b) => a.at - b.at);
+  points.push({ at: now, lagMs: lag.lagMs(mirror, now) });
+  return points;
+}
+
+/**
+ * Lag over time from the run history (oldest first), a sawtooth: it grows until a successful
+ * full sync publishes, then drops to that sync's own duration (what it saw at its start).
+ */
+export function lagHistory(runsOldestFirst: readonly RunRow[], now: number): LagPoint[] {
+  const points: LagPoint[] = [];
+  let since: number | null = null;
+  for (const run of runsOldestFirst) {
+    if (run.outcome !== "success" || run.project !== null || run.endedAt === null) continue;
+    if (since !== null) points.push({ at: run.endedAt, lagMs: run.endedAt - since });
+    points.push({ at: run.endedAt, lagMs: run.endedAt - run.startedAt });
+    since = run.startedAt;
+  }
+  if (since !== null) points.push({ at: now, lagMs: Math.max(0, now - since) });
+  return points;
+}
+
+/** The same status at another moment: only the lag moves with the clock. */
+export function statusAt(status: MirrorStatus, now: number, config: MirrorConfig): MirrorStatus {
+  if (status.lagSince === null) return status;
+  const lagMs = Math.max(0, now - status.lagSince);
+  return { ...status, lagMs, lagLevel: lagLevelOf(config, lagMs) };
+}
+
+/**
+ * The statuses, read from the database again only when it changed (a write by this process or
+ * another), otherwise brought to the current time: a status page polled by many browsers, /jobs
+ * and /metrics scraped often, all share one reading.
+ */
+export class MirrorStatusCache {
+  readonly #config: Config;
+  readonly #state: StateStore;
+  #cached: { at: number; stamp: string; statuses: MirrorStatus[] } | undefined;
+
+  constructor(config: Config, state: StateStore) {
+    this.#config = config;
+    this.#state = state;
+  }
+
+  get(now = Date.now()): MirrorStatus[] {
+    const stamp = this.#state.changeStamp();
+    const hit = this.#cached;
+    if (hit && hit.stamp === stamp) {
+      if (hit.at === now) return hit.statuses;
+      return hit.statuses.map((s, i) => statusAt(s, now, this.#config.mirrors[i] as MirrorConfig));
+    }
+    const statuses = collectMirrorStatuses(this.#config, this.#state, now);
+    this.#cached = { at: now, stamp, statuses };
+    return statuses;
+  }
+}

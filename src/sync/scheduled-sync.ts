@@ -1,0 +1,40 @@
+// Wires the scheduler to the real sync runner: a run's outcome as the scheduler needs it, and a
+// run that cannot take the mirror's lock (a `freshmirror sync` in another process) as skipped.
+// A successful run marks the upstream changes it covered as published (the lag records).
+import type { AppContext } from "../app-context.js";
+import { describeError, SyncLockedError } from "../errors.js";
+import { lagStoreOf } from "./mirror-status.js";
+import { type RunSync, Scheduler } from "./scheduler.js";
+import { syncMirror } from "./sync-runner.js";
+
+export function runSyncWith(app: AppContext): RunSync {
+  return async (mirror, { project }) => {
+    try {
+      const report = await syncMirror(app, mirror, { project });
+      const run = report.runId === null ? undefined : app.state.getRun(report.runId);
+      if (report.outcome === "success" && run) {
+        lagStoreOf(app.state).recordPublished(
+          mirror,
+          run.project,
+          run.startedAt,
+          run.endedAt ?? Date.now(),
+          run.id,
+        );
+      }
+      return { outcome: report.outcome === "failed" ? "failed" : "success", error: report.error };
+    } catch (error) {
+      if (error instanceof SyncLockedError) return { outcome: "skipped", error: error.message };
+      return { outcome: "failed", error: describeError(error) };
+    }
+  };
+}
+
+export function createScheduler(app: AppContext, log?: (line: string) => void): Scheduler {
+  return new Scheduler({
+    mirrors: app.config.mirrors,
+    maxConcurrentSyncs: app.config.maxConcurrentSyncs,
+    state: app.state,
+    runSync: runSyncWith(app),
+    log,
+  });
+}
