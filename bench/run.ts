@@ -1,4 +1,4 @@
-// `npm run bench [-- NAME...] [--json FILE]`: runs the benchmarks of issue 2 item 11 (all, or
+// `npm run bench [-- NAME...] [--json FILE]`: runs the benchmarks (all, or
 // the ones named) and prints each one's tables in markdown, ready for BENCHMARKS.md.
 // Benchmarks are not timed tests: they report figures against targets and never fail on them.
 import { writeFileSync } from "node:fs";
@@ -7,9 +7,12 @@ import { parseArgs } from "node:util";
 import { type BenchResult, renderResult } from "./bench-result.js";
 import { runAllCleanups } from "./cleanup.js";
 import { fileServing } from "./file-serving.js";
+import { freshness } from "./freshness.js";
 import { incrementalSync } from "./incremental-sync.js";
 import { indexPages } from "./index-pages.js";
 import { nginxVersion } from "./nginx.js";
+import { pullThrough } from "./pull-through.js";
+import { run as statusApi } from "./status-api.js";
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -21,6 +24,10 @@ const BENCHMARKS: Record<string, (quick: boolean) => Promise<BenchResult>> = {
   "index-pages": (quick) => indexPages(quick ? { log, durationMs: 1000, warmupMs: 200 } : { log }),
   "incremental-sync": (quick) =>
     incrementalSync(quick ? { log, projects: 10, filesPerProject: 10, changed: 3 } : { log }),
+  "pull-through": (quick) =>
+    pullThrough(quick ? { log, fileBytes: 64 * 1024 * 1024, hitRuns: "none" } : { log }),
+  freshness: (quick) => freshness(quick ? { log, releases: 2, watchSeconds: 2, cycleProjects: 20 } : { log }),
+  "status-api": (quick) => statusApi(quick ? { log, durationMs: 1500, mirrors: 10, runs: 500 } : { log }),
 };
 
 async function main(): Promise<number> {

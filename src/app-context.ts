@@ -32,6 +32,11 @@ export class AppContext {
   readonly events = new EventBus();
   readonly hooks: HookRunner;
   readonly lag: LagStore;
+  /**
+   * The base URL clients reach this server at, for URLs in events and webhooks: `public_url`, or
+   * (when it is not set) what `serve` finds out once it listens.
+   */
+  publicUrl: string;
   /** Upstream failures met while serving on demand, per mirror (for metrics and status). */
   readonly upstreamFailures = new Map<string, { count: number; last: string; at: number }>();
   readonly #mirrors = new Map<string, MirrorContext>();
@@ -42,6 +47,7 @@ export class AppContext {
     this.state = state;
     this.blobs = blobs;
     this.logsDir = resolve(this.dataDir, "logs");
+    this.publicUrl = config.publicUrl;
     for (const mirror of config.mirrors) {
       const client = new UpstreamClient({
         allowedHosts: mirror.allowedHosts,

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import type { MirrorConfig } from "../config/schema.js";
 import { startServer } from "../http/server.js";
 import { describeSchedule } from "../sync/cron-schedule.js";
@@ -30,12 +31,15 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
     log,
   });
   const adminToken = io.env.FRESHMIRROR_ADMIN_TOKEN;
-  const running = await startServer(
-    app,
-    listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0",
-    Number(listen.slice(at + 1)),
-    { scheduler, adminToken },
-  );
+  const listenHost = listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";
+  const running = await startServer(app, listenHost, Number(listen.slice(at + 1)), { scheduler, adminToken });
+  if (!app.config.publicUrlConfigured) {
+    // Without public_url, event and webhook URLs use the address actually listened on; a wildcard
+    // address becomes this machine's host name.
+    const port = new URL(running.url).port;
+    app.publicUrl =
+      listenHost === "0.0.0.0" || listenHost === "::" ? `http://${hostname()}:${port}` : running.url;
+  }
   io.stdout.write(
     `freshmirror serving ${app.config.mirrors.length} mirror(s) on ${running.url} (config: ${app.config.source}, data: ${app.dataDir})\n`,
   );

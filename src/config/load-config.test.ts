@@ -139,3 +139,17 @@ test("durations and sizes parse as operators write them", () => {
   assert.equal(parseSize("1024"), 1024);
   assert.equal(parseSize("lots"), null);
 });
+
+test("the README's example config is valid", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { repoRoot } = await import("../../test/helpers/repo-root.js");
+  const readme = readFileSync(join(repoRoot(), "README.md"), "utf8");
+  const block = /```yaml\n(# freshmirror\.yaml[\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block, "README has the example config");
+  const config = parseConfigText(block, "README.md");
+  assert.deepEqual(
+    config.mirrors.map((m) => m.name),
+    ["pytorch", "pypi"],
+  );
+  assert.equal(config.hooks.length, 2);
+});

@@ -4,16 +4,19 @@
 //   GET  /api/v1/mirrors/<m>/runs?limit&before  run history, newest first, paged by run id
 //   GET  /api/v1/mirrors/<m>/runs/<id>          one run
 //   GET  /api/v1/mirrors/<m>/runs/<id>/log      its log, as text
+//   GET  /api/v1/events                         Server-Sent Events (sync.*, release.new)
 // Admin calls need `Authorization: Bearer <FRESHMIRROR_ADMIN_TOKEN>` (RFC 6750):
 //   POST /api/v1/mirrors/<m>/sync[?project=P]   queue a sync now (or body {"project": "P"})
 //   POST /api/v1/mirrors/<m>/pause | /resume    pause or resume the mirror's schedule
 // With no token configured, admin calls answer 403 and say how to enable them.
+
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { relative, resolve } from "node:path";
 import type { AppContext } from "../app-context.js";
 import { AuthError, BadRequestError, MethodNotAllowedError, NotFoundError } from "../errors.js";
+import { streamEvents } from "../events/sse-stream.js";
 import { type MirrorStatusCache, mirrorStatus } from "../sync/mirror-status.js";
 import type { Scheduler } from "../sync/scheduler.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
@@ -103,6 +106,12 @@ export class ApiRoutes {
         throw new MethodNotAllowedError(method, path, allowed);
       }
     };
+    if (parts[0] === "events" && parts.length === 1) {
+      // Server-Sent Events: sync.*, release.new; Last-Event-ID replays what a client missed.
+      only(["GET", "HEAD"]);
+      streamEvents(this.#app.events, req, res);
+      return { route: "api_events", status: 200, bytes: 0 };
+    }
     if (parts[0] !== "mirrors") throw new NotFoundError(`${path}: no such API path (see /api/v1/mirrors)`);
     const now = Date.now();
     if (parts.length === 1) {

@@ -4,7 +4,6 @@
 // and `.metadata` files from the blob store. What the snapshot lacks is fetched on demand
 // (proxy mode, or `on_miss: fetch`) through the pull-through cache.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext, MirrorContext } from "../app-context.js";
 import { BadRequestPathError, NotFoundError } from "../errors.js";
@@ -336,7 +335,7 @@ export class PypiRoutes {
         contentType: contentTypeFor(filename),
         extraHeaders: { "X-Cache": "HIT" },
       },
-      (range) => createReadStream(path, { start: range.start, end: range.end, highWaterMark: 1 << 20 }),
+      { path },
     );
     return { route, cache: "HIT", ...result };
   }

@@ -543,7 +543,7 @@ function emitOutcome(app: AppContext, report: SyncReport, project: string | unde
       runId,
       files: release.files.map((file) => ({
         filename: file.filename,
-        url: `${app.config.publicUrl}/${report.mirror}/${encodeMirrorPath(file.path)}`,
+        url: `${app.publicUrl}/${report.mirror}/${encodeMirrorPath(file.path)}`,
         sha256: file.sha256,
         size: file.size,
       })),

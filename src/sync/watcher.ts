@@ -18,6 +18,8 @@ interface PageState {
   timestamp: number | undefined;
 }
 
+const RETRY_PENDING_MS = 60_000;
+
 export interface WatchChange {
   idx: string;
   project: string;
@@ -52,6 +54,7 @@ export class Watcher {
   readonly #pages = new Map<string, PageState>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #polling = new Set<string>();
+  readonly #retried = new Map<string, number>();
   #stopped = false;
 
   constructor(app: AppContext, lag: LagStore, options: WatcherOptions) {
@@ -165,6 +168,15 @@ export class Watcher {
     if (response.status === 304) {
       cycle.notModified++;
       this.#pages.set(key, known);
+      // A change seen earlier whose sync failed is still pending: ask again, at most once a minute.
+      const now = Date.now();
+      if (
+        this.#lag.lagMs(name, now, target.project) > 0 &&
+        now - (this.#retried.get(key) ?? 0) >= RETRY_PENDING_MS
+      ) {
+        this.#retried.set(key, now);
+        this.#options.requestSync(name, target.project);
+      }
       return;
     }
     const next: PageState = {
@@ -197,6 +209,7 @@ export class Watcher {
     if (same) return;
     cycle.changed.push(target);
     this.#lag.recordChange(name, target.idx, target.project, Date.now());
+    this.#retried.set(key, Date.now());
     this.#options.log?.(`watch ${name}: ${target.idx}/${target.project} changed upstream; syncing it`);
     this.#options.requestSync(name, target.project);
   }

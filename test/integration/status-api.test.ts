@@ -194,6 +194,44 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
     assert.equal(m.lag_seconds, null);
   });
 
+  test("GET /api/v1/events streams sync events as Server-Sent Events, replaying from Last-Event-ID", async () => {
+    const { get: httpGet } = await import("node:http");
+    const collect = (headers: Record<string, string>, until: (text: string) => boolean) =>
+      new Promise<{ text: string; contentType: string | undefined }>((resolve, reject) => {
+        const req = httpGet(`${server.url}/api/v1/events`, { headers }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            text += chunk;
+            if (until(text)) {
+              req.destroy();
+              resolve({ text, contentType: res.headers["content-type"] });
+            }
+          });
+        });
+        req.on("error", (error) => {
+          if ((error as NodeJS.ErrnoException).code !== "ECONNRESET") reject(error);
+        });
+        setTimeout(() => reject(new Error("no events within 15 s")), 15_000).unref();
+      });
+    const live = collect({}, (text) => text.includes("event: sync.failed"));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await post("/api/v1/mirrors/broken/sync", TOKEN)).status, 202);
+    const { text, contentType } = await live;
+    assert.match(contentType ?? "", /^text\/event-stream/);
+    assert.match(text, /event: sync\.started\n/);
+    const started = /id: (\d+)\nevent: sync\.started\ndata: (.*)\n/.exec(text);
+    assert.ok(started, text);
+    assert.equal(JSON.parse(started[2] as string).mirror, "broken");
+    await scheduler.idle();
+    // A client that saw sync.started reconnects and gets what came after it.
+    const replay = await collect({ "last-event-id": started[1] as string }, (t) =>
+      t.includes("event: sync.failed"),
+    );
+    assert.doesNotMatch(replay.text, new RegExp(`id: ${started[1]}\\n`));
+    assert.match(replay.text, /event: sync\.failed\n/);
+  });
+
   test("runs are paged newest first, and one project can be synced", async () => {
     const res = await post("/api/v1/mirrors/pytorch/sync", TOKEN, JSON.stringify({ project: "torch" }));
     assert.equal(res.status, 202);
@@ -399,7 +437,8 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
     sample(/^freshmirror_mirror_state\{mirror="broken",state="failed"\} 1$/m);
     sample(/^freshmirror_mirror_state\{mirror="broken",state="success"\} 0$/m);
     sample(/^freshmirror_mirror_sync_runs_total\{mirror="pytorch",outcome="success"\} 2$/m);
-    sample(/^freshmirror_mirror_sync_runs_total\{mirror="broken",outcome="failed"\} 1$/m);
+    // Two failed runs of "broken": its own test, and the one the event-stream test triggers.
+    sample(/^freshmirror_mirror_sync_runs_total\{mirror="broken",outcome="failed"\} 2$/m);
     sample(/^freshmirror_mirror_sync_duration_seconds\{mirror="pytorch"\} \d+(\.\d+)?$/m);
     sample(/^freshmirror_mirror_lag_seconds\{mirror="pytorch"\} \d+(\.\d+)?$/m);
     sample(/^freshmirror_mirror_size_bytes\{mirror="pytorch"\} [1-9]\d*$/m);
