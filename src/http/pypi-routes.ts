@@ -360,17 +360,7 @@ export class PypiRoutes {
     // and the size is known: from the index, else from upstream's Content-Length.
     let size = row.size ?? download.expectedSize;
     while ((size === undefined || !download.responded) && download.state === "running") {
-      await new Promise<void>((resolve) => {
-        const settle = () => {
-          download.off("progress", settle);
-          download.off("done", settle);
-          download.off("failed", settle);
-          resolve();
-        };
-        download.on("progress", settle);
-        download.on("done", settle);
-        download.on("failed", settle);
-      });
+      await download.nextChange();
       size = row.size ?? download.expectedSize ?? download.result?.size;
     }
     if (download.state === "failed") throw download.error;

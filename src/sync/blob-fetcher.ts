@@ -192,18 +192,23 @@ export class InFlightDownload extends EventEmitter {
         }
       }
       // Not started yet, or renamed into the store a moment ago: the next event tells.
-      await new Promise<void>((resolve) => {
-        const settle = () => {
-          this.off("progress", settle);
-          this.off("done", settle);
-          this.off("failed", settle);
-          resolve();
-        };
-        this.on("progress", settle);
-        this.on("done", settle);
-        this.on("failed", settle);
-      });
+      await this.nextChange();
     }
+  }
+
+  /** Resolves at the next progress, completion or failure of this download. */
+  nextChange(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const settle = () => {
+        this.off("progress", settle);
+        this.off("done", settle);
+        this.off("failed", settle);
+        resolve();
+      };
+      this.on("progress", settle);
+      this.on("done", settle);
+      this.on("failed", settle);
+    });
   }
 
   /** Bytes already given to readers are no longer valid (the transfer starts over): cut them off. */
