@@ -543,6 +543,11 @@ export class StateStore {
     );
   }
 
+  /** The digests of every blob the store has recorded. */
+  blobDigests(): Set<string> {
+    return new Set(this.db.prepare("SELECT sha256 FROM blobs").pluck().all() as string[]);
+  }
+
   touchBlob(sha256: string, now: number): void {
     this.#stmts.touchBlob.run(now, sha256);
   }
