@@ -411,8 +411,9 @@ export class BlobFetcher {
             for await (const chunk of response.body) {
               pending.push(chunk as Buffer);
               pendingBytes += (chunk as Buffer).length;
-              if (pendingBytes >= WRITE_BATCH_BYTES || Date.now() - lastFlush >= WRITE_BATCH_MS)
-                await flush();
+              // The first chunk goes out at once: waiting clients get their first bytes without delay.
+              const due = pendingBytes >= WRITE_BATCH_BYTES || Date.now() - lastFlush >= WRITE_BATCH_MS;
+              if (written === 0 || due) await flush();
             }
             await flush();
           } catch (error) {
