@@ -8,10 +8,11 @@ import { describeError, UnknownMirrorError } from "./errors.js";
 import { EventBus } from "./events/event-bus.js";
 import { HookRunner } from "./events/hook-runner.js";
 import { BlobStore } from "./store/blob-store.js";
-import { LagStore } from "./store/lag-store.js";
+import type { LagStore } from "./store/lag-store.js";
 import { ProxyCacheStore } from "./store/proxy-cache-store.js";
 import { StateStore } from "./store/state-store.js";
 import { BlobFetcher } from "./sync/blob-fetcher.js";
+import { lagStoreOf } from "./sync/mirror-status.js";
 import { PullThrough } from "./sync/pull-through.js";
 import { UpstreamClient } from "./upstream/http-client.js";
 
@@ -66,7 +67,8 @@ export class AppContext {
       state.ensureMirror(mirror.name);
     }
     mkdirSync(this.logsDir, { recursive: true });
-    this.lag = new LagStore(state.db);
+    // The same instance the status code reads (one per state store).
+    this.lag = lagStoreOf(state);
     this.hooks = new HookRunner(config.hooks, {
       logFile: join(this.logsDir, "hooks.log"),
       onResult: (result) => {

@@ -2,7 +2,6 @@ import { hostname } from "node:os";
 import type { MirrorConfig } from "../config/schema.js";
 import { startServer } from "../http/server.js";
 import { describeSchedule } from "../sync/cron-schedule.js";
-import { lagStoreOf } from "../sync/mirror-status.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import { Watcher } from "../sync/watcher.js";
 import { type CommandIo, EXIT_OK, parseCommandArgs } from "./command-io.js";
@@ -26,7 +25,7 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
   const log = (line: string) => io.stdout.write(`${new Date().toISOString()} ${line}\n`);
   const scheduler = createScheduler(app, log);
   // An upstream change the watcher sees becomes a targeted sync, queued behind a running one.
-  const watcher = new Watcher(app, lagStoreOf(app.state), {
+  const watcher = new Watcher(app, app.lag, {
     requestSync: (mirror, project) => scheduler.requestSync(mirror, project),
     log,
   });

@@ -3,7 +3,6 @@
 // A successful run marks the upstream changes it covered as published (the lag records).
 import type { AppContext } from "../app-context.js";
 import { describeError, SyncLockedError } from "../errors.js";
-import { lagStoreOf } from "./mirror-status.js";
 import { type RunSync, Scheduler } from "./scheduler.js";
 import { syncMirror } from "./sync-runner.js";
 
@@ -11,16 +10,7 @@ export function runSyncWith(app: AppContext): RunSync {
   return async (mirror, { project }) => {
     try {
       const report = await syncMirror(app, mirror, { project });
-      const run = report.runId === null ? undefined : app.state.getRun(report.runId);
-      if (report.outcome === "success" && run) {
-        lagStoreOf(app.state).recordPublished(
-          mirror,
-          run.project,
-          run.startedAt,
-          run.endedAt ?? Date.now(),
-          run.id,
-        );
-      }
+      // syncMirror itself records lag as published, for CLI syncs too.
       return { outcome: report.outcome === "failed" ? "failed" : "success", error: report.error };
     } catch (error) {
       if (error instanceof SyncLockedError) return { outcome: "skipped", error: error.message };
