@@ -28,14 +28,16 @@ export function selectIndexChildren(index: ImageIndex, platforms: readonly Norma
     d.platform === undefined ||
     platforms.some((p) => platformsMatch(p, d.platform as NonNullable<Descriptor["platform"]>));
   const keptImages = new Set(
-    index.manifests.filter((d) => !isAttestation(d) && wanted(d)).map((d) => d.digest.value),
+    index.manifests
+      .filter((d) => d.annotations?.[REFERENCE_DIGEST] === undefined && wanted(d))
+      .map((d) => d.digest.value),
   );
   const selected: Descriptor[] = [];
   const skipped: Descriptor[] = [];
   for (const d of index.manifests) {
-    const keep = isAttestation(d)
-      ? keptImages.has(d.annotations?.[REFERENCE_DIGEST] ?? "")
-      : keptImages.has(d.digest.value);
+    // Any child that points at another (attestations, buildx "builder" descriptors) follows it.
+    const refersTo = d.annotations?.[REFERENCE_DIGEST];
+    const keep = refersTo !== undefined ? keptImages.has(refersTo) : keptImages.has(d.digest.value);
     (keep ? selected : skipped).push(d);
   }
   return { selected, skipped };

@@ -122,6 +122,8 @@ export function parseRetryAfter(value: string | undefined, nowMs = Date.now()): 
   if (value === undefined) return undefined;
   const trimmed = value.trim();
   if (/^\d{1,10}$/.test(trimmed)) return Number(trimmed);
+  // An HTTP-date always names its day and month; anything else (like "-5") is not one.
+  if (!/^[A-Za-z]{3}, /.test(trimmed)) return undefined;
   const at = Date.parse(trimmed);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, Math.ceil((at - nowMs) / 1000));
