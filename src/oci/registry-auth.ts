@@ -148,6 +148,15 @@ export class RegistryAuth {
           detail: { name },
         },
       );
+    if (sent?.startsWith("Basic "))
+      return new OciError(
+        "UNAUTHORIZED",
+        `${this.#options.registryUrl.host} refused the configured credentials`,
+        {
+          hint: "check the username and password configured for this upstream",
+          detail: { name },
+        },
+      );
     return new OciError("UNAUTHORIZED", `${this.#options.registryUrl.host} refused access to ${name}`, {
       detail: { name },
     });
