@@ -195,3 +195,21 @@ test("the Accept list names every manifest type served, lists first", () => {
   );
   assert.ok(!MANIFEST_ACCEPT.includes("v1+prettyjws"));
 });
+
+test("parseManifest agrees with the digests of the regclient layout's index.json entries", () => {
+  // Guard for the fixture itself: every manifest the layout's index names, if present, hashes to its name.
+  const root = realWorldFixture("oci", "regclient-testrepo");
+  const present = new Set(readdirSync(join(root, "blobs", "sha256")));
+  const index = parseManifest(readFileSync(join(root, "index.json")));
+  assert.ok(!(index instanceof OciError) && index.kind === "index");
+  let checked = 0;
+  for (const d of index.manifests) {
+    if (!present.has(d.digest.hex)) continue;
+    const m = parseManifest(readFileSync(join(root, "blobs", "sha256", d.digest.hex)), {
+      expectedDigest: d.digest,
+    });
+    assert.ok(!(m instanceof OciError), `${d.digest.value}: ${m instanceof OciError ? m.message : ""}`);
+    checked++;
+  }
+  assert.ok(checked > 5);
+});
