@@ -9,7 +9,7 @@ import type { Dispatcher } from "undici";
 import { request } from "undici";
 import { UpstreamNetworkError, UpstreamTimeoutError } from "../errors.js";
 import { OciError } from "./registry-errors.js";
-import { TokenCache, type TokenKey, type TokenResponse } from "./token-cache.js";
+import { TokenCache, type TokenKey, type TokenResponse, tokenFromResponse } from "./token-cache.js";
 import { findBearerChallenge, hasBasicChallenge, parseWwwAuthenticate } from "./www-authenticate.js";
 
 export interface RegistryCredentials {
@@ -245,11 +245,12 @@ export class RegistryAuth {
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
       if (typeof body !== "object" || body === null) throw new Error("not an object");
-      return body as TokenResponse;
+      if (tokenFromResponse(body as TokenResponse) !== undefined) return body as TokenResponse;
     } catch {
       throw new OciError("UNAUTHORIZED", `token server ${where} answered with something that is not JSON`, {
         status: 502,
       });
     }
+    throw new OciError("UNAUTHORIZED", `token server ${where} answered without a token`, { status: 502 });
   }
 }

@@ -221,3 +221,28 @@ test("credentials in the registry URL are refused", () => {
     },
   );
 });
+
+test("a token server answer without a token is a clear UNAUTHORIZED, and the next request asks again", async () => {
+  let asked = 0;
+  const tokens = await serve((_req, res) => {
+    asked++;
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(asked === 1 ? '{"expires_in":60}' : '{"token":"t2"}');
+  });
+  const { url } = await serve((req, res) => {
+    if (req.headers.authorization !== "Bearer t2") {
+      res.writeHead(401, { "www-authenticate": `Bearer realm="${tokens.url}/token",service="reg"` });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
+    res.end(MANIFEST);
+  });
+  const c = client({ baseUrl: url });
+  await assert.rejects(
+    c.getManifest("a/b", "v1"),
+    (e: unknown) => e instanceof OciError && /without a token/.test(e.message),
+  );
+  assert.equal((await c.getManifest("a/b", "v1")).digest, MANIFEST_DIGEST);
+  assert.equal(asked, 2);
+});
