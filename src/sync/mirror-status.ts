@@ -13,6 +13,7 @@
 import type { Config, MirrorConfig } from "../config/schema.js";
 import { LagStore } from "../store/lag-store.js";
 import type { CurrentSnapshot, MirrorRow, MirrorState, RunRow, StateStore } from "../store/state-store.js";
+import { redactUrl } from "../upstream/redact-url.js";
 import { describeSchedule } from "./cron-schedule.js";
 
 export type LagLevel = "ok" | "warn" | "critical";
@@ -121,7 +122,7 @@ export function mirrorStatus(
     type: config.type,
     mode: config.mode,
     description: config.description,
-    upstream: config.upstream,
+    upstream: redactUrl(config.upstream),
     indexes: config.indexes,
     state: effectiveState(config, row),
     schedule: scheduled ? describeSchedule(config.schedule) : null,
