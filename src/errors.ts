@@ -77,8 +77,11 @@ export class UpstreamTimeoutError extends FreshmirrorError {
 }
 
 export class UpstreamCircuitOpenError extends FreshmirrorError {
-  /** The failure that opened the circuit: what an operator needs to know first. */
-  constructor(host: string, untilMs: number, lastFailure?: unknown) {
+  /** The request refused (redacted), if known. */
+  readonly url: string | undefined;
+
+  /** `lastFailure` opened the circuit: what an operator needs to know first. */
+  constructor(host: string, untilMs: number, lastFailure?: unknown, url?: string) {
     const why =
       lastFailure === undefined
         ? ""
@@ -88,6 +91,7 @@ export class UpstreamCircuitOpenError extends FreshmirrorError {
       `upstream ${host} failed repeatedly${why}; not retried until ${new Date(untilMs).toISOString()}`,
       { status: 502, cause: lastFailure },
     );
+    this.url = url === undefined ? undefined : redactUrl(url);
   }
 }
 

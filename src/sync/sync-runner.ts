@@ -217,6 +217,10 @@ export async function syncMirror(
     // Root cause first ("connection refused (ECONNREFUSED) for …"), then the whole story.
     report.error = describeFailure(error);
     log.write(`failed: ${report.error}`);
+    // Failed before upstream's pages were read: upstream could not be checked (lag unknown).
+    const checkedAt = app.lag.check(mirrorName)?.lastOkAt ?? null;
+    if (!dryRun && (checkedAt === null || checkedAt < started))
+      app.lag.recordCheck(mirrorName, now(), report.error);
   } finally {
     report.upstreamRequests = mirror.client.requestCount - requestsBefore;
     report.durationMs = now() - started;
@@ -318,6 +322,9 @@ async function runSync(
       return { idx, name, page, etag: response.etag };
     },
   );
+
+  // Upstream answered for every page: the lag figure rests on a fresh look.
+  if (!dryRun) app.lag.recordCheck(config.name, now());
 
   // 3. Filters and mirror paths.
   const wantedByIndex = new Map<string, WantedFile[]>();

@@ -113,7 +113,7 @@ export class UpstreamClient {
     const host = new URL(url).host;
     const breaker = this.#breakers.get(host);
     if (breaker && breaker.openUntil > Date.now())
-      throw new UpstreamCircuitOpenError(host, breaker.openUntil, breaker.last);
+      throw new UpstreamCircuitOpenError(host, breaker.openUntil, breaker.last, url);
   }
 
   #recordOutcome(url: string, ok: boolean, failure?: unknown): void {
