@@ -33,6 +33,12 @@ function isTlsCode(code: string): boolean {
   );
 }
 
+/** OpenSSL's "…:SSL routines:ssl3_get_record:wrong version number:file:line:" becomes its reason. */
+function tlsReason(message: string): string {
+  const openssl = /SSL routines:[^:]*:([^:]+):/.exec(message);
+  return openssl ? (openssl[1] as string) : (message.split("\n")[0] ?? message);
+}
+
 /** Every error in the chain, outermost first (cause links and AggregateError members). */
 function chain(error: unknown): unknown[] {
   const out: unknown[] = [];
@@ -87,7 +93,11 @@ export function rootCause(error: unknown): RootCause | undefined {
         summary: `DNS lookup failed${typeof target === "string" ? ` for ${target}` : ""} (${code})${at(url)}`,
       };
     if (isTlsCode(code))
-      return { kind: "tls", code, summary: `TLS error: ${redactText(message)} (${code})${at(url)}` };
+      return {
+        kind: "tls",
+        code,
+        summary: `TLS error: ${redactText(tlsReason(message))} (${code})${at(url)}`,
+      };
     if (TIMEOUT_CODES.has(code)) return { kind: "timeout", code, summary: `timed out (${code})${at(url)}` };
     if (RESET_CODES.has(code))
       return { kind: "reset", code, summary: `connection closed by upstream (${code})${at(url)}` };
