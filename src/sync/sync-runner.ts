@@ -408,7 +408,7 @@ async function runSync(
     const sized = await mapBounded([...uniqueFetches.values()], 8, async (file) => ({
       idx: file.idx,
       filename: file.filename,
-      url: file.upstreamUrl,
+      url: redactUrl(file.upstreamUrl),
       size: file.size ?? (await mirror.client.headSize(file.upstreamUrl).catch(() => undefined)),
     }));
     report.toFetch = sized;
