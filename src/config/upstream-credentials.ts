@@ -21,11 +21,6 @@ export class UpstreamCredentials {
     return `Basic ${Buffer.from(`${this.username}:${this.#password}`, "utf8").toString("base64")}`;
   }
 
-  /** Whether `text` contains the password (for tests and leak checks; "" never matches). */
-  leaksInto(text: string): boolean {
-    return this.#password !== "" && text.includes(this.#password);
-  }
-
   toJSON(): { username: string; password: string; origin: string } {
     return { username: this.username, password: "***", origin: this.origin };
   }
