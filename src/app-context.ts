@@ -57,6 +57,10 @@ export class AppContext {
         backoffMs: mirror.retryBackoffMs,
         maxFails: mirror.maxFails,
         failTimeoutMs: mirror.failTimeoutMs,
+        authorization: mirror.upstreamAuth && {
+          origin: mirror.upstreamAuth.origin,
+          header: mirror.upstreamAuth.basicHeader(),
+        },
       });
       const fetcher = new BlobFetcher(blobs, state, client, {
         retries: mirror.retries,

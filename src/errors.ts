@@ -1,6 +1,8 @@
 // Error classes with stable codes. Every code is listed in docs/errors.md; a test keeps the
 // two in step. Messages name what was wrong (a URL, a file, a field) and never carry
-// credentials.
+// credentials: the base class masks every URL in its message (redactText), and errors that keep
+// a URL keep it masked, so no page, log or API answer built from an error can leak one.
+import { redactText, redactUrl } from "./upstream/redact-url.js";
 
 export interface FreshmirrorErrorOptions {
   /** HTTP status to answer with when this error reaches a client. */
@@ -16,11 +18,11 @@ export class FreshmirrorError extends Error {
   readonly hint: string | undefined;
 
   constructor(code: string, message: string, options: FreshmirrorErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(redactText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.status = options.status ?? 500;
-    this.hint = options.hint;
+    this.hint = options.hint === undefined ? undefined : redactText(options.hint);
   }
 }
 
@@ -48,7 +50,7 @@ export class UpstreamStatusError extends FreshmirrorError {
 
   constructor(url: string, upstreamStatus: number) {
     super("FM_ERR_UPSTREAM_STATUS", `upstream answered HTTP ${upstreamStatus} for ${url}`, { status: 502 });
-    this.url = url;
+    this.url = redactUrl(url);
     this.upstreamStatus = upstreamStatus;
   }
 }
@@ -59,7 +61,7 @@ export class UpstreamNetworkError extends FreshmirrorError {
   constructor(url: string, cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
     super("FM_ERR_UPSTREAM_NETWORK", `could not reach upstream for ${url}: ${why}`, { status: 502, cause });
-    this.url = url;
+    this.url = redactUrl(url);
   }
 }
 
@@ -70,17 +72,26 @@ export class UpstreamTimeoutError extends FreshmirrorError {
     super("FM_ERR_UPSTREAM_TIMEOUT", `upstream did not answer within ${timeoutMs} ms for ${url}`, {
       status: 504,
     });
-    this.url = url;
+    this.url = redactUrl(url);
   }
 }
 
 export class UpstreamCircuitOpenError extends FreshmirrorError {
-  constructor(host: string, untilMs: number) {
+  /** The request refused (redacted), if known. */
+  readonly url: string | undefined;
+
+  /** `lastFailure` opened the circuit: what an operator needs to know first. */
+  constructor(host: string, untilMs: number, lastFailure?: unknown, url?: string) {
+    const why =
+      lastFailure === undefined
+        ? ""
+        : `: ${lastFailure instanceof Error ? lastFailure.message : String(lastFailure)}`;
     super(
       "FM_ERR_UPSTREAM_CIRCUIT_OPEN",
-      `upstream ${host} failed repeatedly; not retried until ${new Date(untilMs).toISOString()}`,
-      { status: 502 },
+      `upstream ${host} failed repeatedly${why}; not retried until ${new Date(untilMs).toISOString()}`,
+      { status: 502, cause: lastFailure },
     );
+    this.url = url === undefined ? undefined : redactUrl(url);
   }
 }
 
@@ -99,7 +110,7 @@ export class MalformedPageError extends FreshmirrorError {
 
   constructor(url: string, what: string) {
     super("FM_ERR_UPSTREAM_MALFORMED_PAGE", `malformed index page at ${url}: ${what}`, { status: 502 });
-    this.url = url;
+    this.url = redactUrl(url);
   }
 }
 
@@ -232,6 +243,6 @@ export class BadRequestError extends FreshmirrorError {
 export function describeError(error: unknown): string {
   if (error instanceof FreshmirrorError)
     return error.hint ? `${error.message} (${error.hint})` : error.message;
-  if (error instanceof Error) return error.message;
-  return String(error);
+  if (error instanceof Error) return redactText(error.message);
+  return redactText(String(error));
 }

@@ -4,6 +4,7 @@ import { startServer } from "../http/server.js";
 import { describeSchedule } from "../sync/cron-schedule.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import { Watcher } from "../sync/watcher.js";
+import { redactUrl } from "../upstream/redact-url.js";
 import { type CommandIo, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
 
@@ -44,7 +45,7 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
   );
   for (const mirror of app.config.mirrors) {
     io.stdout.write(
-      `  /${mirror.name}/  ${mirror.mode} of ${mirror.upstream} [${mirror.indexes.join(", ")}]${describeScheduling(mirror)}\n`,
+      `  /${mirror.name}/  ${mirror.mode} of ${redactUrl(mirror.upstream)} [${mirror.indexes.join(", ")}]${describeScheduling(mirror)}\n`,
     );
   }
   io.stdout.write(

@@ -25,6 +25,8 @@ function next(m: MirrorStatus, now: number): string {
 
 function lag(m: MirrorStatus): string {
   if (m.mode === "proxy") return "n/a";
+  if (m.lagLevel === "unknown")
+    return `unknown (upstream unreachable since ${new Date(m.upstreamFailingSince ?? 0).toISOString()})`;
   if (m.lagMs === null) return "never synced";
   const mark = m.lagLevel === "critical" ? " CRITICAL" : m.lagLevel === "warn" ? " (warn)" : "";
   return `${formatLag(m.lagMs)}${mark}`;

@@ -56,7 +56,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 /** Parses and validates config text. Throws ConfigError listing every problem. */
-export function parseConfigText(text: string, source: string): Config {
+export function parseConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -73,8 +73,9 @@ export function parseConfigText(text: string, source: string): Config {
   const problems: string[] = [];
   const { port } = { port: Number(result.data.listen.slice(result.data.listen.lastIndexOf(":") + 1)) };
   if (port > 65535) problems.push(`listen: port out of range: ${port}`);
+  const config = resolveConfig(result.data, source, env, problems);
   if (problems.length > 0) throw new ConfigError(problems, source);
-  return resolveConfig(result.data, source);
+  return config;
 }
 
 export function loadConfig(
@@ -83,7 +84,7 @@ export function loadConfig(
   cwd = process.cwd(),
 ): Config {
   const location = locateConfig(explicitPath, env, cwd);
-  const config = parseConfigText(location.text, location.source);
+  const config = parseConfigText(location.text, location.source, env);
   // data_dir is relative to where freshmirror runs, as `./data` promises.
   return Object.freeze({ ...config, dataDir: resolve(cwd, config.dataDir) });
 }

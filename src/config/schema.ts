@@ -7,6 +7,7 @@ import { type HookConfig, hooksSchema } from "../events/hook-config.js";
 import { parseSpecifierSet } from "../sync/pep440-specifier.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
 import { parseDuration, parseSize } from "./duration.js";
+import { splitUpstreamUrl, UpstreamCredentials } from "./upstream-credentials.js";
 
 const duration = (what: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -95,6 +96,8 @@ const indexPath = z
     }
   });
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name");
+
 const mirrorName = /^[a-z0-9][a-z0-9._-]*$/;
 const RESERVED_NAMES = new Set([
   "api",
@@ -114,6 +117,9 @@ export const pypiMirrorSchema = z
   .object({
     type: z.literal("pypi"),
     upstream: httpUrl,
+    // Names of environment variables holding the upstream's Basic credentials (read at load).
+    username_env: envName.optional(),
+    password_env: envName.optional(),
     indexes: z.array(indexPath).min(1).default(["simple"]),
     mode: z.enum(["mirror", "proxy"]).default("mirror"),
     projects: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "not a project name")).optional(),
@@ -209,7 +215,10 @@ type ParsedPypiMirror = z.output<typeof pypiMirrorSchema>;
 export interface PypiMirrorConfig {
   readonly name: string;
   readonly type: "pypi";
+  /** The upstream URL, never with credentials (they are in `upstreamAuth`). */
   readonly upstream: string;
+  /** Basic credentials for the upstream's origin; shown as "***" in JSON. */
+  readonly upstreamAuth: UpstreamCredentials | undefined;
   readonly indexes: readonly string[];
   readonly mode: "mirror" | "proxy";
   readonly projects: readonly string[] | undefined;
@@ -270,12 +279,60 @@ export interface Config {
   };
 }
 
-function resolvePypiMirror(name: string, raw: ParsedPypiMirror): PypiMirrorConfig {
-  const upstreamHost = new URL(raw.upstream).host;
+/**
+ * The upstream's credentials: `username_env`/`password_env` read from the environment, or the
+ * userinfo of the URL. Problems name the field and the variable, never a value.
+ */
+function resolveCredentials(
+  name: string,
+  raw: ParsedPypiMirror,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): { upstream: string; auth: UpstreamCredentials | undefined } {
+  const split = splitUpstreamUrl(raw.upstream);
+  const origin = new URL(split.url).origin;
+  const where = `mirrors.${name}`;
+  if (raw.username_env === undefined && raw.password_env === undefined) {
+    const auth =
+      split.userinfo && new UpstreamCredentials(split.userinfo.username, split.userinfo.password, origin);
+    return { upstream: split.url, auth };
+  }
+  if (split.userinfo) {
+    problems.push(
+      `${where}.upstream: has user:password@ and ${where} also sets username_env/password_env; use one of them`,
+    );
+  }
+  const read = (field: "username_env" | "password_env"): string => {
+    const variable = raw[field];
+    if (variable === undefined) {
+      problems.push(`${where}.${field}: missing; username_env and password_env are set together`);
+      return "";
+    }
+    const value = env[variable];
+    if (value === undefined || value === "") {
+      problems.push(`${where}.${field}: environment variable ${variable} is not set`);
+      return "";
+    }
+    return value;
+  };
+  const username = read("username_env");
+  const password = read("password_env");
+  return { upstream: split.url, auth: new UpstreamCredentials(username, password, origin) };
+}
+
+function resolvePypiMirror(
+  name: string,
+  raw: ParsedPypiMirror,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): PypiMirrorConfig {
+  const { upstream, auth } = resolveCredentials(name, raw, env, problems);
+  const upstreamHost = new URL(upstream).host;
   return Object.freeze({
     name,
     type: "pypi",
-    upstream: raw.upstream,
+    upstream,
+    upstreamAuth: auth,
     indexes: Object.freeze([...raw.indexes]),
     mode: raw.mode,
     projects: raw.projects && Object.freeze([...raw.projects]),
@@ -330,7 +387,13 @@ function siteAbbr(publicUrl: string): string {
   return (label || "freshmirror").toUpperCase();
 }
 
-export function resolveConfig(parsed: ParsedConfig, source: string): Config {
+/** Resolves a validated config; `problems` receives what only the environment could tell (credentials). */
+export function resolveConfig(
+  parsed: ParsedConfig,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+  problems: string[] = [],
+): Config {
   const listen = parseListen(parsed.listen);
   const shownHost = listen.host === "0.0.0.0" || listen.host === "::" ? "localhost" : listen.host;
   const publicUrl =
@@ -343,7 +406,9 @@ export function resolveConfig(parsed: ParsedConfig, source: string): Config {
     gcGraceMs: parsed.gc_grace,
     maxCacheSize: parsed.max_cache_size,
     hooks: parsed.hooks,
-    mirrors: Object.freeze(Object.entries(parsed.mirrors).map(([name, raw]) => resolvePypiMirror(name, raw))),
+    mirrors: Object.freeze(
+      Object.entries(parsed.mirrors).map(([name, raw]) => resolvePypiMirror(name, raw, env, problems)),
+    ),
     source,
     publicUrlConfigured: parsed.public_url !== undefined,
     site: Object.freeze({

@@ -3,6 +3,7 @@
 // the result. Every URL is built from `public_url` (or, when it is not configured, from the
 // Host the reader used), so what is shown is what works from where the reader stands.
 import type { MirrorConfig } from "../config/schema.js";
+import { redactUrl } from "../upstream/redact-url.js";
 import { renderPage } from "./page-layout.js";
 import { escapeHtml } from "./simple-pages.js";
 
@@ -123,7 +124,7 @@ ${code(`poetry source add --priority=explicit ${indexName} ${first.url}\npoetry 
   const hostsToml = `server = "https://registry-1.docker.io"\n\n[host."${publicUrl}"]\n  capabilities = ["pull", "resolve"]`;
 
   const body = `<h1>Using the <code>${escapeHtml(name)}</code> mirror</h1>
-<p>${mirror.description ? `${escapeHtml(mirror.description)}. ` : ""}A ${mirror.mode === "proxy" ? "pull-through cache" : "verified mirror"} of <a href="${escapeHtml(mirror.upstream)}" rel="noreferrer">${escapeHtml(mirror.upstream)}</a>. <a href="/status/${encodeURIComponent(name)}">Status and freshness</a>.</p>
+<p>${mirror.description ? `${escapeHtml(mirror.description)}. ` : ""}A ${mirror.mode === "proxy" ? "pull-through cache" : "verified mirror"} of <a href="${escapeHtml(redactUrl(mirror.upstream))}" rel="noreferrer">${escapeHtml(redactUrl(mirror.upstream))}</a>. <a href="/status/${encodeURIComponent(name)}">Status and freshness</a>.</p>
 <p>Index URL${mirror.indexes.length > 1 ? "s" : ""}: ${mirror.indexes.map((idx) => `<code>${escapeHtml(indexUrl(publicUrl, mirror, idx))}</code>`).join(", ")}</p>
 
 <h2 id="pip">pip</h2>

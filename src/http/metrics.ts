@@ -128,8 +128,23 @@ export function renderMetrics(input: MetricsInput): string {
   out.family(
     "freshmirror_mirror_lag_seconds",
     "gauge",
-    "Time since the start of the last successful full sync (an upper bound of the mirror's lag behind upstream).",
+    "How long upstream has had something the mirror lacks (watched mirrors), else the time since the start of the last successful full sync (an upper bound). Absent while upstream cannot be read: see freshmirror_mirror_upstream_up.",
     per((m) => m.lagMs, seconds),
+  );
+  out.family(
+    "freshmirror_mirror_upstream_up",
+    "gauge",
+    "1 when the last sync or watch cycle could read upstream's pages, 0 when it could not (the lag is then unknown).",
+    per(
+      (m) => m.upstreamUp,
+      (up) => (up ? 1 : 0),
+    ),
+  );
+  out.family(
+    "freshmirror_mirror_upstream_checked_timestamp_seconds",
+    "gauge",
+    "The last time upstream's pages were read by a sync or a watch cycle.",
+    per((m) => m.upstreamCheckedAt, seconds),
   );
   out.family(
     "freshmirror_mirror_lag_warn_seconds",

@@ -32,6 +32,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 .lag-ok { color: #2b8a3e; }
 .lag-warn { color: #b35c00; font-weight: 600; }
 .lag-critical { color: #c92a2a; font-weight: 700; }
+.lag-unknown { color: #b35c00; font-weight: 600; }
 .ago { color: var(--muted); font-size: .85rem; white-space: nowrap; }
 time { white-space: nowrap; }
 pre, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85rem; }

@@ -71,8 +71,17 @@ export interface MirrorJson {
   published_at: string | null;
   size_bytes: number;
   file_count: number;
+  /** null: never synced, a proxy, or unknown (lag_level "unknown": upstream cannot be read). */
   lag_seconds: number | null;
   lag_level: string | null;
+  /** Since when the lag has been unknown (upstream unreadable); null while it is known. */
+  lag_unknown_since: string | null;
+  /** Whether the last look at upstream (a sync or watch cycle) could read its pages; null before any. */
+  upstream_up: boolean | null;
+  /** The last time upstream's pages were read. */
+  upstream_checked_at: string | null;
+  /** Why upstream could not be read, root cause first. */
+  upstream_error: string | null;
   lag_warn_seconds: number;
   lag_critical_seconds: number;
   last_error: string | null;
@@ -103,6 +112,10 @@ export function mirrorToJson(m: MirrorStatus): MirrorJson {
     file_count: m.fileCount,
     lag_seconds: m.lagMs === null ? null : Math.round(m.lagMs / 1000),
     lag_level: m.lagLevel,
+    lag_unknown_since: m.lagLevel === "unknown" ? iso(m.upstreamFailingSince) : null,
+    upstream_up: m.upstreamUp,
+    upstream_checked_at: iso(m.upstreamCheckedAt),
+    upstream_error: m.upstreamUp === false ? m.upstreamError : null,
     lag_warn_seconds: Math.round(m.lagWarnMs / 1000),
     lag_critical_seconds: Math.round(m.lagCriticalMs / 1000),
     last_error: m.lastError,

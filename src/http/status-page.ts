@@ -30,8 +30,14 @@ function nextCell(m: MirrorStatus, now: number): string {
   return timeCell(m.nextRunAt, now, "not scheduled");
 }
 
-function lagCell(m: MirrorStatus): string {
+function lagCell(m: MirrorStatus, now: number): string {
   if (m.mode === "proxy") return `<span class="muted">n/a (proxy)</span>`;
+  if (m.lagLevel === "unknown") {
+    // No figure while upstream cannot be read: a green "0 s" would be a guess.
+    const checked = m.upstreamCheckedAt === null ? "never" : formatLocalTime(m.upstreamCheckedAt);
+    const title = `last successful look at upstream: ${checked}${m.upstreamError ? `; ${m.upstreamError}` : ""}`;
+    return `<span class="lag lag-unknown" title="${escapeHtml(title)}">unknown (upstream unreachable since ${timeCell(m.upstreamFailingSince, now, "?")})</span>`;
+  }
   if (m.lagMs === null || m.lagLevel === null) return `<span class="muted">never synced</span>`;
   return `<span class="lag lag-${m.lagLevel}" title="warning after ${escapeHtml(formatLag(m.lagWarnMs))}, critical after ${escapeHtml(formatLag(m.lagCriticalMs))}">${escapeHtml(formatLag(m.lagMs))}</span>`;
 }
@@ -51,7 +57,7 @@ function mirrorRow(m: MirrorStatus, now: number): string {
 <td data-label="State" class="c-state">${badge(m.state, m.lastError)}</td>
 <td data-label="Last success" class="c-success">${timeCell(m.lastSuccessAt, now, m.mode === "proxy" ? "—" : "never")}</td>
 <td data-label="Next sync" class="c-next">${nextCell(m, now)}</td>
-<td data-label="Lag" class="c-lag">${lagCell(m)}</td>
+<td data-label="Lag" class="c-lag">${lagCell(m, now)}</td>
 <td data-label="Size" class="c-size">${sizeCell(m)}</td>
 <td data-label="Upstream" class="c-upstream">${upstreamCell(m)}</td>
 </tr>`;
@@ -85,7 +91,7 @@ const CLIENT_SCRIPT = `(() => {
     set("c-state", '<span class="badge state-' + esc(m.state) + '"' + (m.last_error ? ' title="' + esc(m.last_error) + '"' : "") + ">" + esc(m.state) + "</span>");
     set("c-success", time(m.last_success_at, m.mode === "proxy" ? "\\u2014" : "never"));
     set("c-next", m.mode === "proxy" ? '<span class="muted">on demand</span>' : m.state === "disabled" || m.state === "paused" ? '<span class="muted">' + m.state + "</span>" : m.state === "syncing" ? '<span class="muted">syncing now</span>' : time(m.next_run_at, "not scheduled"));
-    set("c-lag", m.mode === "proxy" ? '<span class="muted">n/a (proxy)</span>' : m.lag_seconds === null ? '<span class="muted">never synced</span>' : '<span class="lag lag-' + esc(m.lag_level) + '">' + esc(lag(m.lag_seconds * 1000)) + "</span>");
+    set("c-lag", m.mode === "proxy" ? '<span class="muted">n/a (proxy)</span>' : m.lag_level === "unknown" ? '<span class="lag lag-unknown" title="' + esc(m.upstream_error || "") + '">unknown (upstream unreachable since ' + time(m.lag_unknown_since, "?") + ")</span>" : m.lag_seconds === null ? '<span class="muted">never synced</span>' : '<span class="lag lag-' + esc(m.lag_level) + '">' + esc(lag(m.lag_seconds * 1000)) + "</span>");
     set("c-size", esc(bytes(m.size_bytes)) + ' <span class="muted">\\u00b7 ' + m.file_count + " files</span>");
   }
   let timer;
@@ -176,7 +182,7 @@ export function renderMirrorPage(m: MirrorStatus, options: MirrorPageOptions): s
     ["Last success", timeCell(m.lastSuccessAt, now, "never")],
     ["Last attempt", timeCell(m.lastAttemptAt, now, "never")],
     ["Next sync", nextCell(m, now)],
-    ["Lag", lagCell(m)],
+    ["Lag", lagCell(m, now)],
     [
       "Published",
       `${sizeCell(m)}${m.publishedAt ? ` <span class="muted">at</span> ${timeCell(m.publishedAt, now, "")}` : ""}`,

@@ -2,7 +2,22 @@
 // first saw a change of a project page; a successful sync that covers the project (and started
 // after the change was seen) records when it was published. Lag now is the age of the oldest
 // change still pending; its history is published − first seen for each change.
+//
+// A lag figure is only as good as the last look at upstream: each sync and watch cycle records
+// whether it could read upstream's pages (`recordCheck`). While upstream cannot be read, the
+// status shows the lag as unknown instead of a figure nobody checked.
 import type Database from "better-sqlite3";
+
+/** What the last looks at upstream found. */
+export interface UpstreamCheck {
+  /** The last time upstream's pages were read. */
+  lastOkAt: number | null;
+  /** The first failed look since then; null while upstream answers. */
+  failingSince: number | null;
+  lastFailedAt: number | null;
+  /** The latest failure, root cause first. */
+  lastError: string | null;
+}
 
 export interface LagSample {
   id: number;
@@ -41,6 +56,25 @@ export class LagStore {
           "SELECT MIN(first_seen_at) FROM upstream_changes WHERE mirror = ? AND project = ? AND published_at IS NULL",
         )
         .pluck(),
+      checkOk: db.prepare(
+        `INSERT INTO upstream_checks (mirror, last_ok_at) VALUES (?, ?)
+         ON CONFLICT (mirror) DO UPDATE SET last_ok_at = MAX(COALESCE(last_ok_at, 0), excluded.last_ok_at),
+           failing_since = CASE WHEN failing_since > excluded.last_ok_at THEN failing_since END,
+           last_error = CASE WHEN failing_since > excluded.last_ok_at THEN last_error END`,
+      ),
+      checkFailed: db.prepare(
+        `INSERT INTO upstream_checks (mirror, failing_since, last_failed_at, last_error) VALUES (?, ?, ?, ?)
+         ON CONFLICT (mirror) DO UPDATE SET failing_since = COALESCE(failing_since, excluded.failing_since),
+           last_failed_at = excluded.last_failed_at, last_error = excluded.last_error`,
+      ),
+      check: db.prepare(
+        `SELECT last_ok_at AS lastOkAt, failing_since AS failingSince, last_failed_at AS lastFailedAt,
+           last_error AS lastError FROM upstream_checks WHERE mirror = ?`,
+      ),
+      allChecks: db.prepare(
+        `SELECT mirror, last_ok_at AS lastOkAt, failing_since AS failingSince, last_failed_at AS lastFailedAt,
+           last_error AS lastError FROM upstream_checks`,
+      ),
       history: db.prepare(
         `SELECT id, mirror, idx, project, first_seen_at AS firstSeenAt, published_at AS publishedAt, run_id AS runId
          FROM upstream_changes WHERE mirror = ? ORDER BY id DESC LIMIT ?`,
@@ -81,6 +115,26 @@ export class LagStore {
         : this.#stmts.oldestPendingOfProject.get(mirror, project)
     ) as number | null;
     return oldest === null ? 0 : Math.max(0, now - oldest);
+  }
+
+  /**
+   * A look at upstream at `at`: its pages were read (no `failure`), or could not be (`failure`,
+   * root cause first). A success ends a failing spell that began before it; a success that
+   * started before a later failure (a long sync) does not.
+   */
+  recordCheck(mirror: string, at: number, failure?: string): void {
+    if (failure === undefined) this.#stmts.checkOk.run(mirror, at);
+    else this.#stmts.checkFailed.run(mirror, at, at, failure);
+  }
+
+  check(mirror: string): UpstreamCheck | undefined {
+    return this.#stmts.check.get(mirror) as UpstreamCheck | undefined;
+  }
+
+  /** Every mirror's check record, in one query. */
+  allChecks(): Map<string, UpstreamCheck> {
+    const rows = this.#stmts.allChecks.all() as (UpstreamCheck & { mirror: string })[];
+    return new Map(rows.map(({ mirror, ...check }) => [mirror, check]));
   }
 
   history(mirror: string, limit = 100): LagSample[] {

@@ -154,4 +154,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX upstream_changes_pending ON upstream_changes(mirror, published_at, first_seen_at);
   CREATE INDEX upstream_changes_history ON upstream_changes(mirror, id);
   `,
+  // 5: whether upstream could be checked (issue: lag tells the truth): the last time a sync or a
+  // watch cycle read its pages, and since when it has been failing to.
+  `
+  CREATE TABLE upstream_checks (
+    mirror TEXT PRIMARY KEY,
+    last_ok_at INTEGER,
+    failing_since INTEGER,
+    last_failed_at INTEGER,
+    last_error TEXT
+  ) WITHOUT ROWID;
+  `,
 ];

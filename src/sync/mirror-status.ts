@@ -10,12 +10,16 @@
 //   last successful full sync saw: now minus the *start* of that run (everything upstream had
 //   before it started is in the snapshot; anything after may be missing), an upper bound.
 // Proxy mirrors fetch on demand and have no lag figure.
+// - While upstream cannot be read (the last sync or watch cycle failed to read its pages), the
+//   lag is unknown: no figure (null), level "unknown", with since when and the last good look.
+//   A figure then would be one nobody checked (a watched mirror would show a green 0).
 import type { Config, MirrorConfig } from "../config/schema.js";
-import { LagStore } from "../store/lag-store.js";
+import { LagStore, type UpstreamCheck } from "../store/lag-store.js";
 import type { CurrentSnapshot, MirrorRow, MirrorState, RunRow, StateStore } from "../store/state-store.js";
+import { redactUrl } from "../upstream/redact-url.js";
 import { describeSchedule } from "./cron-schedule.js";
 
-export type LagLevel = "ok" | "warn" | "critical";
+export type LagLevel = "ok" | "warn" | "critical" | "unknown";
 
 /** Where a lag figure comes from: the watcher's change records, or the last sync's age. */
 export type LagBasis = "watch" | "last-sync";
@@ -60,6 +64,14 @@ export interface MirrorStatus {
   lagSince: number | null;
   lagWarnMs: number;
   lagCriticalMs: number;
+  /** Whether upstream's pages could be read at the last look; null before any look (and for proxies). */
+  upstreamUp: boolean | null;
+  /** The last time upstream's pages were read. */
+  upstreamCheckedAt: number | null;
+  /** Since when upstream has not been readable (then the lag is unknown); null while it is. */
+  upstreamFailingSince: number | null;
+  /** Why not, root cause first. */
+  upstreamError: string | null;
   /** The latest run of any kind, if any. */
   lastRun: RunRow | undefined;
   /** How long the latest finished run took. */
@@ -91,7 +103,7 @@ export function lagBasisOf(config: MirrorConfig): LagBasis | null {
   return config.watchMs === undefined ? "last-sync" : "watch";
 }
 
-export function lagLevelOf(config: MirrorConfig, lagMs: number | null): LagLevel | null {
+export function lagLevelOf(config: MirrorConfig, lagMs: number | null): Exclude<LagLevel, "unknown"> | null {
   if (lagMs === null) return null;
   if (lagMs >= config.lagCriticalMs) return "critical";
   if (lagMs >= config.lagWarnMs) return "warn";
@@ -104,14 +116,19 @@ export function mirrorStatus(
   state: StateStore,
   now: number,
   snapshots: readonly CurrentSnapshot[] = state.currentSnapshots(config.name),
+  check: UpstreamCheck | undefined = lagStoreOf(state).check(config.name),
 ): MirrorStatus {
   const lastFullSuccess = state.lastFullRun(config.name, "success");
   const basis = lagBasisOf(config);
   const lastSuccessAt = row?.lastSuccessAt ?? null;
-  const lagMs =
+  const measured =
     basis === "watch" && lastSuccessAt !== null
       ? lagStoreOf(state).lagMs(config.name, now)
       : lagOf(config, lastFullSuccess, lastSuccessAt, now);
+  const checked = config.mode === "mirror" && check !== undefined;
+  const failingSince = checked ? check.failingSince : null;
+  const unknown = failingSince !== null && measured !== null;
+  const lagMs = unknown ? null : measured;
   const lagSince = lagMs === null || lagMs === 0 ? null : now - lagMs;
   const scheduled = config.mode === "mirror" && !config.disabled;
   const recent = state.listRuns(config.name, 2);
@@ -121,7 +138,7 @@ export function mirrorStatus(
     type: config.type,
     mode: config.mode,
     description: config.description,
-    upstream: config.upstream,
+    upstream: redactUrl(config.upstream),
     indexes: config.indexes,
     state: effectiveState(config, row),
     schedule: scheduled ? describeSchedule(config.schedule) : null,
@@ -135,11 +152,15 @@ export function mirrorStatus(
     totalSize: snapshots.reduce((sum, s) => sum + s.totalSize, 0),
     publishedAt: snapshots.length === 0 ? null : Math.max(...snapshots.map((s) => s.publishedAt)),
     lagMs,
-    lagLevel: lagLevelOf(config, lagMs),
-    lagBasis: lagMs === null ? null : basis,
+    lagLevel: unknown ? "unknown" : lagLevelOf(config, lagMs),
+    lagBasis: measured === null ? null : basis,
     lagSince,
     lagWarnMs: config.lagWarnMs,
     lagCriticalMs: config.lagCriticalMs,
+    upstreamUp: checked ? failingSince === null : null,
+    upstreamCheckedAt: checked ? check.lastOkAt : null,
+    upstreamFailingSince: failingSince,
+    upstreamError: checked ? check.lastError : null,
     lastRun: recent[0],
     lastDurationMs:
       lastFinished?.endedAt === undefined || lastFinished.endedAt === null
@@ -152,8 +173,9 @@ export function mirrorStatus(
 export function collectMirrorStatuses(config: Config, state: StateStore, now = Date.now()): MirrorStatus[] {
   const rows = new Map(state.listMirrorRows().map((r) => [r.name, r]));
   const snapshots = state.allCurrentSnapshots();
+  const checks = lagStoreOf(state).allChecks();
   return config.mirrors.map((m) =>
-    mirrorStatus(m, rows.get(m.name), state, now, snapshots.get(m.name) ?? []),
+    mirrorStatus(m, rows.get(m.name), state, now, snapshots.get(m.name) ?? [], checks.get(m.name)),
   );
 }
 

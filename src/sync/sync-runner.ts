@@ -9,6 +9,8 @@ import { describeError, FreshmirrorError, StoreWriteError, SyncFailedError, Usag
 import type { FileRecord, IndexPublication, ProjectRecord } from "../store/state-store.js";
 import { parseDistributionFilename } from "../upstream/distribution-filename.js";
 import { normalizeProjectName, type ProjectPage } from "../upstream/project-page.js";
+import { redactText, redactUrl } from "../upstream/redact-url.js";
+import { describeFailure } from "../upstream/root-cause.js";
 import {
   parseSimpleIndex,
   parseSimpleProjectList,
@@ -129,7 +131,9 @@ class RunLog {
     this.#sink = sink;
   }
 
-  write(line: string): void {
+  write(raw: string): void {
+    // Lines quote upstream URLs and messages: masked here, whatever wrote them.
+    const line = redactText(raw);
     const stamped = `${new Date().toISOString()} ${line}`;
     this.lines.push(stamped);
     this.#sink?.(line);
@@ -205,13 +209,18 @@ export async function syncMirror(
   }
   try {
     log.write(
-      `sync of ${mirrorName} from ${config.upstream} (${config.indexes.join(", ")})${project ? `, project ${project}` : ""}${dryRun ? ", dry run" : ""}`,
+      `sync of ${mirrorName} from ${redactUrl(config.upstream)} (${config.indexes.join(", ")})${project ? `, project ${project}` : ""}${dryRun ? ", dry run" : ""}`,
     );
     await runSync(app, mirror, project, dryRun, report, log, options, now);
   } catch (error) {
     report.outcome = "failed";
-    report.error = describeError(error);
+    // Root cause first ("connection refused (ECONNREFUSED) for …"), then the whole story.
+    report.error = describeFailure(error);
     log.write(`failed: ${report.error}`);
+    // Failed before upstream's pages were read: upstream could not be checked (lag unknown).
+    const checkedAt = app.lag.check(mirrorName)?.lastOkAt ?? null;
+    if (!dryRun && (checkedAt === null || checkedAt < started))
+      app.lag.recordCheck(mirrorName, now(), report.error);
   } finally {
     report.upstreamRequests = mirror.client.requestCount - requestsBefore;
     report.durationMs = now() - started;
@@ -265,7 +274,8 @@ async function runSync(
   now: () => number,
 ): Promise<void> {
   const config = mirror.config;
-  const warn = (message: string) => {
+  const warn = (raw: string) => {
+    const message = redactText(raw);
     report.warnings.push(message);
     log.write(`warning: ${message}`);
   };
@@ -312,6 +322,9 @@ async function runSync(
       return { idx, name, page, etag: response.etag };
     },
   );
+
+  // Upstream answered for every page: the lag figure rests on a fresh look.
+  if (!dryRun) app.lag.recordCheck(config.name, now());
 
   // 3. Filters and mirror paths.
   const wantedByIndex = new Map<string, WantedFile[]>();
@@ -395,7 +408,7 @@ async function runSync(
     const sized = await mapBounded([...uniqueFetches.values()], 8, async (file) => ({
       idx: file.idx,
       filename: file.filename,
-      url: file.upstreamUrl,
+      url: redactUrl(file.upstreamUrl),
       size: file.size ?? (await mirror.client.headSize(file.upstreamUrl).catch(() => undefined)),
     }));
     report.toFetch = sized;
@@ -425,6 +438,7 @@ async function runSync(
     { blob: FetchedBlob; metadata: Pick<FileRecord, "metadataSha256" | "metadataSize" | "metadataSource"> }
   >();
   const failures: string[] = [];
+  let firstFailure: unknown;
   await mapBounded(downloads, config.concurrency, async (file) => {
     try {
       const download = mirror.fetcher.fetch({
@@ -453,7 +467,8 @@ async function runSync(
         `fetched ${file.filename} (${blob.size} bytes, sha256 ${blob.sha256}${blob.reused ? ", already in store" : ""})`,
       );
     } catch (error) {
-      const message = describeError(error);
+      const message = describeFailure(error);
+      if (failures.length === 0) firstFailure = error;
       failures.push(message);
       log.write(`error: ${message}`);
       if (error instanceof StoreWriteError) throw error;
@@ -463,6 +478,7 @@ async function runSync(
     throw new SyncFailedError(
       config.name,
       `${failures.length} of ${downloads.length} files failed; nothing was published. First: ${failures[0]}`,
+      firstFailure,
     );
   }
 

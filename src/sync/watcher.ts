@@ -8,6 +8,7 @@ import type { AppContext, MirrorContext } from "../app-context.js";
 import { describeError } from "../errors.js";
 import type { LagStore } from "../store/lag-store.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
+import { describeFailure } from "../upstream/root-cause.js";
 import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../upstream/simple-index-content-type.js";
 import { mapBounded } from "./sync-runner.js";
 
@@ -142,7 +143,7 @@ export class Watcher {
         try {
           await this.#poll(mirror, target, cycle);
         } catch (error) {
-          cycle.errors.push(`${target.idx}/${target.project}: ${describeError(error)}`);
+          cycle.errors.push(`${describeFailure(error)} (watching ${target.idx}/${target.project})`);
         }
       });
     } finally {
@@ -150,6 +151,8 @@ export class Watcher {
       this.#polling.delete(mirrorName);
     }
     for (const error of cycle.errors) this.#options.log?.(`watch ${mirrorName}: ${error}`);
+    // A cycle that could not read every page leaves the lag unknown until one can.
+    if (cycle.pages > 0) this.#lag.recordCheck(mirrorName, Date.now(), cycle.errors[0]);
     return cycle;
   }
 

@@ -25,6 +25,11 @@ export interface UpstreamClientOptions {
   /** Largest index page accepted. */
   maxPageBytes?: number;
   userAgent?: string;
+  /**
+   * Basic credentials for the upstream (RFC 7617): the header is sent to `origin` only, never to
+   * another host a redirect or an `allow_hosts` file link points at.
+   */
+  authorization?: { origin: string; header: string } | undefined;
 }
 
 export interface PageResponse {
@@ -74,7 +79,7 @@ export function backoffDelay(baseMs: number, attempt: number): number {
 export class UpstreamClient {
   readonly options: UpstreamClientOptions;
   readonly #dispatcher: Dispatcher;
-  readonly #breakers = new Map<string, { fails: number; openUntil: number }>();
+  readonly #breakers = new Map<string, { fails: number; openUntil: number; last?: unknown }>();
   /** Requests sent (every attempt and redirect hop counts). */
   requestCount = 0;
 
@@ -108,10 +113,10 @@ export class UpstreamClient {
     const host = new URL(url).host;
     const breaker = this.#breakers.get(host);
     if (breaker && breaker.openUntil > Date.now())
-      throw new UpstreamCircuitOpenError(host, breaker.openUntil);
+      throw new UpstreamCircuitOpenError(host, breaker.openUntil, breaker.last, url);
   }
 
-  #recordOutcome(url: string, ok: boolean): void {
+  #recordOutcome(url: string, ok: boolean, failure?: unknown): void {
     const host = new URL(url).host;
     if (ok) {
       this.#breakers.delete(host);
@@ -119,6 +124,7 @@ export class UpstreamClient {
     }
     const breaker = this.#breakers.get(host) ?? { fails: 0, openUntil: 0 };
     breaker.fails++;
+    breaker.last = failure;
     if (breaker.fails >= this.options.maxFails) {
       breaker.openUntil = Date.now() + this.options.failTimeoutMs;
       breaker.fails = 0;
@@ -147,16 +153,22 @@ export class UpstreamClient {
       if (!this.isAllowed(current)) throw new NotAllowedHostError(current, this.options.allowedHosts);
       this.#checkBreaker(current);
       this.requestCount++;
+      const auth = this.options.authorization;
+      const sameOrigin = auth !== undefined && new URL(current).origin === auth.origin;
       let response: Dispatcher.ResponseData;
       try {
         response = await request(current, {
           method,
-          headers: { "user-agent": this.options.userAgent ?? "freshmirror", ...headers },
+          headers: {
+            "user-agent": this.options.userAgent ?? "freshmirror",
+            ...headers,
+            ...(sameOrigin ? { authorization: auth.header } : {}),
+          },
           dispatcher: this.#dispatcher,
           signal,
         });
       } catch (error) {
-        this.#recordOutcome(current, false);
+        this.#recordOutcome(current, false, error);
         const code = (error as { code?: string }).code;
         if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") {
           throw new UpstreamTimeoutError(current, this.options.timeoutMs);
@@ -164,7 +176,11 @@ export class UpstreamClient {
         throw new UpstreamNetworkError(current, error);
       }
       const status = response.statusCode;
-      this.#recordOutcome(current, !isRetryableStatus(status));
+      this.#recordOutcome(
+        current,
+        !isRetryableStatus(status),
+        isRetryableStatus(status) ? new UpstreamStatusError(current, status) : undefined,
+      );
       const location = header(response.headers, "location");
       if (status >= 300 && status < 400 && status !== 304 && location) {
         await response.body.dump();
