@@ -171,6 +171,16 @@ export class StoreWriteError extends FreshmirrorError {
   }
 }
 
+export class StoreNotWritableError extends FreshmirrorError {
+  constructor(dataDir: string, why: string, hint: string, cause?: unknown) {
+    super("FM_ERR_STORE_NOT_WRITABLE", `data_dir ${dataDir} is not usable: ${why}`, {
+      status: 500,
+      hint,
+      cause,
+    });
+  }
+}
+
 export class BlobMissingError extends FreshmirrorError {
   constructor(sha256: string) {
     super("FM_ERR_STORE_BLOB_MISSING", `blob sha256:${sha256} is missing from the store`, { status: 500 });

@@ -224,11 +224,17 @@ export class StateStore {
 
   constructor(path: string) {
     this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 5000");
-    this.db.pragma("foreign_keys = ON");
-    this.#migrate();
+    try {
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = NORMAL");
+      this.db.pragma("busy_timeout = 5000");
+      this.db.pragma("foreign_keys = ON");
+      this.#migrate();
+    } catch (error) {
+      // A database that cannot be set up (read-only, full disk) must not stay open behind the error.
+      this.db.close();
+      throw error;
+    }
     const db = this.db;
     this.#stmts = {
       ensureMirror: db.prepare("INSERT OR IGNORE INTO mirrors (name) VALUES (?)"),
