@@ -2,14 +2,15 @@
 // written to a temp file in this process's own temp folder, fsynced, then renamed into place, so
 // a path in the store always holds complete, verified bytes.
 //
-// A temp folder is named `fm-<host>-<boot>-<pid>-<start>-<instance>` (see process-alive.ts) and
-// holds an `owner.json` saying so. Only commands that write (sync, serve, gc, verify --repair)
-// sweep, and they remove only folders with that exact name shape whose process is provably gone:
+// A temp folder is named `fm-<host>-<boot>-<pid>-<start>-<instance>` (see process-alive.ts): the
+// name is the marker, so the folder holds nothing but downloads in progress. Only commands that
+// write (sync, serve, gc, verify --repair) sweep, and they remove only folders with that exact name
+// shape whose process is provably gone: and they remove only folders with that exact name shape whose process is provably gone:
 // a pid alone is not proof (a container's freshmirror is PID 1 on every start), so the start
 // time, the boot and this process's random instance id decide.
 import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreWriteError } from "../errors.js";
 import { isProcessAlive, type ProcessIdentity, recordedProcessState, selfIdentity } from "./process-alive.js";
@@ -122,16 +123,6 @@ export class BlobStore {
     if (this.#tmpDir === undefined) {
       const dir = join(this.tmpRoot, tempDirName());
       await mkdir(dir, { recursive: true });
-      // For whoever looks in data_dir/tmp: whose folder this is. The name is what the sweep trusts.
-      const self = selfIdentity();
-      const owner = {
-        program: "freshmirror",
-        pid: self.pid,
-        startTicks: self.start,
-        boot: self.boot,
-        createdAt: new Date().toISOString(),
-      };
-      await writeFile(join(dir, "owner.json"), `${JSON.stringify(owner)}\n`);
       this.#tmpDir = dir;
     }
     const safeHint = hint.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);

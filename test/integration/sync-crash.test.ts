@@ -49,7 +49,9 @@ describe("sync lock and crashes", () => {
     assert.deepEqual(await servedView(h.server), before, "after the kill, still the previous snapshot");
     assert.equal((await fetch(fileUrl)).status, 404);
     assert.ok(
-      readdirSync(join(h.ws.dataDir, "tmp")).some((d) => d.startsWith(`${child.pid}-`)),
+      readdirSync(join(h.ws.dataDir, "tmp")).some((d) =>
+        new RegExp(`^fm-[0-9a-f]{6}-[0-9a-f]{8}-${child.pid}-`).test(d),
+      ),
       "the killed process left its partial download behind",
     );
 
@@ -65,7 +67,9 @@ describe("sync lock and crashes", () => {
     const log = readFileSync(runs.at(-1)?.logPath ?? "", "utf8");
     assert.match(log, new RegExp(`took over the lock of pid ${child.pid}`));
     assert.ok(
-      !readdirSync(join(h.ws.dataDir, "tmp")).some((d) => d.startsWith(`${child.pid}-`)),
+      !readdirSync(join(h.ws.dataDir, "tmp")).some((d) =>
+        new RegExp(`^fm-[0-9a-f]{6}-[0-9a-f]{8}-${child.pid}-`).test(d),
+      ),
       "the dead process's temp folder is swept",
     );
 
