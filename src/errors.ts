@@ -181,6 +181,24 @@ export class StoreNotWritableError extends FreshmirrorError {
   }
 }
 
+export class WheelMetadataError extends FreshmirrorError {
+  constructor(label: string, what: string) {
+    super("FM_ERR_WHEEL_METADATA", `cannot read core metadata from wheel ${label}: ${what}`, {
+      status: 502,
+      hint: "no .metadata file is served for this wheel; the wheel itself is unaffected",
+    });
+  }
+}
+
+export class WheelInvalidError extends FreshmirrorError {
+  constructor(filename: string, what: string, url?: string) {
+    super("FM_ERR_WHEEL_INVALID", `${filename}${url ? ` (${url})` : ""} is not a valid wheel: ${what}`, {
+      status: 502,
+      hint: "upstream sent a truncated or corrupt file (a short Content-Length?); it was not stored",
+    });
+  }
+}
+
 export class BlobMissingError extends FreshmirrorError {
   constructor(sha256: string) {
     super("FM_ERR_STORE_BLOB_MISSING", `blob sha256:${sha256} is missing from the store`, { status: 500 });
