@@ -161,12 +161,27 @@ export class UnknownMirrorError extends FreshmirrorError {
   }
 }
 
+/** errno and SQLite codes that mean the file system holding data_dir is full. */
+const DISK_FULL = new Set(["ENOSPC", "EDQUOT", "EFBIG", "SQLITE_FULL"]);
+
+export function isDiskFull(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (DISK_FULL.has(String((e as NodeJS.ErrnoException).code))) return true;
+  }
+  return false;
+}
+
 export class StoreWriteError extends FreshmirrorError {
   constructor(path: string, cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super("FM_ERR_STORE_WRITE", `could not write ${path}: ${why}`, {
+    // A full disk is its own code and a 507 (RFC 4918 11.5): what is stored keeps being served.
+    const full = isDiskFull(cause);
+    super(full ? "FM_ERR_STORE_FULL" : "FM_ERR_STORE_WRITE", `could not write ${path}: ${why}`, {
       cause,
-      hint: "check free space and permissions of data_dir",
+      status: full ? 507 : 500,
+      hint: full
+        ? "data_dir's file system is full: check free space (df), lower max_cache_size, or run gc; what is already stored is still served"
+        : "check free space and permissions of data_dir",
     });
   }
 }

@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { AppContext } from "../app-context.js";
-import { FreshmirrorError, NotFoundError } from "../errors.js";
+import { FreshmirrorError, isDiskFull, NotFoundError, StoreWriteError } from "../errors.js";
 import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import type { Scheduler } from "../sync/scheduler.js";
@@ -97,7 +97,13 @@ export interface RunningServer {
 }
 
 function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): RouteResult {
-  const known = error instanceof FreshmirrorError ? error : undefined;
+  // A full disk met anywhere (SQLITE_FULL from a cache row, ENOSPC) is the store's coded 507.
+  const known =
+    error instanceof FreshmirrorError
+      ? error
+      : isDiskFull(error)
+        ? new StoreWriteError("data_dir", error)
+        : undefined;
   const status = known?.status ?? 500;
   const message = known ? known.message : "internal error";
   if (!known) console.error(...internalErrorLog(req.method, req.url, error));

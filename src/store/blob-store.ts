@@ -10,12 +10,15 @@
 // time, the boot and this process's random instance id decide.
 import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreWriteError } from "../errors.js";
 import { isProcessAlive, type ProcessIdentity, recordedProcessState, selfIdentity } from "./process-alive.js";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Below this much free space a new download is not started (it could not be stored). */
+const MIN_FREE_BYTES = 64 * 1024;
 
 /** `fm-<host tag>-<boot id>-<pid>-<start ticks>-<instance>`: a temp folder of ours. */
 const TEMP_DIR = /^fm-([0-9a-f]{6})-([0-9a-f]{8})-([1-9]\d{0,9})-(\d{1,20})-([0-9a-f]{16})$/;
@@ -118,8 +121,16 @@ export class BlobStore {
     }
   }
 
-  /** A fresh temp file path inside this process's temp folder (the file is not created). */
+  /**
+   * A fresh temp file path inside this process's temp folder (the file is not created). Every
+   * download starts here, so a file system with (almost) no room left is refused here with ENOSPC,
+   * before a client is sent headers for a download that cannot be stored.
+   */
   async tempPath(hint = "blob"): Promise<string> {
+    const fs = await statfs(this.tmpRoot).catch(() => undefined);
+    if (fs !== undefined && fs.bavail * fs.bsize < MIN_FREE_BYTES) {
+      throw Object.assign(new Error(`ENOSPC: no space left on device, ${this.tmpRoot}`), { code: "ENOSPC" });
+    }
     if (this.#tmpDir === undefined) {
       const dir = join(this.tmpRoot, tempDirName());
       await mkdir(dir, { recursive: true });

@@ -2,6 +2,7 @@
 // validators, for revalidation and stale serving) and the files they list (so a file request
 // maps back to its upstream URL and expected digest).
 import type Database from "better-sqlite3";
+import { isDiskFull } from "../errors.js";
 import type { ServedFile } from "../http/simple-pages.js";
 
 export interface ProxyPageRow {
@@ -142,9 +143,13 @@ export class ProxyCacheStore {
     })();
   }
 
-  /** A 304 from upstream: the cached page is fresh again. */
+  /** A 304 from upstream: the cached page is fresh again (best effort: a full disk must not fail it). */
   touchPage(mirror: string, idx: string, project: string, now: number): void {
-    this.#stmts.touchPage.run(now, mirror, idx, project);
+    try {
+      this.#stmts.touchPage.run(now, mirror, idx, project);
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
+    }
   }
 
   file(mirror: string, path: string): ProxyFileRow | undefined {

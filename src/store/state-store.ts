@@ -2,7 +2,7 @@
 // WAL mode so a `serve` process reads while a CLI `sync` writes; statements prepared once.
 import { hostname } from "node:os";
 import Database from "better-sqlite3";
-import { SyncLockedError } from "../errors.js";
+import { isDiskFull, SyncLockedError } from "../errors.js";
 import { MIGRATIONS } from "./migrations.js";
 import { isProcessAlive, recordedProcessState, selfIdentity } from "./process-alive.js";
 
@@ -587,8 +587,13 @@ export class StateStore {
     return new Set(this.db.prepare("SELECT sha256 FROM blobs").pluck().all() as string[]);
   }
 
+  /** Best effort: an access time only orders eviction, so a full disk must not fail a read. */
   touchBlob(sha256: string, now: number): void {
-    this.#stmts.touchBlob.run(now, sha256);
+    try {
+      this.#stmts.touchBlob.run(now, sha256);
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
+    }
   }
 
   deleteBlob(sha256: string): void {
