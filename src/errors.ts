@@ -165,7 +165,9 @@ export class UnknownMirrorError extends FreshmirrorError {
 const DISK_FULL = new Set(["ENOSPC", "EDQUOT", "EFBIG", "SQLITE_FULL"]);
 
 export function isDiskFull(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+  let e: unknown = error;
+  // A few levels of `cause` at most (a cycle must not hang this).
+  for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
     if (DISK_FULL.has(String((e as NodeJS.ErrnoException).code))) return true;
   }
   return false;
