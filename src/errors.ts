@@ -172,12 +172,57 @@ export class UnknownMirrorError extends FreshmirrorError {
   }
 }
 
+/** errno and SQLite codes that mean the file system holding data_dir is full. */
+const DISK_FULL = new Set(["ENOSPC", "EDQUOT", "EFBIG", "SQLITE_FULL"]);
+
+export function isDiskFull(error: unknown): boolean {
+  let e: unknown = error;
+  // A few levels of `cause` at most (a cycle must not hang this).
+  for (let depth = 0; depth < 8 && e instanceof Error; depth++, e = e.cause) {
+    if (DISK_FULL.has(String((e as NodeJS.ErrnoException).code))) return true;
+  }
+  return false;
+}
+
 export class StoreWriteError extends FreshmirrorError {
   constructor(path: string, cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super("FM_ERR_STORE_WRITE", `could not write ${path}: ${why}`, {
+    // A full disk is its own code and a 507 (RFC 4918 11.5): what is stored keeps being served.
+    const full = isDiskFull(cause);
+    super(full ? "FM_ERR_STORE_FULL" : "FM_ERR_STORE_WRITE", `could not write ${path}: ${why}`, {
       cause,
-      hint: "check free space and permissions of data_dir",
+      status: full ? 507 : 500,
+      hint: full
+        ? "data_dir's file system is full: check free space (df), lower max_cache_size, or run gc; what is already stored is still served"
+        : "check free space and permissions of data_dir",
+    });
+  }
+}
+
+export class StoreNotWritableError extends FreshmirrorError {
+  constructor(dataDir: string, why: string, hint: string, cause?: unknown) {
+    super("FM_ERR_STORE_NOT_WRITABLE", `data_dir ${dataDir} is not usable: ${why}`, {
+      status: 500,
+      hint,
+      cause,
+    });
+  }
+}
+
+export class WheelMetadataError extends FreshmirrorError {
+  constructor(label: string, what: string) {
+    super("FM_ERR_WHEEL_METADATA", `cannot read core metadata from wheel ${label}: ${what}`, {
+      status: 502,
+      hint: "no .metadata file is served for this wheel; the wheel itself is unaffected",
+    });
+  }
+}
+
+export class WheelInvalidError extends FreshmirrorError {
+  constructor(filename: string, what: string, url?: string) {
+    super("FM_ERR_WHEEL_INVALID", `${filename}${url ? ` (${url})` : ""} is not a valid wheel: ${what}`, {
+      status: 502,
+      hint: "upstream sent a truncated or corrupt file (a short Content-Length?); it was not stored",
     });
   }
 }

@@ -17,7 +17,7 @@ export async function gcCommand(argv: string[], io: CommandIo): Promise<number> 
     io.stdout.write(`${gcHelp}\n`);
     return EXIT_OK;
   }
-  const app = await openApp(values.config, io);
+  const app = await openApp(values.config, io, { writes: values["dry-run"] !== true });
   try {
     const dryRun = values["dry-run"] === true;
     // Blobs fetched on demand are governed by max_cache_size, not by gc.

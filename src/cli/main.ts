@@ -2,7 +2,14 @@
 // The freshmirror command line: one command per file; each returns an exit code.
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { ConfigError, describeError, FreshmirrorError, UsageError } from "../errors.js";
+import {
+  ConfigError,
+  describeError,
+  FreshmirrorError,
+  StoreNotWritableError,
+  UnknownMirrorError,
+  UsageError,
+} from "../errors.js";
 import { checkCommand } from "./check-command.js";
 import { type Command, type CommandIo, EXIT_FAILED, EXIT_USAGE } from "./command-io.js";
 import { configCommand } from "./config-command.js";
@@ -64,7 +71,13 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
     return await command.run(rest, io);
   } catch (error) {
     if (error instanceof ConfigError) {
-      io.stderr.write(`freshmirror: ${error.message}\n`);
+      io.stderr.write(`freshmirror: ${error.message}\n[${error.code}]\n`);
+      return EXIT_USAGE;
+    }
+    // A mirror name the config does not have, or a data_dir it cannot use, is a usage/config
+    // error, as the README's exit codes say.
+    if (error instanceof UnknownMirrorError || error instanceof StoreNotWritableError) {
+      io.stderr.write(`freshmirror: ${describeError(error)} [${error.code}]\n`);
       return EXIT_USAGE;
     }
     if (error instanceof UsageError) {

@@ -20,7 +20,7 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
     io.stdout.write(`${serveHelp}\n`);
     return EXIT_OK;
   }
-  const app = await openApp(values.config, io);
+  const app = await openApp(values.config, io, { writes: true });
   const listen = values.listen ?? `${app.config.listen.host}:${app.config.listen.port}`;
   const at = listen.lastIndexOf(":");
   const log = (line: string) => io.stdout.write(`${new Date().toISOString()} ${line}\n`);

@@ -22,7 +22,7 @@ export async function syncCommand(argv: string[], io: CommandIo): Promise<number
     return EXIT_OK;
   }
   if (positionals.length !== 1) throw new UsageError("sync takes one mirror name: freshmirror sync <mirror>");
-  const app = await openApp(values.config, io);
+  const app = await openApp(values.config, io, { writes: values["dry-run"] !== true });
   try {
     const tty = io.stderr.isTTY === true && !values.json;
     // A bar redrawn in place on a terminal; plain progress lines every few seconds otherwise.

@@ -28,7 +28,7 @@ export async function verifyCommand(argv: string[], io: CommandIo): Promise<numb
   }
   if (positionals.length !== 1)
     throw new UsageError("verify takes one mirror name: freshmirror verify <mirror>");
-  const app = await openApp(values.config, io);
+  const app = await openApp(values.config, io, { writes: values.repair === true });
   try {
     const mirror = app.mirror(positionals[0] as string);
     const blobs = new Map<string, { filename: string; url: string; metadata: boolean }>();

@@ -1,10 +1,11 @@
 // Config loading: --config, then FRESHMIRROR_CONFIG, then ./freshmirror.yaml, else the embedded
 // default. Every problem is reported at once, each with its field path.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.js";
+import { configProblems, systemDirProblem } from "./config-checks.js";
 import { DEFAULT_CONFIG_YAML } from "./default-config.js";
 import { type Config, configSchema, resolveConfig } from "./schema.js";
 
@@ -55,6 +56,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.message}`;
 }
 
+/** Aliases (`*name`) a config may expand; a real config uses a handful. */
+const MAX_ALIAS_COUNT = 100;
+
 /** Parses and validates config text. Throws ConfigError listing every problem. */
 export function parseConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
   const doc = parseDocument(text, { prettyErrors: true });
@@ -64,13 +68,20 @@ export function parseConfigText(text: string, source: string, env: NodeJS.Proces
       source,
     );
   }
-  const data = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    // The yaml library refuses to expand more aliases than this (a "billion laughs" document
+    // would otherwise take all memory); its ReferenceError becomes a config problem here.
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (error) {
+    throw new ConfigError([`YAML: ${(error as Error).message}`], source);
+  }
   if (typeof data !== "object" || Array.isArray(data)) {
     throw new ConfigError(["(top level): expected a mapping of settings"], source);
   }
   const result = configSchema.safeParse(data);
   if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue), source);
-  const problems: string[] = [];
+  const problems = configProblems(result.data);
   const { port } = { port: Number(result.data.listen.slice(result.data.listen.lastIndexOf(":") + 1)) };
   if (port > 65535) problems.push(`listen: port out of range: ${port}`);
   const config = resolveConfig(result.data, source, env, problems);
@@ -86,5 +97,14 @@ export function loadConfig(
   const location = locateConfig(explicitPath, env, cwd);
   const config = parseConfigText(location.text, location.source, env);
   // data_dir is relative to where freshmirror runs, as `./data` promises.
-  return Object.freeze({ ...config, dataDir: resolve(cwd, config.dataDir) });
+  const dataDir = resolve(cwd, config.dataDir);
+  let real = dataDir;
+  try {
+    real = realpathSync(dataDir);
+  } catch {
+    // Not there yet: it is created at start-up, where it is.
+  }
+  const problem = systemDirProblem(real) ?? systemDirProblem(dataDir);
+  if (problem !== undefined) throw new ConfigError([problem], location.source);
+  return Object.freeze({ ...config, dataDir });
 }

@@ -20,6 +20,7 @@ import { streamEvents } from "../events/sse-stream.js";
 import { type MirrorStatusCache, mirrorStatus } from "../sync/mirror-status.js";
 import type { Scheduler } from "../sync/scheduler.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
+import { decodeSegment } from "./decode-segment.js";
 import type { RouteResult } from "./pypi-routes.js";
 import { mirrorToJson, runToJson } from "./status-json.js";
 
@@ -98,7 +99,7 @@ export class ApiRoutes {
       .slice("/api/v1/".length)
       .split("/")
       .filter((p) => p !== "")
-      .map((p) => decodeURIComponent(p));
+      .map(decodeSegment);
     const read = method === "GET" || method === "HEAD";
     const only = (allowed: readonly string[]) => {
       if (!allowed.includes(method)) {

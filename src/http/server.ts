@@ -3,11 +3,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { AppContext } from "../app-context.js";
-import { BadRequestPathError, FreshmirrorError, NotFoundError } from "../errors.js";
+import { FreshmirrorError, isDiskFull, NotFoundError, StoreWriteError } from "../errors.js";
 import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import type { Scheduler } from "../sync/scheduler.js";
 import { ApiRoutes, sendJson } from "./api-routes.js";
+import { decodeSegment } from "./decode-segment.js";
 import { type HelpContext, renderHelpIndex, renderHelpPage } from "./help-page.js";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.js";
 import { mirrorzDocument } from "./mirrorz.js";
@@ -76,12 +77,16 @@ function redirect(res: ServerResponse, location: string): RouteResult {
   return { route: "redirect", status: 301, bytes: 0 };
 }
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new BadRequestPathError(`bad percent-encoding in ${JSON.stringify(segment)}`);
-  }
+/**
+ * console.error's arguments for an unexpected error: a fixed format with the request as values,
+ * never the URL as the format string (a `%s` or `%o` in a URL would swallow the error itself).
+ */
+export function internalErrorLog(
+  method: string | undefined,
+  url: string | undefined,
+  error: unknown,
+): unknown[] {
+  return ["freshmirror: %s %s:", method ?? "?", url ?? "?", error];
 }
 
 export interface RunningServer {
@@ -92,10 +97,16 @@ export interface RunningServer {
 }
 
 function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): RouteResult {
-  const known = error instanceof FreshmirrorError ? error : undefined;
+  // A full disk met anywhere (SQLITE_FULL from a cache row, ENOSPC) is the store's coded 507.
+  const known =
+    error instanceof FreshmirrorError
+      ? error
+      : isDiskFull(error)
+        ? new StoreWriteError("data_dir", error)
+        : undefined;
   const status = known?.status ?? 500;
   const message = known ? known.message : "internal error";
-  if (!known) console.error(`freshmirror: ${req.method} ${req.url}:`, error);
+  if (!known) console.error(...internalErrorLog(req.method, req.url, error));
   if (res.headersSent) {
     res.destroy();
     return { route: "error", status, bytes: 0 };
@@ -171,7 +182,7 @@ export function createRequestHandler(app: AppContext, stats: ServeStats, options
       return { route: "health", status: 200, bytes: 3 };
     }
     const slash = path.indexOf("/", 1);
-    const name = decodeURIComponent(slash === -1 ? path.slice(1) : path.slice(1, slash));
+    const name = decodeSegment(slash === -1 ? path.slice(1) : path.slice(1, slash));
     const mirror = app.mirrors().find((m) => m.config.name === name);
     if (!mirror) throw new NotFoundError(`${path}: no mirror named "${name}"`);
     if (slash === -1) {

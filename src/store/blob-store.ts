@@ -1,15 +1,69 @@
 // Content-addressed, immutable blobs under `<data_dir>/blobs/sha256/ab/abcdef…`. A blob is
-// written to a temp file in `<data_dir>/tmp/<pid>-<nonce>/`, fsynced, then renamed into place, so
-// a path in the store always holds complete, verified bytes. Temp folders of dead processes are
-// swept at start-up.
+// written to a temp file in this process's own temp folder, fsynced, then renamed into place, so
+// a path in the store always holds complete, verified bytes.
+//
+// A temp folder is named `fm-<host>-<boot>-<pid>-<start>-<instance>` (see process-alive.ts): the
+// name is the marker, so the folder holds nothing but downloads in progress. Only commands that
+// write (sync, serve, gc, verify --repair) sweep, and they remove only folders with that exact name
+// shape whose process is provably gone: and they remove only folders with that exact name shape whose process is provably gone:
+// a pid alone is not proof (a container's freshmirror is PID 1 on every start), so the start
+// time, the boot and this process's random instance id decide.
 import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreWriteError } from "../errors.js";
-import { isProcessAlive } from "./process-alive.js";
+import { isProcessAlive, type ProcessIdentity, recordedProcessState, selfIdentity } from "./process-alive.js";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Below this much free space a new download is not started (it could not be stored). */
+const MIN_FREE_BYTES = 64 * 1024;
+
+/** `fm-<host tag>-<boot id>-<pid>-<start ticks>-<instance>`: a temp folder of ours. */
+const TEMP_DIR = /^fm-([0-9a-f]{6})-([0-9a-f]{8})-([1-9]\d{0,9})-(\d{1,20})-([0-9a-f]{16})$/;
+/** The layout before temp folders carried their owner's start time: `<pid>-<8 hex>`. */
+const LEGACY_TEMP_DIR = /^([1-9]\d{0,9})-[0-9a-f]{8}$/;
+
+/** This process's random id: tells our temp folder from one left by an earlier process with our pid. */
+const INSTANCE = randomBytes(8).toString("hex");
+
+export function tempDirName(identity: ProcessIdentity = selfIdentity(), instance = INSTANCE): string {
+  return `fm-${identity.host}-${identity.boot}-${identity.pid}-${identity.start}-${instance}`;
+}
+
+/**
+ * Whether a folder in `<data_dir>/tmp` is a temp folder of a freshmirror process that is gone.
+ * Anything else (a name we did not make, a live or unknowable owner) is left alone.
+ */
+export function isDeadTempDir(
+  name: string,
+  self: ProcessIdentity = selfIdentity(),
+  instance = INSTANCE,
+): boolean {
+  const match = TEMP_DIR.exec(name);
+  if (match) {
+    const recorded = {
+      host: match[1] as string,
+      boot: match[2] as string,
+      pid: Number(match[3]),
+      start: match[4] as string,
+    };
+    // Only one process holds a pid at a time: our pid with another instance id is an earlier life.
+    if (recorded.host === self.host && recorded.boot === self.boot && recorded.pid === self.pid) {
+      return match[5] !== instance;
+    }
+    return recordedProcessState(recorded, self) === "dead";
+  }
+  const legacy = LEGACY_TEMP_DIR.exec(name);
+  if (legacy) {
+    // Written by an older freshmirror: this process never makes such a folder, so one with our
+    // pid is an earlier life's; another pid counts as gone only when no process has it.
+    const pid = Number(legacy[1]);
+    return pid === self.pid || !isProcessAlive(pid);
+  }
+  return false;
+}
 
 export function isSha256Hex(value: string): boolean {
   return SHA256_HEX.test(value);
@@ -25,16 +79,24 @@ export class BlobStore {
     this.tmpRoot = join(dataDir, "tmp");
   }
 
-  /** Creates the folders and removes temp files left by processes that are gone. */
+  /** Creates the folders. Deletes nothing: read-only commands open the store too. */
   async init(): Promise<void> {
     await mkdir(this.blobsDir, { recursive: true });
     await mkdir(this.tmpRoot, { recursive: true });
-    for (const entry of await readdir(this.tmpRoot)) {
-      const pid = Number(entry.split("-")[0]);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isProcessAlive(pid)) {
-        await rm(join(this.tmpRoot, entry), { recursive: true, force: true });
-      }
+  }
+
+  /**
+   * Removes temp folders left by freshmirror processes that are gone (killed mid-download).
+   * Only for commands that write; returns the names removed.
+   */
+  async sweepTemp(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const entry of await readdir(this.tmpRoot, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !isDeadTempDir(entry.name)) continue;
+      await rm(join(this.tmpRoot, entry.name), { recursive: true, force: true });
+      removed.push(entry.name);
     }
+    return removed;
   }
 
   pathFor(sha256: string): string {
@@ -59,10 +121,18 @@ export class BlobStore {
     }
   }
 
-  /** A fresh temp file path inside this process's temp folder (the file is not created). */
+  /**
+   * A fresh temp file path inside this process's temp folder (the file is not created). Every
+   * download starts here, so a file system with (almost) no room left is refused here with ENOSPC,
+   * before a client is sent headers for a download that cannot be stored.
+   */
   async tempPath(hint = "blob"): Promise<string> {
+    const fs = await statfs(this.tmpRoot).catch(() => undefined);
+    if (fs !== undefined && fs.bavail * fs.bsize < MIN_FREE_BYTES) {
+      throw Object.assign(new Error(`ENOSPC: no space left on device, ${this.tmpRoot}`), { code: "ENOSPC" });
+    }
     if (this.#tmpDir === undefined) {
-      const dir = join(this.tmpRoot, `${process.pid}-${randomBytes(4).toString("hex")}`);
+      const dir = join(this.tmpRoot, tempDirName());
       await mkdir(dir, { recursive: true });
       this.#tmpDir = dir;
     }

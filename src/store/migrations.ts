@@ -154,7 +154,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX upstream_changes_pending ON upstream_changes(mirror, published_at, first_seen_at);
   CREATE INDEX upstream_changes_history ON upstream_changes(mirror, id);
   `,
-  // 5: whether upstream could be checked (issue: lag tells the truth): the last time a sync or a
+  // 5: hardening: a lock records its holder's start time and boot ("<boot>-<ticks>"), since a pid
+  // alone names another process after a restart (PID 1 in every container run); the proxy page
+  // cache is trimmed oldest first, negative entries on their own.
+  `
+  ALTER TABLE locks ADD COLUMN holder_start TEXT;
+  CREATE INDEX proxy_pages_by_age ON proxy_pages(status, fetched_at);
+  `,
+  // 6: whether upstream could be checked (issue: lag tells the truth): the last time a sync or a
   // watch cycle read its pages, and since when it has been failing to.
   `
   CREATE TABLE upstream_checks (

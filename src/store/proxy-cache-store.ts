@@ -2,6 +2,7 @@
 // validators, for revalidation and stale serving) and the files they list (so a file request
 // maps back to its upstream URL and expected digest).
 import type Database from "better-sqlite3";
+import { isDiskFull } from "../errors.js";
 import type { ServedFile } from "../http/simple-pages.js";
 
 export interface ProxyPageRow {
@@ -52,12 +53,27 @@ interface ProxyFileSql {
   metadata_offered: number;
 }
 
+/**
+ * How many page rows the cache keeps. Every name a client asks for leaves a row (a 404 from
+ * upstream is cached too, for `negative_ttl`), so without a bound random names grow the database
+ * forever. Negative entries are only worth their TTL (a minute by default): a thousand is plenty.
+ * Real pages are kept up to a bound far above what a site's clients use; the oldest fetched go
+ * first and are simply fetched again when asked for.
+ */
+export const PROXY_CACHE_LIMITS = { negativePages: 1_000, pages: 200_000 } as const;
+
+export const TRIM_EVERY = 64;
+
 export class ProxyCacheStore {
   readonly #db: Database.Database;
   readonly #stmts;
+  readonly #limits: { negativePages: number; pages: number };
+  #positivePuts = 0;
+  #negativePuts = 0;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, limits: { negativePages: number; pages: number } = PROXY_CACHE_LIMITS) {
     this.#db = db;
+    this.#limits = limits;
     this.#stmts = {
       getPage: db.prepare(
         `SELECT mirror, idx, project, fetched_at AS fetchedAt, status, etag, last_modified AS lastModified, body
@@ -66,6 +82,17 @@ export class ProxyCacheStore {
       putPage: db.prepare(
         `INSERT OR REPLACE INTO proxy_pages (mirror, idx, project, fetched_at, status, etag, last_modified, body)
          VALUES (@mirror, @idx, @project, @fetchedAt, @status, @etag, @lastModified, @body)`,
+      ),
+      // Keeps the newest `?` rows of one kind; proxy_pages_by_age makes this an index walk.
+      trimNegative: db.prepare(
+        `DELETE FROM proxy_pages WHERE (mirror, idx, project) IN (
+           SELECT mirror, idx, project FROM proxy_pages WHERE status <> 200
+           ORDER BY fetched_at DESC LIMIT -1 OFFSET ?)`,
+      ),
+      trimPositive: db.prepare(
+        `DELETE FROM proxy_pages WHERE (mirror, idx, project) IN (
+           SELECT mirror, idx, project FROM proxy_pages WHERE status = 200
+           ORDER BY fetched_at DESC LIMIT -1 OFFSET ?)`,
       ),
       touchPage: db.prepare(
         "UPDATE proxy_pages SET fetched_at = ? WHERE mirror = ? AND idx = ? AND project = ?",
@@ -107,12 +134,22 @@ export class ProxyCacheStore {
       for (const file of files) {
         this.#stmts.putFile.run({ ...file, metadataOffered: file.metadataOffered ? 1 : 0 });
       }
+      // Walking past the rows kept costs about as many index steps as the limit, so the trims run
+      // every so often: the table overshoots a limit by less than TRIM_EVERY rows.
+      if (row.status === 200) {
+        if (++this.#positivePuts % TRIM_EVERY === 0) this.#stmts.trimPositive.run(this.#limits.pages);
+      } else if (++this.#negativePuts % TRIM_EVERY === 0)
+        this.#stmts.trimNegative.run(this.#limits.negativePages);
     })();
   }
 
-  /** A 304 from upstream: the cached page is fresh again. */
+  /** A 304 from upstream: the cached page is fresh again (best effort: a full disk must not fail it). */
   touchPage(mirror: string, idx: string, project: string, now: number): void {
-    this.#stmts.touchPage.run(now, mirror, idx, project);
+    try {
+      this.#stmts.touchPage.run(now, mirror, idx, project);
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
+    }
   }
 
   file(mirror: string, path: string): ProxyFileRow | undefined {

@@ -2,9 +2,9 @@
 // WAL mode so a `serve` process reads while a CLI `sync` writes; statements prepared once.
 import { hostname } from "node:os";
 import Database from "better-sqlite3";
-import { SyncLockedError } from "../errors.js";
+import { isDiskFull, SyncLockedError } from "../errors.js";
 import { MIGRATIONS } from "./migrations.js";
-import { isProcessAlive } from "./process-alive.js";
+import { isProcessAlive, recordedProcessState, selfIdentity } from "./process-alive.js";
 
 export type MirrorState = "none" | "pre-syncing" | "syncing" | "success" | "failed" | "paused" | "disabled";
 
@@ -54,6 +54,39 @@ export interface LockHolder {
   pid: number;
   hostname: string;
   acquiredAt: number;
+  /** "<boot>-<start ticks>" of the holder (see process-alive.ts); null in rows from before it was kept. */
+  start: string | null;
+}
+
+interface LockSql {
+  pid: number;
+  hostname: string;
+  acquired_at: number;
+  holder_start: string | null;
+}
+
+function toLockHolder(row: LockSql): LockHolder {
+  return { pid: row.pid, hostname: row.hostname, acquiredAt: row.acquired_at, start: row.holder_start };
+}
+
+/**
+ * Whether the process holding a lock may still run. A holder on another host is taken to be alive
+ * (this host cannot see its processes). Here, the pid must exist *and* have started at the
+ * recorded time in this boot: a pid alone would say "alive" for a process that reused it, and for
+ * a killed sync's lock read by the next container run, which is PID 1 again.
+ */
+export function isLockHolderAlive(holder: LockHolder): boolean {
+  if (holder.hostname !== hostname()) return true;
+  const self = selfIdentity();
+  const recorded = /^([0-9a-f]{8})-(\d+)$/.exec(holder.start ?? "");
+  if (!recorded) return holder.pid === process.pid || isProcessAlive(holder.pid);
+  const identity = {
+    host: self.host,
+    boot: recorded[1] as string,
+    pid: holder.pid,
+    start: recorded[2] as string,
+  };
+  return recordedProcessState(identity, self) === "alive";
 }
 
 export interface FileRecord {
@@ -224,11 +257,17 @@ export class StateStore {
 
   constructor(path: string) {
     this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 5000");
-    this.db.pragma("foreign_keys = ON");
-    this.#migrate();
+    try {
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = NORMAL");
+      this.db.pragma("busy_timeout = 5000");
+      this.db.pragma("foreign_keys = ON");
+      this.#migrate();
+    } catch (error) {
+      // A database that cannot be set up (read-only, full disk) must not stay open behind the error.
+      this.db.close();
+      throw error;
+    }
     const db = this.db;
     this.#stmts = {
       ensureMirror: db.prepare("INSERT OR IGNORE INTO mirrors (name) VALUES (?)"),
@@ -316,7 +355,7 @@ export class StateStore {
       ),
       getLock: db.prepare("SELECT * FROM locks WHERE name = ?"),
       putLock: db.prepare(
-        "INSERT OR REPLACE INTO locks (name, pid, hostname, acquired_at, run_id) VALUES (?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO locks (name, pid, hostname, acquired_at, run_id, holder_start) VALUES (?, ?, ?, ?, ?, ?)",
       ),
       releaseLock: db.prepare("DELETE FROM locks WHERE name = ? AND pid = ? AND hostname = ?"),
     };
@@ -548,8 +587,13 @@ export class StateStore {
     return new Set(this.db.prepare("SELECT sha256 FROM blobs").pluck().all() as string[]);
   }
 
+  /** Best effort: an access time only orders eviction, so a full disk must not fail a read. */
   touchBlob(sha256: string, now: number): void {
-    this.#stmts.touchBlob.run(now, sha256);
+    try {
+      this.#stmts.touchBlob.run(now, sha256);
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
+    }
   }
 
   deleteBlob(sha256: string): void {
@@ -645,14 +689,11 @@ export class StateStore {
     const host = hostname();
     return this.db
       .transaction(() => {
-        const held = this.#stmts.getLock.get(name) as
-          | { pid: number; hostname: string; acquired_at: number }
-          | undefined;
+        const held = this.#stmts.getLock.get(name) as LockSql | undefined;
         let tookOverFrom: number | null = null;
         if (held) {
-          const sameProcess = held.pid === process.pid && held.hostname === host;
-          const alive = held.hostname !== host || isProcessAlive(held.pid);
-          if (sameProcess || alive) {
+          // This very process holding it counts as alive too: a second sync here must wait.
+          if (isLockHolderAlive(toLockHolder(held))) {
             throw new SyncLockedError(
               name.replace(/^sync:/, ""), // the error names the mirror, not the lock
               `held by pid ${held.pid} on ${held.hostname} since ${new Date(held.acquired_at).toISOString()}`,
@@ -660,7 +701,8 @@ export class StateStore {
           }
           tookOverFrom = held.pid;
         }
-        this.#stmts.putLock.run(name, process.pid, host, now, null);
+        const self = selfIdentity();
+        this.#stmts.putLock.run(name, process.pid, host, now, null, `${self.boot}-${self.start}`);
         return { tookOverFrom };
       })
       .immediate();
@@ -668,10 +710,8 @@ export class StateStore {
 
   /** Who holds the named lock, if anyone (alive or not). */
   lockHolder(name: string): LockHolder | undefined {
-    const held = this.#stmts.getLock.get(name) as
-      | { pid: number; hostname: string; acquired_at: number }
-      | undefined;
-    return held && { pid: held.pid, hostname: held.hostname, acquiredAt: held.acquired_at };
+    const held = this.#stmts.getLock.get(name) as LockSql | undefined;
+    return held && toLockHolder(held);
   }
 
   releaseLock(name: string): void {

@@ -17,6 +17,7 @@ import {
 import type { BlobStore } from "../store/blob-store.js";
 import type { StateStore } from "../store/state-store.js";
 import { backoffDelay, sleep, type UpstreamClient } from "../upstream/http-client.js";
+import { checkWheelZip } from "./wheel-metadata.js";
 
 export interface BlobRequest {
   url: string;
@@ -303,6 +304,15 @@ export class BlobFetcher {
         }
         await this.#discard(download);
         throw new DigestMismatchError(request.filename, expected, sha256, request.url);
+      }
+      // A wheel must be a whole zip: without a hash nothing else would catch one cut short.
+      if (request.filename.endsWith(".whl")) {
+        await checkWheelZip(download.tempPath, request.filename, request.url).catch(
+          async (error: unknown) => {
+            await this.#discard(download);
+            throw error;
+          },
+        );
       }
       // Verified: readers may send the last bytes now, while the blob is fsynced and renamed.
       download.verifiedSize = size;

@@ -15,7 +15,14 @@
 //   A figure then would be one nobody checked (a watched mirror would show a green 0).
 import type { Config, MirrorConfig } from "../config/schema.js";
 import { LagStore, type UpstreamCheck } from "../store/lag-store.js";
-import type { CurrentSnapshot, MirrorRow, MirrorState, RunRow, StateStore } from "../store/state-store.js";
+import {
+  type CurrentSnapshot,
+  isLockHolderAlive,
+  type MirrorRow,
+  type MirrorState,
+  type RunRow,
+  type StateStore,
+} from "../store/state-store.js";
 import { redactUrl } from "../upstream/redact-url.js";
 import { describeSchedule } from "./cron-schedule.js";
 
@@ -110,6 +117,25 @@ export function lagLevelOf(config: MirrorConfig, lagMs: number | null): Exclude<
   return "ok";
 }
 
+/**
+ * A row left "syncing" by a process that was killed (kill -9 of a CLI sync) stays so until the
+ * next sync takes over its lock. Every view reads through this: when the lock's holder is provably
+ * gone, the run was interrupted, and the row is shown as the runner records such a run (failed).
+ * Nothing is written here: `freshmirror status` is read-only; the next sync records it.
+ */
+export function interruptedRow(state: StateStore, row: MirrorRow | undefined): MirrorRow | undefined {
+  if (row === undefined || (row.state !== "syncing" && row.state !== "pre-syncing")) return row;
+  const holder = state.lockHolder(`sync:${row.name}`);
+  // No lock: a sync is about to take it (pre-syncing) or has just released it; not a crash.
+  if (holder === undefined || isLockHolderAlive(holder)) return row;
+  if (row.state === "pre-syncing") return row;
+  return {
+    ...row,
+    state: "failed",
+    lastError: `interrupted: the process running it (pid ${holder.pid}) exited before it finished`,
+  };
+}
+
 export function mirrorStatus(
   config: MirrorConfig,
   row: MirrorRow | undefined,
@@ -118,6 +144,7 @@ export function mirrorStatus(
   snapshots: readonly CurrentSnapshot[] = state.currentSnapshots(config.name),
   check: UpstreamCheck | undefined = lagStoreOf(state).check(config.name),
 ): MirrorStatus {
+  row = interruptedRow(state, row);
   const lastFullSuccess = state.lastFullRun(config.name, "success");
   const basis = lagBasisOf(config);
   const lastSuccessAt = row?.lastSuccessAt ?? null;
@@ -241,7 +268,14 @@ export class MirrorStatusCache {
   get(now = Date.now()): MirrorStatus[] {
     const stamp = this.#state.changeStamp();
     const hit = this.#cached;
-    if (hit && hit.stamp === stamp) {
+    // A sync killed with -9 changes nothing in the database, so a status cached while it ran
+    // would say "syncing" for ever: while any mirror syncs, check that its holder still lives.
+    const orphaned = hit?.statuses.some((s) => {
+      if (s.state !== "syncing") return false;
+      const holder = this.#state.lockHolder(`sync:${s.name}`);
+      return holder !== undefined && !isLockHolderAlive(holder);
+    });
+    if (hit && hit.stamp === stamp && !orphaned) {
       if (hit.at === now) return hit.statuses;
       return hit.statuses.map((s, i) => statusAt(s, now, this.#config.mirrors[i] as MirrorConfig));
     }

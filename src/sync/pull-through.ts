@@ -276,7 +276,7 @@ export class PullThrough {
     }
     const wheel = await this.cachedBlob(row);
     if (wheel === undefined || parseDistributionFilename(row.filename)?.kind !== "wheel") return undefined;
-    const content = await extractWheelMetadata(this.#app.blobs.pathFor(wheel));
+    const content = await extractWheelMetadata(this.#app.blobs.pathFor(wheel), { filename: row.filename });
     const sha256 = await this.#app.blobs.putBuffer(content, `${row.filename}.metadata`);
     this.#app.state.recordBlob(sha256, content.length, "fetch", Date.now());
     return { sha256, size: content.length };

@@ -8,11 +8,9 @@
 // a clock jump forward is noticed within a minute; and the next slot is always computed after
 // the slot last run for (persisted), so a clock jump backward (or a restart) never runs a slot
 // twice.
-import { hostname } from "node:os";
 import type { MirrorConfig } from "../config/schema.js";
 import { describeError, SyncRefusedError, UnknownMirrorError } from "../errors.js";
-import { isProcessAlive } from "../store/process-alive.js";
-import type { MirrorState, StateStore } from "../store/state-store.js";
+import { isLockHolderAlive, type MirrorState, type StateStore } from "../store/state-store.js";
 import { nextSlot } from "./cron-schedule.js";
 
 export type RunReason = "schedule" | "catch-up" | "retry" | "manual" | "watch";
@@ -296,7 +294,7 @@ export class Scheduler {
     if (row.state !== "syncing" && row.state !== "pre-syncing") return;
     const holder = this.#options.state.lockHolder(`sync:${name}`);
     // As acquireLock does: a holder on another host is taken to be alive.
-    if (holder && (holder.hostname !== hostname() || isProcessAlive(holder.pid))) return;
+    if (holder && isLockHolderAlive(holder)) return;
     if (row.state === "pre-syncing") {
       this.#options.state.updateMirror(name, {
         state: row.lastEndedAt === null ? "none" : row.lastError === null ? "success" : "failed",

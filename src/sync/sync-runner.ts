@@ -650,7 +650,7 @@ async function takeCoreMetadata(
     }
   }
   try {
-    const content = await extractWheelMetadata(app.blobs.pathFor(blob.sha256));
+    const content = await extractWheelMetadata(app.blobs.pathFor(blob.sha256), { filename: file.filename });
     const sha256 = await app.blobs.putBuffer(content, `${file.filename}.metadata`);
     app.state.recordBlob(sha256, content.length, "metadata", Date.now());
     return { metadataSha256: sha256, metadataSize: content.length, metadataSource: "extracted" };

@@ -6,6 +6,7 @@
 // https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT (4.3.6 layout, 4.3.14-16 ZIP64, 4.5.3)
 import { type FileHandle, open } from "node:fs/promises";
 import { crc32, inflateRawSync } from "node:zlib";
+import { WheelInvalidError, WheelMetadataError } from "../errors.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
 
 export interface ExtractWheelMetadataOptions {
@@ -49,10 +50,12 @@ class WheelReader {
   constructor(
     private readonly file: FileHandle,
     private readonly label: string,
+    private readonly error: (label: string, what: string) => Error = (label, what) =>
+      new WheelMetadataError(label, what),
   ) {}
 
   fail(what: string): never {
-    throw new Error(`cannot read core metadata from wheel ${this.label}: ${what}`);
+    throw this.error(this.label, what);
   }
 
   async read(position: number, length: number): Promise<Buffer> {
@@ -204,6 +207,27 @@ function parseCentralDirectory(cd: Buffer, expected: number, reader: WheelReader
   return found;
 }
 
+/**
+ * Throws WheelInvalidError unless the file is a complete zip: its end records are there and agree
+ * with a central directory that lists as many well-formed entries as they say, and the file
+ * starts with a local header. A wheel cut short (a short Content-Length, listed without a hash
+ * so no digest catches it) fails here before it is stored.
+ */
+export async function checkWheelZip(path: string, filename: string, url?: string): Promise<void> {
+  const file = await open(path, "r");
+  try {
+    const reader = new WheelReader(file, filename, (label, what) => new WheelInvalidError(label, what, url));
+    const { size: fileSize } = await file.stat();
+    const cd = await locateCentralDirectory(reader, fileSize);
+    if (cd.entries === 0) reader.fail("the zip has no entries");
+    parseCentralDirectory(await reader.read(cd.offset, cd.size), cd.entries, reader);
+    if ((await reader.read(0, 4)).readUInt32LE(0) !== LOCAL_HEADER)
+      reader.fail("no local header at offset 0");
+  } finally {
+    await file.close();
+  }
+}
+
 /** `torch-2.5.1+cu121-cp311-cp311-linux_x86_64.whl` -> `torch-2.5.1+cu121`. */
 function filenamePrefix(filename: string): string | undefined {
   const parts = filename.replace(/\.whl$/, "").split("-");
@@ -213,7 +237,7 @@ function filenamePrefix(filename: string): string | undefined {
 
 /**
  * Returns the wheel's `<name>-<version>.dist-info/METADATA` bytes, exactly as stored (the PEP 658
- * `.metadata` file). Throws a plain Error naming the file and the problem when the zip is
+ * `.metadata` file). Throws WheelMetadataError naming the file and the problem when the zip is
  * malformed, has no or several METADATA files at top level, belongs to another project or
  * version than `filename` says, is encrypted or uses an unsupported compression method, fails its
  * CRC-32, or is larger than `maxBytes`.

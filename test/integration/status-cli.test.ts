@@ -79,7 +79,7 @@ describe("freshmirror status, runs, sync progress, and serve's scheduler", () =>
     const json = JSON.parse((await ws.cli(["runs", "deps", "--json"])).stdout) as { total: number };
     assert.equal(json.total, 1);
     const unknown = await ws.cli(["runs", "nope"]);
-    assert.equal(unknown.code, 1);
+    assert.equal(unknown.code, 2, "an unknown mirror is a usage error");
     assert.match(unknown.stderr, /no mirror named "nope" \(configured: deps, ticking, pypi\)/);
   });
 

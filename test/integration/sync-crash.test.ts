@@ -23,6 +23,14 @@ describe("sync lock and crashes", () => {
   test("kill -9 mid-download: nothing partial is served, the next run takes over the lock and completes, state is consistent", async (t) => {
     const h = await startMirror();
     t.after(() => h.close());
+    // The list is what the status page shows, through the server's status cache.
+    const serverMirror = async () => {
+      const body = (await (await fetch(`${h.server.url}/api/v1/mirrors`)).json()) as {
+        mirrors: { name: string; state: string; last_error: string | null }[];
+      };
+      return body.mirrors.find((m) => m.name === MIRROR);
+    };
+    const serverState = async () => (await serverMirror())?.state;
     const before = await servedView(h.server);
     const big = await h.upstream.publish({
       index: INDEX,
@@ -40,16 +48,32 @@ describe("sync lock and crashes", () => {
     await waitFor(() => partialDownloadBytes(h.ws.dataDir) > 64 * 1024, "the download to be under way");
     assert.ok(partialDownloadBytes(h.ws.dataDir) < big.size, "killed in the middle of the file");
     assert.equal(runRecords(h.ws.dataDir).at(-1)?.outcome, "running");
+    assert.equal(await serverState(), "syncing", "while it runs, serve says so");
     assert.deepEqual(await servedView(h.server), before, "while it runs, serve shows the previous snapshot");
     assert.equal((await fetch(fileUrl)).status, 404, "the file being downloaded is not served");
 
     child.kill("SIGKILL");
     const killed = await exited;
     assert.equal(killed.signal, "SIGKILL");
+    // Nobody holds the lock any more: the server and `freshmirror status` say the run was
+    // interrupted, instead of "syncing" until the next sync.
+    const interrupted = new RegExp(`interrupted: the process running it \\(pid ${child.pid}\\) exited`);
+    const api = await serverMirror();
+    assert.equal(api?.state, "failed");
+    assert.match(api?.last_error ?? "", interrupted);
+    const status = await h.ws.cli(["status", "--json"]);
+    assert.equal(status.code, 0, status.stderr);
+    const shown = (
+      JSON.parse(status.stdout) as { mirrors: { name: string; state: string; last_error: string | null }[] }
+    ).mirrors.find((m) => m.name === MIRROR);
+    assert.equal(shown?.state, "failed");
+    assert.match(shown?.last_error ?? "", interrupted);
     assert.deepEqual(await servedView(h.server), before, "after the kill, still the previous snapshot");
     assert.equal((await fetch(fileUrl)).status, 404);
     assert.ok(
-      readdirSync(join(h.ws.dataDir, "tmp")).some((d) => d.startsWith(`${child.pid}-`)),
+      readdirSync(join(h.ws.dataDir, "tmp")).some((d) =>
+        new RegExp(`^fm-[0-9a-f]{6}-[0-9a-f]{8}-${child.pid}-`).test(d),
+      ),
       "the killed process left its partial download behind",
     );
 
@@ -65,7 +89,9 @@ describe("sync lock and crashes", () => {
     const log = readFileSync(runs.at(-1)?.logPath ?? "", "utf8");
     assert.match(log, new RegExp(`took over the lock of pid ${child.pid}`));
     assert.ok(
-      !readdirSync(join(h.ws.dataDir, "tmp")).some((d) => d.startsWith(`${child.pid}-`)),
+      !readdirSync(join(h.ws.dataDir, "tmp")).some((d) =>
+        new RegExp(`^fm-[0-9a-f]{6}-[0-9a-f]{8}-${child.pid}-`).test(d),
+      ),
       "the dead process's temp folder is swept",
     );
 

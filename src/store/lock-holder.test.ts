@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { SyncLockedError } from "../errors.js";
+import { selfIdentity } from "./process-alive.js";
+import { isLockHolderAlive, StateStore } from "./state-store.js";
+
+function openState(): StateStore {
+  return new StateStore(join(mkdtempSync(join(tmpdir(), "fm-lock-")), "state.sqlite"));
+}
+
+test("a lock left by an earlier process with our pid (PID 1 in a restarted container) is taken over", (t) => {
+  const state = openState();
+  t.after(() => state.close());
+  const self = selfIdentity();
+  // What a killed sync of the previous container run left: same host, same pid, earlier start.
+  state.db
+    .prepare("INSERT INTO locks (name, pid, hostname, acquired_at, holder_start) VALUES (?, ?, ?, ?, ?)")
+    .run("sync:m", process.pid, hostname(), 1, `${self.boot}-1`);
+  const holder = state.lockHolder("sync:m");
+  assert.ok(holder);
+  assert.equal(isLockHolderAlive(holder), false);
+  assert.deepEqual(state.acquireLock("sync:m", 2), { tookOverFrom: process.pid });
+  // Now it is ours, alive, and a second acquire in this process is refused.
+  assert.equal(isLockHolderAlive(state.lockHolder("sync:m") as NonNullable<typeof holder>), true);
+  assert.throws(() => state.acquireLock("sync:m", 3), SyncLockedError);
+});
+
+test("a lock held on another host is never taken over", (t) => {
+  const state = openState();
+  t.after(() => state.close());
+  state.db
+    .prepare("INSERT INTO locks (name, pid, hostname, acquired_at, holder_start) VALUES (?, ?, ?, ?, ?)")
+    .run("sync:m", 999_999_999, `not-${hostname()}`, 1, "00000000-1");
+  assert.throws(() => state.acquireLock("sync:m", 2), SyncLockedError);
+});
