@@ -7,6 +7,7 @@ import { type HookConfig, hooksSchema } from "../events/hook-config.js";
 import { parseSpecifierSet } from "../sync/pep440-specifier.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
 import { parseDuration, parseSize } from "./duration.js";
+import { ANY_INDEX, indexEntryProblem, isIndexPattern } from "./index-pattern.js";
 
 const duration = (what: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -84,13 +85,11 @@ const indexPath = z
   .string()
   .transform((value) => value.replace(/^\/+|\/+$/g, ""))
   .superRefine((value, ctx) => {
-    if (
-      value === "" ||
-      value.split("/").some((seg) => seg === "" || seg === "." || seg === ".." || /[?#%\\]/.test(seg))
-    ) {
+    const problem = value === "" ? "empty" : indexEntryProblem(value);
+    if (problem !== undefined) {
       ctx.addIssue({
         code: "custom",
-        message: `not an index path: ${JSON.stringify(value)}; use e.g. "simple" or "whl/cu121"`,
+        message: `not an index path: ${JSON.stringify(value)} (${problem}); use e.g. "simple", "whl/cu121" or, in proxy mode, "whl/*"`,
       });
     }
   });
@@ -114,7 +113,8 @@ export const pypiMirrorSchema = z
   .object({
     type: z.literal("pypi"),
     upstream: httpUrl,
-    indexes: z.array(indexPath).min(1).default(["simple"]),
+    // Omitted: "simple" for a mirror; any index path upstream serves for a proxy (see index-pattern.ts).
+    indexes: z.array(indexPath).min(1).optional(),
     mode: z.enum(["mirror", "proxy"]).default("mirror"),
     projects: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "not a project name")).optional(),
     // One specifier for every project, or one per project: { torch: ">=2.5", torchvision: ">=0.20" }.
@@ -179,7 +179,15 @@ export const configSchema = z
       .record(z.string(), z.discriminatedUnion("type", [pypiMirrorSchema]))
       .default({})
       .superRefine((mirrors, ctx) => {
-        for (const name of Object.keys(mirrors)) {
+        for (const [name, mirror] of Object.entries(mirrors)) {
+          const patterns = (mirror.indexes ?? []).filter(isIndexPattern);
+          if (mirror.mode === "mirror" && patterns.length > 0) {
+            ctx.addIssue({
+              code: "custom",
+              path: [name, "indexes"],
+              message: `patterns (${patterns.map((p) => JSON.stringify(p)).join(", ")}) need mode: proxy; a sync needs concrete indexes such as "whl/cu121"`,
+            });
+          }
           if (!mirrorName.test(name) || RESERVED_NAMES.has(name)) {
             ctx.addIssue({
               code: "custom",
@@ -276,7 +284,7 @@ function resolvePypiMirror(name: string, raw: ParsedPypiMirror): PypiMirrorConfi
     name,
     type: "pypi",
     upstream: raw.upstream,
-    indexes: Object.freeze([...raw.indexes]),
+    indexes: Object.freeze([...(raw.indexes ?? (raw.mode === "proxy" ? [ANY_INDEX] : ["simple"]))]),
     mode: raw.mode,
     projects: raw.projects && Object.freeze([...raw.projects]),
     versions: Object.freeze(

@@ -4,6 +4,7 @@
 // are downloaded by the shared single-flight fetcher, so every client asking for the same file
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { AppContext, MirrorContext } from "../app-context.js";
+import { isIndexPattern, matchesIndex } from "../config/index-pattern.js";
 import { describeError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
 import type { ServedFile } from "../http/simple-pages.js";
 import { isSha256Hex } from "../store/blob-store.js";
@@ -15,14 +16,14 @@ import type {
 } from "../store/proxy-cache-store.js";
 import { parseDistributionFilename } from "../upstream/distribution-filename.js";
 import type { PageResponse } from "../upstream/http-client.js";
-import { normalizeProjectName, type ProjectPage } from "../upstream/project-page.js";
+import { isValidProjectName, normalizeProjectName, type ProjectPage } from "../upstream/project-page.js";
 import {
   parseSimpleIndex,
   parseSimpleProjectList,
   SIMPLE_INDEX_ACCEPT,
 } from "../upstream/simple-index-content-type.js";
 import type { InFlightDownload } from "./blob-fetcher.js";
-import { mirrorPathFor } from "./mirror-paths.js";
+import { encodeMirrorPath, mirrorPathFor } from "./mirror-paths.js";
 import { extractWheelMetadata } from "./wheel-metadata.js";
 
 export type PageLookup =
@@ -60,6 +61,12 @@ export class PullThrough {
   }
 
   projectPage(mirror: MirrorContext, idx: string, project: string): Promise<PageLookup> {
+    if (!isValidProjectName(project)) {
+      return Promise.resolve({
+        kind: "not-found",
+        reason: `${JSON.stringify(project)} is not a project name`,
+      });
+    }
     return this.#page(mirror, idx, normalizeProjectName(project));
   }
 
@@ -92,7 +99,10 @@ export class PullThrough {
     cached: ProxyPageRow | undefined,
   ): Promise<PageLookup> {
     const config = mirror.config;
-    const url = project === LIST_KEY ? `${config.upstream}/${idx}/` : `${config.upstream}/${idx}/${project}/`;
+    // Every segment percent-encoded: what a client sent can never add a query, a fragment or a
+    // dot segment to the upstream URL.
+    const indexUrl = `${config.upstream}/${encodeMirrorPath(idx)}/`;
+    const url = project === LIST_KEY ? indexUrl : `${indexUrl}${encodeURIComponent(project)}/`;
     const now = Date.now();
     let response: PageResponse;
     try {
@@ -208,11 +218,10 @@ export class PullThrough {
     const filename = path.split("/").at(-1) ?? "";
     const parsed = parseDistributionFilename(filename);
     if (!parsed) return undefined;
-    const indexes = [...mirror.config.indexes].sort(
-      (a, b) => Number(path.startsWith(`${b}/`)) - Number(path.startsWith(`${a}/`)),
-    );
+    if (!isValidProjectName(parsed.project)) return undefined;
+    const indexes = candidateIndexes(mirror.config.indexes, path);
     for (const idx of indexes) {
-      const lookup = await this.#page(mirror, idx, parsed.project);
+      const lookup = await this.projectPage(mirror, idx, parsed.project);
       if (lookup.kind !== "page") continue;
       const found = this.#cache.file(mirror.config.name, path);
       if (found) return found;
@@ -306,6 +315,22 @@ export class PullThrough {
       }
     }
   }
+}
+
+/**
+ * The indexes whose page may list a file: its own directory and the directories above it when
+ * they are indexes this mirror serves (longest first), then the concrete configured indexes.
+ */
+function candidateIndexes(entries: readonly string[], path: string): string[] {
+  const dirs = path.split("/").slice(0, -1);
+  const found: string[] = [];
+  for (let n = dirs.length; n >= 1; n--) {
+    if (matchesIndex(entries, dirs.slice(0, n))) found.push(dirs.slice(0, n).join("/"));
+  }
+  for (const entry of entries) {
+    if (!isIndexPattern(entry) && !found.includes(entry)) found.push(entry);
+  }
+  return found;
 }
 
 function toLookup(row: ProxyPageRow, stale: string | undefined): PageLookup {
