@@ -116,6 +116,8 @@ export const pypiMirrorSchema = z
     // Omitted: "simple" for a mirror; any index path upstream serves for a proxy (see index-pattern.ts).
     indexes: z.array(indexPath).min(1).optional(),
     mode: z.enum(["mirror", "proxy"]).default("mirror"),
+    // What one proxied page may cost: more links than this and it is refused (502), not parsed on.
+    max_page_links: z.number().int().min(1).default(500_000),
     projects: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "not a project name")).optional(),
     // One specifier for every project, or one per project: { torch: ">=2.5", torchvision: ">=0.20" }.
     versions: z.union([specifier, z.record(z.string(), specifier)]).optional(),
@@ -220,6 +222,7 @@ export interface PypiMirrorConfig {
   readonly upstream: string;
   readonly indexes: readonly string[];
   readonly mode: "mirror" | "proxy";
+  readonly maxPageLinks: number;
   readonly projects: readonly string[] | undefined;
   /** Version specifiers by normalized project name; "*" applies to projects not named. */
   readonly versions: Readonly<Record<string, string>>;
@@ -286,6 +289,7 @@ function resolvePypiMirror(name: string, raw: ParsedPypiMirror): PypiMirrorConfi
     upstream: raw.upstream,
     indexes: Object.freeze([...(raw.indexes ?? (raw.mode === "proxy" ? [ANY_INDEX] : ["simple"]))]),
     mode: raw.mode,
+    maxPageLinks: raw.max_page_links,
     projects: raw.projects && Object.freeze([...raw.projects]),
     versions: Object.freeze(
       typeof raw.versions === "string"

@@ -11,6 +11,7 @@ import { BadRequestPathError, NotFoundError, NotProjectNameError } from "../erro
 import type { ProxyFileRow } from "../store/proxy-cache-store.js";
 import type { ProjectRecord } from "../store/state-store.js";
 import { decodeRequestPath, encodeMirrorPath } from "../sync/mirror-paths.js";
+import type { RenderedPage } from "../sync/page-work.js";
 import type { CacheStatus, PageLookup, PullThrough } from "../sync/pull-through.js";
 import { isValidProjectName, normalizeProjectName } from "../upstream/project-page.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
@@ -83,6 +84,16 @@ function sendPage(req: IncomingMessage, res: ServerResponse, page: CachedPage, s
   res.setHeader("Content-Length", page.body.length);
   res.end(req.method === "HEAD" ? undefined : page.body);
   return page.body.length;
+}
+
+/** A proxied page rendered once (in the page worker), in the negotiated format. */
+function proxiedPage(rendered: RenderedPage, format: SimpleFormat): CachedPage {
+  const { body, etag } = format.format === "json" ? rendered.json : rendered.html;
+  return {
+    body: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+    etag,
+    contentType: format.contentType,
+  };
 }
 
 function redirect(res: ServerResponse, location: string): void {
@@ -204,19 +215,9 @@ export class PypiRoutes {
     }
     const lookup = await this.#pullThrough.projectList(mirror, idx);
     if (lookup.kind !== "page") throw new NotFoundError(`index ${idx} of mirror ${name}: ${lookup.reason}`);
-    const page = this.#pages.get(`proxy\0${name}\0${idx}\0\0${lookup.version}\0${format.format}`, () => {
-      const projects = (lookup.body.projects ?? []).map((displayName) => ({
-        name: normalizeProjectName(displayName),
-        displayName,
-        upstreamSerial: null,
-        upstreamTimestamp: null,
-        upstreamEtag: null,
-      }));
-      return {
-        body: format.format === "json" ? renderProjectListJson(projects) : renderProjectListHtml(projects),
-        contentType: format.contentType,
-      };
-    });
+    const rendered = await this.#pullThrough.renderedPage(mirror, idx, "", lookup);
+    if (!rendered) throw new NotFoundError(`index ${idx} of mirror ${name}: no longer cached, ask again`);
+    const page = proxiedPage(rendered, format);
     return { route: "simple_index", status: res.statusCode, bytes: sendPage(req, res, page, lookup.stale) };
   }
 
@@ -255,20 +256,13 @@ export class PypiRoutes {
     if (lookup.kind !== "page") {
       throw new NotFoundError(`project ${project} in index ${idx} of mirror ${name}: ${lookup.reason}`);
     }
-    const page = this.#pages.get(
-      `proxy\0${name}\0${idx}\0${project}\0${lookup.version}\0${format.format}`,
-      () => {
-        const files = lookup.body.files ?? [];
-        const shown = { name: project, displayName: lookup.body.displayName || project };
-        return {
-          body:
-            format.format === "json"
-              ? renderProjectPageJson(shown, files, pageDir)
-              : renderProjectPageHtml(shown, files, pageDir),
-          contentType: format.contentType,
-        };
-      },
-    );
+    const rendered = await this.#pullThrough.renderedPage(mirror, idx, project, lookup);
+    if (!rendered) {
+      throw new NotFoundError(
+        `project ${project} in index ${idx} of mirror ${name}: no longer cached, ask again`,
+      );
+    }
+    const page = proxiedPage(rendered, format);
     return { route: "simple_project", status: res.statusCode, bytes: sendPage(req, res, page, lookup.stale) };
   }
 
