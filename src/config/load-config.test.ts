@@ -149,8 +149,9 @@ test("the README's example config is valid", async () => {
   const config = parseConfigText(block, "README.md");
   assert.deepEqual(
     config.mirrors.map((m) => m.name),
-    ["pytorch", "pypi"],
+    ["pytorch", "pytorch-proxy", "pypi"],
   );
+  assert.deepEqual(config.mirrors[1]?.indexes, ["**"]);
   assert.equal(config.hooks.length, 2);
 });
 
