@@ -22,20 +22,29 @@ interface Pending {
 /** What the worker has done, for tests and metrics: a second hit on a page parses nothing. */
 export const pageWorkStats = { parses: 0, renders: 0 };
 
+/** An idle worker is ended after this long: parsing a big page leaves its heap large. */
+const IDLE_EXIT_MS = 30_000;
+
 export class PageWorkerPool {
   #worker: Worker | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
 
   #start(): Worker {
+    clearTimeout(this.#idleTimer);
     if (this.#worker) return this.#worker;
     // Beside this file in dist/ as in src/: `new URL` resolves it in both.
     const worker = new Worker(new URL("./page-worker.js", import.meta.url));
     worker.unref();
     worker.on("message", (reply: PageWorkerReply) => this.#onReply(reply));
-    worker.on("error", (error) => this.#failAll(error));
+    // Only the current worker has jobs in flight; one ended while idle has none.
+    worker.on("error", (error) => {
+      if (this.#worker === worker) this.#failAll(error);
+    });
     worker.on("exit", (code) => {
-      if (this.#worker === worker) this.#worker = undefined;
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
       this.#failAll(new Error(`page worker exited with code ${code}`));
     });
     this.#worker = worker;
@@ -50,7 +59,7 @@ export class PageWorkerPool {
       return;
     }
     this.#pending.delete(reply.id);
-    if (this.#pending.size === 0) this.#worker?.unref();
+    if (this.#pending.size === 0) this.#idle();
     if (reply.type === "done") {
       pending.resolve({ ...(reply.stored ? { stored: reply.stored } : {}), rendered: reply.rendered });
     } else {
@@ -63,6 +72,18 @@ export class PageWorkerPool {
             }),
       );
     }
+  }
+
+  #idle(): void {
+    const worker = this.#worker;
+    worker?.unref();
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.#worker !== worker || this.#pending.size > 0) return;
+      this.#worker = undefined;
+      void worker?.terminate();
+    }, IDLE_EXIT_MS);
+    this.#idleTimer.unref();
   }
 
   #failAll(error: Error): void {
@@ -117,6 +138,7 @@ export class PageWorkerPool {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#idleTimer);
     const worker = this.#worker;
     this.#worker = undefined;
     if (worker) await worker.terminate();
