@@ -251,6 +251,27 @@ export class NotFoundError extends FreshmirrorError {
   }
 }
 
+/** A project segment that is not a PEP 508 name: answered 404 without asking upstream. */
+export class NotProjectNameError extends FreshmirrorError {
+  constructor(path: string, segment: string) {
+    super(
+      "FM_ERR_HTTP_NOT_A_PROJECT_NAME",
+      `not found: ${path}: ${JSON.stringify(segment)} is not a project name (PEP 508: letters, digits, ".", "_", "-", starting and ending with a letter or digit)`,
+      { status: 404 },
+    );
+  }
+}
+
+/** An upstream index page listing more links than one page may cost. */
+export class PageTooManyLinksError extends FreshmirrorError {
+  constructor(url: string, limit: number) {
+    super("FM_ERR_UPSTREAM_PAGE_TOO_MANY_LINKS", `index page ${url} lists more than ${limit} links`, {
+      status: 502,
+      hint: "raise max_page_links for this mirror if the page is genuine",
+    });
+  }
+}
+
 export class AuthError extends FreshmirrorError {
   constructor(message: string, status: 401 | 403, hint?: string) {
     super("FM_ERR_API_AUTH", message, { status, hint });

@@ -16,7 +16,8 @@ mirrors:
     type: pypi
     description: PyTorch wheels (download.pytorch.org), fetched on demand
     upstream: https://download.pytorch.org
-    indexes: [whl/cu130, whl/cu129, whl/cu128, whl/cu126, whl/cu124, whl/cu121, whl/cu118, whl/rocm6.4, whl/rocm6.3, whl/xpu, whl/cpu, whl/nightly/cu128, whl/nightly/cpu, whl]
+    # Every variant PyTorch publishes, the day it appears (whl/cu132, whl/nightly/rocm7.0, ...).
+    indexes: [whl, "whl/*", "whl/nightly/*"]
     mode: proxy
     allow_hosts: [download-r2.pytorch.org, pypi.nvidia.com, files.pythonhosted.org]
 `;

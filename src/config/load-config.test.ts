@@ -149,7 +149,42 @@ test("the README's example config is valid", async () => {
   const config = parseConfigText(block, "README.md");
   assert.deepEqual(
     config.mirrors.map((m) => m.name),
-    ["pytorch", "pypi"],
+    ["pytorch", "pytorch-proxy", "pypi"],
   );
+  assert.deepEqual(config.mirrors[1]?.indexes, ["**"]);
   assert.equal(config.hooks.length, 2);
+});
+
+test("indexes: patterns need proxy mode; an omitted list means any index for a proxy, simple for a mirror", () => {
+  const config = parseConfigText(
+    `
+mirrors:
+  torch: { type: pypi, upstream: https://download.pytorch.org, mode: proxy, indexes: [whl, "whl/*", "/whl/nightly/*/"] }
+  anyidx: { type: pypi, upstream: https://download.pytorch.org, mode: proxy }
+  synced: { type: pypi, upstream: https://pypi.org }
+`,
+    "indexes",
+  );
+  const byName = (n: string) => config.mirrors.find((m) => m.name === n)?.indexes;
+  assert.deepEqual(byName("torch"), ["whl", "whl/*", "whl/nightly/*"]);
+  assert.deepEqual(byName("anyidx"), ["**"]);
+  assert.deepEqual(byName("synced"), ["simple"]);
+  assert.throws(
+    () =>
+      parseConfigText(
+        "mirrors:\n  m: { type: pypi, upstream: https://download.pytorch.org, indexes: [whl/cu121, 'whl/*'] }\n",
+        "mirror-glob",
+      ),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      /mirrors\.m\.indexes: patterns \("whl\/\*"\) need mode: proxy/.test(error.message),
+  );
+  assert.throws(
+    () =>
+      parseConfigText(
+        "mirrors:\n  m: { type: pypi, upstream: https://x.org, mode: proxy, indexes: ['whl/cu*'] }\n",
+        "partial-glob",
+      ),
+    (error: unknown) => error instanceof ConfigError && /must be a whole segment/.test(error.message),
+  );
 });

@@ -7,6 +7,7 @@ import { type HookConfig, hooksSchema } from "../events/hook-config.js";
 import { parseSpecifierSet } from "../sync/pep440-specifier.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
 import { parseDuration, parseSize } from "./duration.js";
+import { ANY_INDEX, indexEntryProblem, isIndexPattern } from "./index-pattern.js";
 import { splitUpstreamUrl, UpstreamCredentials } from "./upstream-credentials.js";
 
 const duration = (what: string) =>
@@ -85,13 +86,11 @@ const indexPath = z
   .string()
   .transform((value) => value.replace(/^\/+|\/+$/g, ""))
   .superRefine((value, ctx) => {
-    if (
-      value === "" ||
-      value.split("/").some((seg) => seg === "" || seg === "." || seg === ".." || /[?#%\\]/.test(seg))
-    ) {
+    const problem = value === "" ? "empty" : indexEntryProblem(value);
+    if (problem !== undefined) {
       ctx.addIssue({
         code: "custom",
-        message: `not an index path: ${JSON.stringify(value)}; use e.g. "simple" or "whl/cu121"`,
+        message: `not an index path: ${JSON.stringify(value)} (${problem}); use e.g. "simple", "whl/cu121" or, in proxy mode, "whl/*"`,
       });
     }
   });
@@ -120,8 +119,11 @@ export const pypiMirrorSchema = z
     // Names of environment variables holding the upstream's Basic credentials (read at load).
     username_env: envName.optional(),
     password_env: envName.optional(),
-    indexes: z.array(indexPath).min(1).default(["simple"]),
+    // Omitted: "simple" for a mirror; any index path upstream serves for a proxy (see index-pattern.ts).
+    indexes: z.array(indexPath).min(1).optional(),
     mode: z.enum(["mirror", "proxy"]).default("mirror"),
+    // What one proxied page may cost: more links than this and it is refused (502), not parsed on.
+    max_page_links: z.number().int().min(1).default(500_000),
     projects: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "not a project name")).optional(),
     // One specifier for every project, or one per project: { torch: ">=2.5", torchvision: ">=0.20" }.
     versions: z.union([specifier, z.record(z.string(), specifier)]).optional(),
@@ -185,7 +187,15 @@ export const configSchema = z
       .record(z.string(), z.discriminatedUnion("type", [pypiMirrorSchema]))
       .default({})
       .superRefine((mirrors, ctx) => {
-        for (const name of Object.keys(mirrors)) {
+        for (const [name, mirror] of Object.entries(mirrors)) {
+          const patterns = (mirror.indexes ?? []).filter(isIndexPattern);
+          if (mirror.mode === "mirror" && patterns.length > 0) {
+            ctx.addIssue({
+              code: "custom",
+              path: [name, "indexes"],
+              message: `patterns (${patterns.map((p) => JSON.stringify(p)).join(", ")}) need mode: proxy; a sync needs concrete indexes such as "whl/cu121"`,
+            });
+          }
           if (!mirrorName.test(name) || RESERVED_NAMES.has(name)) {
             ctx.addIssue({
               code: "custom",
@@ -221,6 +231,7 @@ export interface PypiMirrorConfig {
   readonly upstreamAuth: UpstreamCredentials | undefined;
   readonly indexes: readonly string[];
   readonly mode: "mirror" | "proxy";
+  readonly maxPageLinks: number;
   readonly projects: readonly string[] | undefined;
   /** Version specifiers by normalized project name; "*" applies to projects not named. */
   readonly versions: Readonly<Record<string, string>>;
@@ -333,8 +344,9 @@ function resolvePypiMirror(
     type: "pypi",
     upstream,
     upstreamAuth: auth,
-    indexes: Object.freeze([...raw.indexes]),
+    indexes: Object.freeze([...(raw.indexes ?? (raw.mode === "proxy" ? [ANY_INDEX] : ["simple"]))]),
     mode: raw.mode,
+    maxPageLinks: raw.max_page_links,
     projects: raw.projects && Object.freeze([...raw.projects]),
     versions: Object.freeze(
       typeof raw.versions === "string"

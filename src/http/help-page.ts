@@ -2,6 +2,8 @@
 // carries with their index URLs, Docker/containerd registry mirrors, and a snippet that checks
 // the result. Every URL is built from `public_url` (or, when it is not configured, from the
 // Host the reader used), so what is shown is what works from where the reader stands.
+
+import { isIndexPattern } from "../config/index-pattern.js";
 import type { MirrorConfig } from "../config/schema.js";
 import { redactUrl } from "../upstream/redact-url.js";
 import { renderPage } from "./page-layout.js";
@@ -21,7 +23,9 @@ export interface HelpContext {
 
 /** The index pip and uv should use by default: `simple` when the mirror has it, else the first. */
 export function primaryIndex(mirror: MirrorConfig): string {
-  return mirror.indexes.includes("simple") ? "simple" : (mirror.indexes[0] as string);
+  if (mirror.indexes.includes("simple")) return "simple";
+  // A pattern (`whl/*`, or any index when a proxy names none) is not a URL to give out.
+  return mirror.indexes.find((i) => !isIndexPattern(i)) ?? "simple";
 }
 
 export function indexUrl(publicUrl: string, mirror: MirrorConfig, idx: string): string {

@@ -6,12 +6,14 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext, MirrorContext } from "../app-context.js";
-import { BadRequestPathError, NotFoundError } from "../errors.js";
+import { isConfiguredIndex, matchesIndex } from "../config/index-pattern.js";
+import { BadRequestPathError, NotFoundError, NotProjectNameError } from "../errors.js";
 import type { ProxyFileRow } from "../store/proxy-cache-store.js";
 import type { ProjectRecord } from "../store/state-store.js";
 import { decodeRequestPath, encodeMirrorPath } from "../sync/mirror-paths.js";
+import type { RenderedPage } from "../sync/page-work.js";
 import type { CacheStatus, PageLookup, PullThrough } from "../sync/pull-through.js";
-import { normalizeProjectName } from "../upstream/project-page.js";
+import { isValidProjectName, normalizeProjectName } from "../upstream/project-page.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
 import { sendFile } from "./file-response.js";
 import {
@@ -84,6 +86,16 @@ function sendPage(req: IncomingMessage, res: ServerResponse, page: CachedPage, s
   return page.body.length;
 }
 
+/** A proxied page rendered once (in the page worker), in the negotiated format. */
+function proxiedPage(rendered: RenderedPage, format: SimpleFormat): CachedPage {
+  const { body, etag } = format.format === "json" ? rendered.json : rendered.html;
+  return {
+    body: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+    etag,
+    contentType: format.contentType,
+  };
+}
+
 function redirect(res: ServerResponse, location: string): void {
   res.statusCode = 301;
   res.setHeader("Location", location);
@@ -119,47 +131,49 @@ export class PypiRoutes {
     const segments = decodeRequestPath(rest);
     if (segments === null) throw new BadRequestPathError(`unsafe path segments in ${JSON.stringify(rest)}`);
     const name = mirror.config.name;
-    const index = this.#matchIndex(mirror, segments);
-    if (index) {
-      const after = segments.slice(index.length);
-      const idx = index.join("/");
-      const base = `/${name}/${encodeMirrorPath(idx)}/`;
-      if (after.length === 0) {
-        redirect(res, `${base}${query}`);
-        return { route: "simple_redirect", status: 301, bytes: 0 };
-      }
-      if (after.length === 1 && after[0] === "") return this.#projectList(req, res, mirror, idx);
-      if (after.length === 2 && after[1] === "") {
-        const project = after[0] as string;
-        const normalized = normalizeProjectName(project);
-        if (normalized !== project) {
-          redirect(res, `${base}${encodeURIComponent(normalized)}/${query}`);
+    const indexes = mirror.config.indexes;
+    const shown = `/${name}/${rest}`;
+    const trailingSlash = segments.at(-1) === "";
+    const dirs = trailingSlash ? segments.slice(0, -1) : segments;
+    const last = dirs.at(-1);
+    const parent = dirs.slice(0, -1);
+    const base = (index: readonly string[]) => `/${name}/${encodeMirrorPath(index.join("/"))}/`;
+    // A path ending in a slash is a project list or a project page (PEP 503 gives both the same
+    // shape). A concrete configured index wins; else the last segment is a project in the index
+    // before it (what pip and uv ask for); else, when a pattern vouches for the whole path, a list.
+    if (trailingSlash) {
+      if (isConfiguredIndex(indexes, dirs)) return this.#projectList(req, res, mirror, dirs.join("/"));
+      if (last !== undefined && matchesIndex(indexes, parent)) {
+        if (!isValidProjectName(last)) throw new NotProjectNameError(shown, last);
+        const normalized = normalizeProjectName(last);
+        if (normalized !== last) {
+          redirect(res, `${base(parent)}${encodeURIComponent(normalized)}/${query}`);
           return { route: "simple_redirect", status: 301, bytes: 0 };
         }
-        return this.#projectPage(req, res, mirror, idx, index, normalized);
+        return this.#projectPage(req, res, mirror, parent.join("/"), parent, normalized);
       }
-      if (after.length === 1 && !looksLikeFile(after[0] as string)) {
-        const normalized = normalizeProjectName(after[0] as string);
-        redirect(res, `${base}${encodeURIComponent(normalized)}/${query}`);
+      if (matchesIndex(indexes, dirs)) return this.#projectList(req, res, mirror, dirs.join("/"));
+      throw new NotFoundError(`${shown}: no index of mirror ${name} is served at this path`);
+    }
+    if (last !== undefined && !looksLikeFile(last)) {
+      if (isConfiguredIndex(indexes, dirs)) {
+        redirect(res, `${base(dirs)}${query}`);
+        return { route: "simple_redirect", status: 301, bytes: 0 };
+      }
+      if (matchesIndex(indexes, parent) && isValidProjectName(last)) {
+        redirect(res, `${base(parent)}${encodeURIComponent(normalizeProjectName(last))}/${query}`);
+        return { route: "simple_redirect", status: 301, bytes: 0 };
+      }
+      if (matchesIndex(indexes, dirs)) {
+        redirect(res, `${base(dirs)}${query}`);
         return { route: "simple_redirect", status: 301, bytes: 0 };
       }
     }
-    if (segments.at(-1) === "") throw new NotFoundError(`/${name}/${rest}`);
-    return this.#file(req, res, mirror, segments.join("/"), `/${name}/${rest}`);
+    return this.#file(req, res, mirror, segments.join("/"), shown);
   }
 
   #fetchesOnMiss(mirror: MirrorContext): boolean {
     return mirror.config.mode === "proxy" || mirror.config.onMiss === "fetch";
-  }
-
-  #matchIndex(mirror: MirrorContext, segments: readonly string[]): string[] | undefined {
-    let best: string[] | undefined;
-    for (const idx of mirror.config.indexes) {
-      const parts = idx.split("/");
-      if (parts.length > segments.length) continue;
-      if (parts.every((p, i) => segments[i] === p) && (!best || parts.length > best.length)) best = parts;
-    }
-    return best;
   }
 
   #negotiate(req: IncomingMessage, res: ServerResponse): SimpleFormat | undefined {
@@ -201,19 +215,9 @@ export class PypiRoutes {
     }
     const lookup = await this.#pullThrough.projectList(mirror, idx);
     if (lookup.kind !== "page") throw new NotFoundError(`index ${idx} of mirror ${name}: ${lookup.reason}`);
-    const page = this.#pages.get(`proxy\0${name}\0${idx}\0\0${lookup.version}\0${format.format}`, () => {
-      const projects = (lookup.body.projects ?? []).map((displayName) => ({
-        name: normalizeProjectName(displayName),
-        displayName,
-        upstreamSerial: null,
-        upstreamTimestamp: null,
-        upstreamEtag: null,
-      }));
-      return {
-        body: format.format === "json" ? renderProjectListJson(projects) : renderProjectListHtml(projects),
-        contentType: format.contentType,
-      };
-    });
+    const rendered = await this.#pullThrough.renderedPage(mirror, idx, "", lookup);
+    if (!rendered) throw new NotFoundError(`index ${idx} of mirror ${name}: no longer cached, ask again`);
+    const page = proxiedPage(rendered, format);
     return { route: "simple_index", status: res.statusCode, bytes: sendPage(req, res, page, lookup.stale) };
   }
 
@@ -252,20 +256,13 @@ export class PypiRoutes {
     if (lookup.kind !== "page") {
       throw new NotFoundError(`project ${project} in index ${idx} of mirror ${name}: ${lookup.reason}`);
     }
-    const page = this.#pages.get(
-      `proxy\0${name}\0${idx}\0${project}\0${lookup.version}\0${format.format}`,
-      () => {
-        const files = lookup.body.files ?? [];
-        const shown = { name: project, displayName: lookup.body.displayName || project };
-        return {
-          body:
-            format.format === "json"
-              ? renderProjectPageJson(shown, files, pageDir)
-              : renderProjectPageHtml(shown, files, pageDir),
-          contentType: format.contentType,
-        };
-      },
-    );
+    const rendered = await this.#pullThrough.renderedPage(mirror, idx, project, lookup);
+    if (!rendered) {
+      throw new NotFoundError(
+        `project ${project} in index ${idx} of mirror ${name}: no longer cached, ask again`,
+      );
+    }
+    const page = proxiedPage(rendered, format);
     return { route: "simple_project", status: res.statusCode, bytes: sendPage(req, res, page, lookup.stale) };
   }
 

@@ -210,7 +210,7 @@ export function createRequestHandler(app: AppContext, stats: ServeStats, options
       return sendBody(req, res, "status_page", html, renderStatusPage(statuses.get(now), { siteName, now }));
     }
     if (path === "/jobs") {
-      const jobs = tunasyncJobs(statuses.get(now));
+      const jobs = tunasyncJobs(statuses.get(now), now);
       const result = sendJson(req, res, 200, jobs);
       return { ...result, route: "jobs" };
     }

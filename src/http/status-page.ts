@@ -54,7 +54,7 @@ function mirrorRow(m: MirrorStatus, now: number): string {
   const name = encodeURIComponent(m.name);
   return `<tr data-mirror="${escapeHtml(m.name)}" data-state="${escapeHtml(m.state)}">
 <td class="name"><a href="/${name}/"><strong>${escapeHtml(m.name)}</strong></a>${m.description ? `<br><small>${escapeHtml(m.description)}</small>` : ""}<br><small><a href="/status/${name}">details</a> · <a href="/help/${name}">help</a></small></td>
-<td data-label="State" class="c-state">${badge(m.state, m.lastError)}</td>
+<td data-label="State" class="c-state">${m.mode === "proxy" && m.state === "none" ? badge("fetched on demand", "pages and files are fetched from upstream when a client asks") : badge(m.state, m.lastError)}</td>
 <td data-label="Last success" class="c-success">${timeCell(m.lastSuccessAt, now, m.mode === "proxy" ? "—" : "never")}</td>
 <td data-label="Next sync" class="c-next">${nextCell(m, now)}</td>
 <td data-label="Lag" class="c-lag">${lagCell(m, now)}</td>
@@ -88,7 +88,8 @@ const CLIENT_SCRIPT = `(() => {
     if (!row) return;
     row.dataset.state = m.state;
     const set = (cls, html) => { const cell = row.querySelector("." + cls); if (cell) cell.innerHTML = html; };
-    set("c-state", '<span class="badge state-' + esc(m.state) + '"' + (m.last_error ? ' title="' + esc(m.last_error) + '"' : "") + ">" + esc(m.state) + "</span>");
+    if (m.mode === "proxy" && m.state === "none") set("c-state", '<span class="badge">fetched on demand</span>');
+    else set("c-state", '<span class="badge state-' + esc(m.state) + '"' + (m.last_error ? ' title="' + esc(m.last_error) + '"' : "") + ">" + esc(m.state) + "</span>");
     set("c-success", time(m.last_success_at, m.mode === "proxy" ? "\\u2014" : "never"));
     set("c-next", m.mode === "proxy" ? '<span class="muted">on demand</span>' : m.state === "disabled" || m.state === "paused" ? '<span class="muted">' + m.state + "</span>" : m.state === "syncing" ? '<span class="muted">syncing now</span>' : time(m.next_run_at, "not scheduled"));
     set("c-lag", m.mode === "proxy" ? '<span class="muted">n/a (proxy)</span>' : m.lag_level === "unknown" ? '<span class="lag lag-unknown" title="' + esc(m.upstream_error || "") + '">unknown (upstream unreachable since ' + time(m.lag_unknown_since, "?") + ")</span>" : m.lag_seconds === null ? '<span class="muted">never synced</span>' : '<span class="lag lag-' + esc(m.lag_level) + '">' + esc(lag(m.lag_seconds * 1000)) + "</span>");

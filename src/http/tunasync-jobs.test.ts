@@ -46,3 +46,17 @@ test("sizes read as tunasync workers report them", () => {
   assert.equal(approximateSize(596 * 1024 ** 3, 1), "596G");
   assert.equal(approximateSize(1.62 * 1024 ** 4, 1), "1.62T");
 });
+
+test("a proxy mirror reads as success, updated now, not as never synced; paused stays paused", () => {
+  const now = Date.UTC(2025, 2, 3, 4, 5, 6);
+  const [proxy, pausedProxy] = tunasyncJobs(
+    [
+      mirrorStatusFixture({ mode: "proxy", state: "none", lastSuccessAt: null, lastAttemptAt: null }),
+      mirrorStatusFixture({ mode: "proxy", state: "paused" }),
+    ],
+    now,
+  );
+  assert.equal(proxy?.status, "success");
+  assert.equal(proxy?.last_update_ts, Math.floor(now / 1000));
+  assert.equal(pausedProxy?.status, "paused");
+});

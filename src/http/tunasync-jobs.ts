@@ -48,16 +48,21 @@ export function approximateSize(bytes: number, fileCount: number): string {
   return `${value.toFixed(digits)}${units[unit]}`;
 }
 
-export function tunasyncJobs(statuses: readonly MirrorStatus[]): TunasyncJob[] {
+export function tunasyncJobs(statuses: readonly MirrorStatus[], now = Date.now()): TunasyncJob[] {
   return statuses.map((m) => {
     // tunasync has no schedule while a job is paused or disabled.
     const next = m.state === "paused" || m.state === "disabled" ? null : m.nextRunAt;
+    // A proxy mirror is never synced: it fetches from upstream when asked, so it is as fresh as
+    // upstream right now. mirror-web would show "none" / a zero time as never synced, so it
+    // reads as "success", updated now (mirrorz says the same with its "C" status).
+    const onDemand = m.mode === "proxy" && m.state !== "paused" && m.state !== "disabled";
+    const lastUpdate = onDemand ? now : m.lastSuccessAt;
     return {
       name: m.name,
       is_master: true,
-      status: m.state,
-      last_update: text(m.lastSuccessAt),
-      last_update_ts: stamp(m.lastSuccessAt),
+      status: onDemand ? "success" : m.state,
+      last_update: text(lastUpdate),
+      last_update_ts: stamp(lastUpdate),
       last_started: text(m.lastAttemptAt),
       last_started_ts: stamp(m.lastAttemptAt),
       last_ended: text(m.lastEndedAt),

@@ -15,8 +15,8 @@ export interface ProxyPageRow {
   status: number;
   etag: string | null;
   lastModified: string | null;
-  /** JSON: a ProxyPageBody. */
-  body: string | null;
+  /** A ProxyPageBody: gzipped JSON (plain JSON text in rows from before). */
+  body: Uint8Array | string | null;
 }
 
 export interface ProxyPageBody {
@@ -79,6 +79,10 @@ export class ProxyCacheStore {
         `SELECT mirror, idx, project, fetched_at AS fetchedAt, status, etag, last_modified AS lastModified, body
          FROM proxy_pages WHERE mirror = ? AND idx = ? AND project = ?`,
       ),
+      getPageMeta: db.prepare(
+        `SELECT mirror, idx, project, fetched_at AS fetchedAt, status, etag, last_modified AS lastModified, NULL AS body
+         FROM proxy_pages WHERE mirror = ? AND idx = ? AND project = ?`,
+      ),
       putPage: db.prepare(
         `INSERT OR REPLACE INTO proxy_pages (mirror, idx, project, fetched_at, status, etag, last_modified, body)
          VALUES (@mirror, @idx, @project, @fetchedAt, @status, @etag, @lastModified, @body)`,
@@ -125,6 +129,20 @@ export class ProxyCacheStore {
 
   page(mirror: string, idx: string, project: string): ProxyPageRow | undefined {
     return this.#stmts.getPage.get(mirror, idx, project) as ProxyPageRow | undefined;
+  }
+
+  /** A page's validators and status, without its (possibly large) body. */
+  pageMeta(mirror: string, idx: string, project: string): ProxyPageRow | undefined {
+    return this.#stmts.getPageMeta.get(mirror, idx, project) as ProxyPageRow | undefined;
+  }
+
+  /** Stores files a page lists (one batch of a big page), in one transaction. */
+  putFiles(files: readonly ProxyFileRow[]): void {
+    this.#db.transaction(() => {
+      for (const file of files) {
+        this.#stmts.putFile.run({ ...file, metadataOffered: file.metadataOffered ? 1 : 0 });
+      }
+    })();
   }
 
   /** Stores a fetched page and the files it lists, in one transaction. */

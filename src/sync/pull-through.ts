@@ -4,33 +4,27 @@
 // are downloaded by the shared single-flight fetcher, so every client asking for the same file
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { AppContext, MirrorContext } from "../app-context.js";
+import { isIndexPattern, matchesIndex } from "../config/index-pattern.js";
 import { describeError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
-import type { ServedFile } from "../http/simple-pages.js";
-import { isSha256Hex } from "../store/blob-store.js";
-import type {
-  ProxyCacheStore,
-  ProxyFileRow,
-  ProxyPageBody,
-  ProxyPageRow,
-} from "../store/proxy-cache-store.js";
+import type { ProxyCacheStore, ProxyFileRow, ProxyPageRow } from "../store/proxy-cache-store.js";
 import { parseDistributionFilename } from "../upstream/distribution-filename.js";
 import type { PageResponse } from "../upstream/http-client.js";
-import { normalizeProjectName, type ProjectPage } from "../upstream/project-page.js";
-import {
-  parseSimpleIndex,
-  parseSimpleProjectList,
-  SIMPLE_INDEX_ACCEPT,
-} from "../upstream/simple-index-content-type.js";
+import { isValidProjectName, normalizeProjectName } from "../upstream/project-page.js";
+import { SIMPLE_INDEX_ACCEPT } from "../upstream/simple-index-content-type.js";
 import type { InFlightDownload } from "./blob-fetcher.js";
-import { mirrorPathFor } from "./mirror-paths.js";
+import { encodeMirrorPath } from "./mirror-paths.js";
+import type { RenderedPage } from "./page-work.js";
+import { PageWorkerPool } from "./page-worker-pool.js";
+import { RenderedPageCache } from "./rendered-page-cache.js";
 import { extractWheelMetadata } from "./wheel-metadata.js";
 
 export type PageLookup =
   | {
       kind: "page";
-      /** Identifies this version of the page (for rendered-page caching and ETags). */
+      /** Identifies this version of the page upstream (for rendered-page caching). */
       version: string;
-      body: ProxyPageBody;
+      /** The page rendered just now, when this lookup fetched it. */
+      rendered?: RenderedPage;
       /** Why the page is stale, when upstream could not be asked. */
       stale: string | undefined;
     }
@@ -45,6 +39,8 @@ export interface PullThroughEvents {
 
 const LIST_KEY = "";
 const ACCESS_TOUCH_MS = 60_000;
+/** Page validators kept in memory (a few hundred bytes each). */
+const META_ENTRIES = 20_000;
 
 export class PullThrough {
   readonly #app: AppContext;
@@ -52,14 +48,27 @@ export class PullThrough {
   readonly #events: PullThroughEvents;
   readonly #pageFlights = new Map<string, Promise<PageLookup>>();
   readonly #touched = new Map<string, number>();
+  readonly #workers = new PageWorkerPool();
+  readonly #dbPath: string | undefined;
+  readonly #meta = new Map<string, ProxyPageRow>();
+  readonly #rendered = new RenderedPageCache();
+  readonly #renderFlights = new Map<string, Promise<RenderedPage | undefined>>();
 
   constructor(app: AppContext, cache: ProxyCacheStore, events: PullThroughEvents = {}) {
     this.#app = app;
+    const dbPath = app.state.db.name;
+    this.#dbPath = dbPath === "" || dbPath === ":memory:" ? undefined : dbPath;
     this.#cache = cache;
     this.#events = events;
   }
 
   projectPage(mirror: MirrorContext, idx: string, project: string): Promise<PageLookup> {
+    if (!isValidProjectName(project)) {
+      return Promise.resolve({
+        kind: "not-found",
+        reason: `${JSON.stringify(project)} is not a project name`,
+      });
+    }
     return this.#page(mirror, idx, normalizeProjectName(project));
   }
 
@@ -70,7 +79,7 @@ export class PullThrough {
   /** One fetch per page at a time: concurrent requests for it share the answer. */
   #page(mirror: MirrorContext, idx: string, project: string): Promise<PageLookup> {
     const key = `${mirror.config.name}\0${idx}\0${project}`;
-    const cached = this.#cache.page(mirror.config.name, idx, project);
+    const cached = this.#pageMeta(mirror.config.name, idx, project);
     if (cached && this.#isFresh(mirror, cached)) return Promise.resolve(toLookup(cached, undefined));
     let flight = this.#pageFlights.get(key);
     if (!flight) {
@@ -78,6 +87,29 @@ export class PullThrough {
       this.#pageFlights.set(key, flight);
     }
     return flight;
+  }
+
+  /**
+   * A page's validators, from memory when known: the SQLite row carries the page body, and even
+   * a read that skips it costs a big page's overflow chain on every hit.
+   */
+  #pageMeta(mirror: string, idx: string, project: string): ProxyPageRow | undefined {
+    const key = `${mirror}\0${idx}\0${project}`;
+    const known = this.#meta.get(key);
+    if (known) return known;
+    const row = this.#cache.pageMeta(mirror, idx, project);
+    if (row?.status === 200) this.#rememberMeta(row);
+    return row;
+  }
+
+  #rememberMeta(row: ProxyPageRow): void {
+    const key = `${row.mirror}\0${row.idx}\0${row.project}`;
+    this.#meta.delete(key);
+    this.#meta.set(key, row);
+    if (this.#meta.size > META_ENTRIES) {
+      const oldest = this.#meta.keys().next().value;
+      if (oldest !== undefined) this.#meta.delete(oldest);
+    }
   }
 
   #isFresh(mirror: MirrorContext, row: ProxyPageRow): boolean {
@@ -92,7 +124,10 @@ export class PullThrough {
     cached: ProxyPageRow | undefined,
   ): Promise<PageLookup> {
     const config = mirror.config;
-    const url = project === LIST_KEY ? `${config.upstream}/${idx}/` : `${config.upstream}/${idx}/${project}/`;
+    // Every segment percent-encoded: what a client sent can never add a query, a fragment or a
+    // dot segment to the upstream URL.
+    const indexUrl = `${config.upstream}/${encodeMirrorPath(idx)}/`;
+    const url = project === LIST_KEY ? indexUrl : `${indexUrl}${encodeURIComponent(project)}/`;
     const now = Date.now();
     let response: PageResponse;
     try {
@@ -101,15 +136,17 @@ export class PullThrough {
           ? { etag: cached.etag ?? undefined, lastModified: cached.lastModified ?? undefined }
           : {};
       response = await withTimeout(
-        mirror.client.fetchPage(url, SIMPLE_INDEX_ACCEPT, conditional, { retries: 0 }),
+        mirror.client.fetchPage(url, SIMPLE_INDEX_ACCEPT, conditional, { retries: 0, bytes: true }),
         config.upstreamTimeoutMs,
         url,
       );
       if (response.status === 304 && cached) {
         this.#cache.touchPage(config.name, idx, project, now);
+        this.#rememberMeta({ ...cached, fetchedAt: now, body: null });
         return toLookup({ ...cached, fetchedAt: now }, undefined);
       }
       if (response.status === 404) {
+        this.#meta.delete(`${config.name}\0${idx}\0${project}`);
         this.#cache.putPage(
           {
             mirror: config.name,
@@ -126,8 +163,34 @@ export class PullThrough {
         return { kind: "not-found", reason: `upstream has no ${url}` };
       }
       if (response.status !== 200) throw new UpstreamStatusError(url, response.status);
-      const { body, files } =
-        project === LIST_KEY ? this.#listBody(response) : this.#projectBody(mirror, response, project);
+      const pageDir = project === LIST_KEY ? idx.split("/") : [...idx.split("/"), project];
+      // Parsed and rendered in the worker; its files arrive in batches, each stored in its own
+      // short transaction, so the event loop stays free however big the page is.
+      const batches: ProxyFileRow[][] = [];
+      const { stored, rendered } = await this.#workers.parse(
+        {
+          mirror: config.name,
+          project,
+          bytes: response.bytes ?? [Buffer.from(response.body)],
+          contentType: response.contentType,
+          url: response.url,
+          upstream: config.upstream,
+          allowedHosts: config.allowedHosts,
+          pageDir,
+          maxLinks: config.maxPageLinks,
+          ...(this.#dbPath === undefined ? {} : { dbPath: this.#dbPath }),
+          idx,
+          fetchedAt: now,
+          etag: response.etag ?? null,
+          lastModified: response.lastModified ?? null,
+        },
+        (rows) => batches.push(rows),
+      );
+      // One short transaction per batch, yielding between them: other requests go on meanwhile.
+      for (const rows of batches) {
+        this.#cache.putFiles(rows);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       const row: ProxyPageRow = {
         mirror: config.name,
         idx,
@@ -136,10 +199,18 @@ export class PullThrough {
         status: 200,
         etag: response.etag ?? null,
         lastModified: response.lastModified ?? null,
-        body: JSON.stringify(body),
+        body: stored === undefined ? null : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength),
       };
-      this.#cache.putPage(row, files);
-      return toLookup(row, undefined);
+      if (stored !== undefined) this.#cache.putPage(row, []);
+      this.#rememberMeta({ ...row, body: null });
+      const lookup = toLookup(row, undefined);
+      if (lookup.kind === "page") {
+        const prefix = renderedKeyPrefix(config.name, idx, project);
+        this.#rendered.deleteOtherVersions(prefix, prefix + lookup.version);
+        this.#rendered.set(prefix + lookup.version, rendered);
+        return { ...lookup, rendered };
+      }
+      return lookup;
     } catch (error) {
       this.#events.onUpstreamFailure?.(config.name, error);
       // Serve what we had, and say it is stale; an error is never cached as a page.
@@ -148,53 +219,41 @@ export class PullThrough {
     }
   }
 
-  #listBody(response: PageResponse): { body: ProxyPageBody; files: ProxyFileRow[] } {
-    const list = parseSimpleProjectList(response.body, response.contentType, response.url);
-    return { body: { displayName: "", projects: list.projects }, files: [] };
+  /**
+   * A page as rendered bytes in both formats: from memory when this version was rendered before,
+   * else rendered again (in the worker) from the stored body. Undefined when the store no longer
+   * has the page.
+   */
+  renderedPage(
+    mirror: MirrorContext,
+    idx: string,
+    project: string,
+    lookup: Extract<PageLookup, { kind: "page" }>,
+  ): Promise<RenderedPage | undefined> {
+    const key = project === LIST_KEY ? project : normalizeProjectName(project);
+    const prefix = renderedKeyPrefix(mirror.config.name, idx, key);
+    const hit = this.#rendered.get(prefix + lookup.version) ?? lookup.rendered;
+    if (hit) return Promise.resolve(hit);
+    let flight = this.#renderFlights.get(prefix);
+    if (!flight) {
+      flight = this.#renderStored(mirror, idx, key, prefix).finally(() => this.#renderFlights.delete(prefix));
+      this.#renderFlights.set(prefix, flight);
+    }
+    return flight;
   }
 
-  #projectBody(
+  async #renderStored(
     mirror: MirrorContext,
-    response: PageResponse,
+    idx: string,
     project: string,
-  ): { body: ProxyPageBody; files: ProxyFileRow[] } {
-    const page: ProjectPage = parseSimpleIndex(response.body, response.contentType, response.url, project);
-    const served: ServedFile[] = [];
-    const rows: ProxyFileRow[] = [];
-    for (const file of page.files) {
-      // The same rules as a sync: no hosts outside the allowlist, no dot segments, no unsafe paths.
-      if (file.dotSegmentHref !== undefined || !mirror.client.isAllowed(file.url)) continue;
-      const path = mirrorPathFor(mirror.config.upstream, file.url);
-      if (path === null) continue;
-      const given = file.hashes.sha256?.toLowerCase();
-      const sha256 = given !== undefined && isSha256Hex(given) ? given : null;
-      const metadataSha = file.coreMetadata === false ? undefined : file.coreMetadata.sha256?.toLowerCase();
-      const metadataSha256 = metadataSha !== undefined && isSha256Hex(metadataSha) ? metadataSha : null;
-      served.push({
-        path,
-        filename: file.filename,
-        sha256,
-        size: file.size ?? null,
-        requiresPython: file.requiresPython ?? null,
-        yanked: file.yanked === false ? null : file.yanked,
-        uploadTime: file.uploadTime ?? null,
-        metadataSha256,
-        metadataOffered: file.coreMetadata !== false,
-      });
-      rows.push({
-        mirror: mirror.config.name,
-        path,
-        project,
-        filename: file.filename,
-        upstreamUrl: file.url,
-        sha256,
-        hashSource: "index",
-        size: file.size ?? null,
-        metadataSha256,
-        metadataOffered: file.coreMetadata !== false,
-      });
-    }
-    return { body: { displayName: page.name || project, files: served }, files: rows };
+    prefix: string,
+  ): Promise<RenderedPage | undefined> {
+    const row = this.#cache.page(mirror.config.name, idx, project);
+    if (row?.status !== 200 || row.body === null) return undefined;
+    const pageDir = project === LIST_KEY ? idx.split("/") : [...idx.split("/"), project];
+    const rendered = await this.#workers.render(project, row.body, pageDir);
+    this.#rendered.set(prefix + pageVersion(row), rendered);
+    return rendered;
   }
 
   /**
@@ -208,11 +267,10 @@ export class PullThrough {
     const filename = path.split("/").at(-1) ?? "";
     const parsed = parseDistributionFilename(filename);
     if (!parsed) return undefined;
-    const indexes = [...mirror.config.indexes].sort(
-      (a, b) => Number(path.startsWith(`${b}/`)) - Number(path.startsWith(`${a}/`)),
-    );
+    if (!isValidProjectName(parsed.project)) return undefined;
+    const indexes = candidateIndexes(mirror.config.indexes, path);
     for (const idx of indexes) {
-      const lookup = await this.#page(mirror, idx, parsed.project);
+      const lookup = await this.projectPage(mirror, idx, parsed.project);
       if (lookup.kind !== "page") continue;
       const found = this.#cache.file(mirror.config.name, path);
       if (found) return found;
@@ -308,15 +366,37 @@ export class PullThrough {
   }
 }
 
+/**
+ * The indexes whose page may list a file: its own directory and the directories above it when
+ * they are indexes this mirror serves (longest first), then the concrete configured indexes.
+ */
+function candidateIndexes(entries: readonly string[], path: string): string[] {
+  const dirs = path.split("/").slice(0, -1);
+  const found: string[] = [];
+  for (let n = dirs.length; n >= 1; n--) {
+    if (matchesIndex(entries, dirs.slice(0, n))) found.push(dirs.slice(0, n).join("/"));
+  }
+  for (const entry of entries) {
+    if (!isIndexPattern(entry) && !found.includes(entry)) found.push(entry);
+  }
+  return found;
+}
+
+function renderedKeyPrefix(mirror: string, idx: string, project: string): string {
+  return `${mirror}\0${idx}\0${project}\0`;
+}
+
+/**
+ * What identifies a page's content: upstream's validators when it sends them (a 304 keeps the
+ * version, so the rendered bytes stay), else when it was stored.
+ */
+function pageVersion(row: ProxyPageRow): string {
+  return row.etag ?? row.lastModified ?? `t${row.fetchedAt}`;
+}
+
 function toLookup(row: ProxyPageRow, stale: string | undefined): PageLookup {
-  if (row.status !== 200 || row.body === null)
-    return { kind: "not-found", reason: "upstream has no such page" };
-  return {
-    kind: "page",
-    version: `${row.fetchedAt}-${row.etag ?? ""}`,
-    body: JSON.parse(row.body) as ProxyPageBody,
-    stale,
-  };
+  if (row.status !== 200) return { kind: "not-found", reason: "upstream has no such page" };
+  return { kind: "page", version: pageVersion(row), stale };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, url: string): Promise<T> {

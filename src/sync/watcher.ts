@@ -5,6 +5,7 @@
 // seen (a lower `X-PyPI-Last-Serial` / `<!--SERIAL-->` or download.pytorch.org `<!--TIMESTAMP-->`
 // from a lagging CDN node) is ignored, never rolled back to.
 import type { AppContext, MirrorContext } from "../app-context.js";
+import { isIndexPattern } from "../config/index-pattern.js";
 import { describeError } from "../errors.js";
 import type { LagStore } from "../store/lag-store.js";
 import { normalizeProjectName } from "../upstream/project-page.js";
@@ -97,7 +98,8 @@ export class Watcher {
   /** The pages a mirror watches: its configured projects (or those it has published) in every index. */
   targets(mirror: MirrorContext): WatchChange[] {
     const targets: WatchChange[] = [];
-    for (const idx of mirror.config.indexes) {
+    // Patterns (proxy mirrors) name no page to watch.
+    for (const idx of mirror.config.indexes.filter((i) => !isIndexPattern(i))) {
       let projects = mirror.config.projects?.map(normalizeProjectName);
       if (!projects) {
         const snapshotId = this.#app.state.currentSnapshotId(mirror.config.name, idx);

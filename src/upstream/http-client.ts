@@ -36,7 +36,13 @@ export interface PageResponse {
   status: number;
   /** Final URL after redirects. */
   url: string;
+  /** The body as text; "" when the caller asked for `bytes`. */
   body: string;
+  /**
+   * The body as read, when asked for with `bytes: true`: a caller that parses elsewhere (the
+   * page worker) skips decoding a page of tens of MB on the event loop.
+   */
+  bytes?: Buffer[];
   contentType: string | undefined;
   etag: string | undefined;
   lastModified: string | undefined;
@@ -201,7 +207,7 @@ export class UpstreamClient {
     url: string,
     accept: string,
     conditional: Conditional = {},
-    options: { retries?: number } = {},
+    options: { retries?: number; bytes?: boolean } = {},
   ): Promise<PageResponse> {
     const retries = options.retries ?? this.options.retries;
     const headers: Record<string, string> = { accept };
@@ -213,7 +219,7 @@ export class UpstreamClient {
         const response = await this.send("GET", url, headers);
         const { status } = response;
         if (status === 200) {
-          const body = await readBounded(
+          const chunks = await readBoundedChunks(
             response.body,
             limit,
             response.url,
@@ -222,7 +228,8 @@ export class UpstreamClient {
           return {
             status,
             url: response.url,
-            body,
+            body: options.bytes ? "" : Buffer.concat(chunks).toString("utf8"),
+            ...(options.bytes ? { bytes: chunks } : {}),
             contentType: header(response.headers, "content-type"),
             etag: header(response.headers, "etag"),
             lastModified: header(response.headers, "last-modified"),
@@ -274,6 +281,16 @@ export async function readBounded(
   url: string,
   contentLength?: string | undefined,
 ): Promise<string> {
+  return Buffer.concat(await readBoundedChunks(body, limit, url, contentLength)).toString("utf8");
+}
+
+/** Reads a body as its chunks, at most `limit` bytes in all. */
+export async function readBoundedChunks(
+  body: Readable,
+  limit: number,
+  url: string,
+  contentLength?: string | undefined,
+): Promise<Buffer[]> {
   if (contentLength !== undefined && Number(contentLength) > limit) {
     body.destroy();
     throw new BodyTooLargeError(url, limit);
@@ -288,5 +305,5 @@ export async function readBounded(
     }
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return chunks;
 }

@@ -61,3 +61,12 @@ export interface ProjectList {
 export function normalizeProjectName(name: string): string {
   return name.replace(/[-_.]+/g, "-").toLowerCase();
 }
+
+/**
+ * A valid project name (PEP 508, https://peps.python.org/pep-0508/#names): ASCII letters and
+ * digits, with `.`, `_`, `-` inside. Anything else (`?`, `#`, `%`, `/`, `..`) is not a name, and
+ * never goes upstream or into the cache.
+ */
+export function isValidProjectName(name: string): boolean {
+  return name.length <= 200 && /^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$/i.test(name);
+}

@@ -162,7 +162,7 @@ describe("status pages in Chromium", {
       ["stale", "success", "lag lag-warn"],
       ["ancient", "success", "lag lag-critical"],
       ["held", "paused", "muted"],
-      ["pypi", "none", "muted"],
+      ["pypi", "fetched on demand", "muted"],
     ]);
     const broken = await page.textContent('tr[data-mirror="broken"] .c-lag');
     assert.equal(broken?.trim(), "never synced");
