@@ -4,7 +4,7 @@
 // are downloaded by the shared single-flight fetcher, so every client asking for the same file
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { AppContext, MirrorContext } from "../app-context.js";
-import { describeError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
+import { describeError, FetchAbandonedError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
 import type { ServedFile } from "../http/simple-pages.js";
 import { isSha256Hex } from "../store/blob-store.js";
 import type {
@@ -246,7 +246,11 @@ export class PullThrough {
           this.#cache.setDigest(mirror.config.name, row.path, blob.sha256, blob.size, blob.hashSource);
           this.#evictIfNeeded();
         },
-        (error: unknown) => this.#events.onUpstreamFailure?.(mirror.config.name, error),
+        (error: unknown) => {
+          // Abandoned because every client left: not upstream's fault.
+          if (!(error instanceof FetchAbandonedError))
+            this.#events.onUpstreamFailure?.(mirror.config.name, error);
+        },
       );
     }
     return { download, cache: joined ? "COALESCED" : "MISS" };
