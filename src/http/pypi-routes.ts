@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext, MirrorContext } from "../app-context.js";
-import { BadRequestPathError, NotFoundError } from "../errors.js";
+import { BadRequestPathError, describeError, FreshmirrorError, NotFoundError } from "../errors.js";
 import type { ProxyFileRow } from "../store/proxy-cache-store.js";
 import type { ProjectRecord } from "../store/state-store.js";
 import { decodeRequestPath, encodeMirrorPath } from "../sync/mirror-paths.js";
@@ -366,6 +366,14 @@ export class PypiRoutes {
     }
     if (req.method === "GET") this.fileResponses.acquire(res);
     const { download, cache } = this.#pullThrough.download(mirror, row);
+    if (cache === "MISS") {
+      // Once per download: clients that already have headers only see a broken transfer, so the
+      // reason (size limit, digest, upstream) goes to the server log.
+      download.done.catch((error: unknown) => {
+        const code = error instanceof FreshmirrorError ? `${error.code} ` : "";
+        console.error(`freshmirror: ${mirror.config.name}: ${code}${describeError(error)}`);
+      });
+    }
     const release = download.attachClient();
     res.once("close", release);
     // Headers wait only until upstream has answered with the bytes (so a failure before that is
