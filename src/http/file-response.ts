@@ -75,13 +75,6 @@ export interface SendOptions {
   sendTimeoutMs?: number | undefined;
 }
 
-/** Raised when a client took nothing for send_timeout; the response is destroyed with it. */
-class SendTimeoutError extends Error {
-  constructor(ms: number) {
-    super(`client took no bytes for ${ms} ms (send_timeout)`);
-  }
-}
-
 /**
  * One timer per response, re-armed (refresh, no new timer) each time the response waits for the
  * client to take bytes, and ignored while it waits for bytes to send (a slow upstream is not a
@@ -94,7 +87,7 @@ class SendWatchdog {
   constructor(res: ServerResponse, ms: number | undefined) {
     if (ms === undefined || ms <= 0) return;
     this.#timer = setTimeout(() => {
-      if (this.#waiting) res.destroy(new SendTimeoutError(ms));
+      if (this.#waiting) res.destroy();
     }, ms);
     this.#timer.unref();
   }
