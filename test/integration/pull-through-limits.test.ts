@@ -128,6 +128,29 @@ describe("pull-through downloads with limits", () => {
     }
   });
 
+  test("unknown size in flight: a Range request gets the whole file with 200, HEAD no length", async () => {
+    const file = await html.publish({
+      index: "simple",
+      project: "norange",
+      version: "1.0.0",
+      payloadBytes: MiB,
+    });
+    const fault = html.fault({ match: file.filename, kind: "chunked", bytesPerSecond: MiB });
+    try {
+      const url = `${server.url}/plain/simple/${encodeURIComponent(file.filename)}`;
+      const ranged = await fetch(url, { headers: { range: "bytes=100-199" } });
+      assert.equal(ranged.status, 200, "no range without a known length, as nginx and Varnish");
+      assert.equal(ranged.headers.get("content-range"), null);
+      const head = await fetch(url, { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get("x-cache"), "COALESCED");
+      assert.equal(head.headers.get("content-length"), null);
+      assert.equal(sha256(await readAll(ranged)), file.sha256);
+    } finally {
+      fault.remove();
+    }
+  });
+
   test("an endless body is stopped at max_file_size, data/tmp is emptied, the log says why", async () => {
     const file = await html.publish({
       index: "simple",
