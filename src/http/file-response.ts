@@ -86,9 +86,13 @@ class SendWatchdog {
 
   constructor(res: ServerResponse, ms: number | undefined) {
     if (ms === undefined || ms <= 0) return;
-    this.#timer = setTimeout(() => {
-      if (this.#waiting) res.destroy();
-    }, ms);
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); more would fire at once.
+    this.#timer = setTimeout(
+      () => {
+        if (this.#waiting) res.destroy();
+      },
+      Math.min(ms, 2 ** 31 - 1),
+    );
     this.#timer.unref();
   }
 

@@ -140,12 +140,15 @@ export class InFlightDownload extends EventEmitter {
       released = true;
       this.#clients--;
       if (this.#clients > 0 || this.#pinned || this.state !== "running") return;
-      this.#graceTimer = setTimeout(() => {
-        this.#graceTimer = undefined;
-        if (this.#clients === 0 && !this.#pinned && this.state === "running") {
-          this.abort.abort(new FetchAbandonedError(this.request.filename, this.#abandonGraceMs));
-        }
-      }, this.#abandonGraceMs);
+      this.#graceTimer = setTimeout(
+        () => {
+          this.#graceTimer = undefined;
+          if (this.#clients === 0 && !this.#pinned && this.state === "running") {
+            this.abort.abort(new FetchAbandonedError(this.request.filename, this.#abandonGraceMs));
+          }
+        },
+        Math.min(this.#abandonGraceMs, 2 ** 31 - 1),
+      );
       this.#graceTimer.unref();
     };
   }
