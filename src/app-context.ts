@@ -66,6 +66,8 @@ export class AppContext {
         retries: mirror.retries,
         backoffMs: mirror.retryBackoffMs,
         fillTimeoutMs: mirror.fillTimeoutMs,
+        maxFileSize: mirror.maxFileSize,
+        abandonGraceMs: mirror.abandonGraceMs,
       });
       this.#mirrors.set(mirror.name, { config: mirror, client, fetcher });
       state.ensureMirror(mirror.name);

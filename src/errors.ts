@@ -153,6 +153,55 @@ export class SizeMismatchError extends FreshmirrorError {
   }
 }
 
+/** More bytes arrived than the file's declared size (index `size` or Content-Length). */
+export class FetchTooLargeError extends FreshmirrorError {
+  constructor(filename: string, url: string, declared: number, received: number, declaredBy: string) {
+    super(
+      "FM_ERR_FETCH_TOO_LARGE",
+      `download of ${filename} (${url}) stopped: received ${received} bytes, more than the ${declared} bytes ${declaredBy} declared`,
+      { status: 502, hint: "the upstream file or its index is wrong; nothing was stored" },
+    );
+  }
+}
+
+/** A file over the mirror's `max_file_size`: refused when declared larger, stopped when it grows past. */
+export class FileSizeLimitError extends FreshmirrorError {
+  constructor(filename: string, url: string, limit: number, size: number, declared: boolean) {
+    super(
+      "FM_ERR_FETCH_SIZE_LIMIT",
+      declared
+        ? `refusing to download ${filename} (${url}): it is ${size} bytes, over max_file_size (${limit} bytes)`
+        : `download of ${filename} (${url}) stopped at ${size} bytes: over max_file_size (${limit} bytes)`,
+      { status: 502, hint: "raise the mirror's max_file_size if files this large are expected" },
+    );
+  }
+}
+
+/** Every client of an on-demand download left and none came back within `abandon_grace`. */
+export class FetchAbandonedError extends FreshmirrorError {
+  constructor(filename: string, graceMs: number) {
+    super(
+      "FM_ERR_FETCH_ABANDONED",
+      `download of ${filename} abandoned: no client was waiting for it for ${graceMs} ms (abandon_grace)`,
+      { status: 502, hint: "request the file again to restart it" },
+    );
+  }
+}
+
+/** More file responses at once than `max_file_responses`. */
+export class TooManyFileResponsesError extends FreshmirrorError {
+  readonly retryAfterSeconds: number;
+
+  constructor(limit: number, retryAfterSeconds: number) {
+    super(
+      "FM_ERR_HTTP_BUSY",
+      `too many file downloads in progress (max_file_responses is ${limit}); retry in ${retryAfterSeconds} s`,
+      { status: 503, hint: "retry later; the operator can raise max_file_responses" },
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class SyncLockedError extends FreshmirrorError {
   constructor(mirror: string, holder: string) {
     super("FM_ERR_SYNC_LOCKED", `a sync of mirror "${mirror}" is already running (${holder})`, {

@@ -188,3 +188,36 @@ mirrors:
     (error: unknown) => error instanceof ConfigError && /must be a whole segment/.test(error.message),
   );
 });
+
+test("download and response limits: defaults, per-mirror and top-level values, errors named", () => {
+  const defaults = parseConfigText(DESIGN_EXAMPLE, "example");
+  const pytorch = defaults.mirrors.find((m) => m.name === "pytorch");
+  assert.equal(pytorch?.maxFileSize, 20 * 2 ** 30);
+  assert.equal(pytorch?.abandonGraceMs, 30_000);
+  assert.equal(defaults.sendTimeoutMs, 60_000);
+  assert.equal(defaults.maxFileResponses, 512);
+  const set = parseConfigText(
+    `
+send_timeout: 2m
+max_file_responses: 64
+mirrors:
+  p: { type: pypi, upstream: https://pypi.org, max_file_size: 4GiB, abandon_grace: 5s }
+`,
+    "set",
+  );
+  assert.equal(set.mirrors[0]?.maxFileSize, 4 * 2 ** 30);
+  assert.equal(set.mirrors[0]?.abandonGraceMs, 5000);
+  assert.equal(set.sendTimeoutMs, 120_000);
+  assert.equal(set.maxFileResponses, 64);
+  assert.throws(
+    () =>
+      parseConfigText(
+        "max_file_responses: 0\nmirrors:\n  p: { type: pypi, upstream: https://pypi.org, max_file_size: big }\n",
+        "bad",
+      ),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      error.problems.some((p) => p.startsWith("max_file_responses")) &&
+      error.problems.some((p) => p.startsWith("mirrors.p.max_file_size") && /not a size/.test(p)),
+  );
+});

@@ -145,6 +145,13 @@ export const pypiMirrorSchema = z
     index_ttl: duration("index ttl").prefault("10m"),
     negative_ttl: duration("negative ttl").prefault("1m"),
     fill_timeout: duration("fill timeout").prefault("30m"),
+    // Largest file this mirror downloads: refused up front when its declared size is larger,
+    // stopped the moment more bytes arrive. torch CUDA wheels are ~2.5 GB, CUDA image layers a
+    // few GB; an endless or hostile upstream body must not fill the disk.
+    max_file_size: size.prefault("20GiB"),
+    // An on-demand download whose clients have all left goes on this long (a client that comes
+    // back joins it), then is abandoned and its temp file deleted. Sync downloads never are.
+    abandon_grace: duration("abandon grace").prefault("30s"),
     max_fails: z.number().int().min(1).default(5),
     fail_timeout: duration("fail timeout").prefault("30s"),
     disabled: z.boolean().default(false),
@@ -181,6 +188,10 @@ export const configSchema = z
     gc_grace: duration("gc grace period").prefault("1h"),
     // Bound on the blobs fetched on demand (all mirrors together); least recently used go first.
     max_cache_size: size.optional(),
+    // A file response whose client takes no bytes for this long is closed (nginx's send_timeout).
+    send_timeout: duration("send timeout").prefault("60s"),
+    // File responses (wheels, layers) sent at once, beyond which requests get 503 + Retry-After.
+    max_file_responses: z.number().int().min(1).max(100_000).default(512),
     // Webhooks and commands fired by events (release.new, sync.failed, ...).
     hooks: hooksSchema.default([]),
     mirrors: z
@@ -254,6 +265,8 @@ export interface PypiMirrorConfig {
   readonly indexTtlMs: number;
   readonly negativeTtlMs: number;
   readonly fillTimeoutMs: number;
+  readonly maxFileSize: number;
+  readonly abandonGraceMs: number;
   readonly maxFails: number;
   readonly failTimeoutMs: number;
   readonly disabled: boolean;
@@ -276,6 +289,8 @@ export interface Config {
   readonly maxConcurrentSyncs: number;
   readonly gcGraceMs: number;
   readonly maxCacheSize: number | undefined;
+  readonly sendTimeoutMs: number;
+  readonly maxFileResponses: number;
   readonly hooks: readonly HookConfig[];
   readonly mirrors: readonly MirrorConfig[];
   /** Where the config came from: a file path or "embedded default". */
@@ -373,6 +388,8 @@ function resolvePypiMirror(
     indexTtlMs: raw.index_ttl,
     negativeTtlMs: raw.negative_ttl,
     fillTimeoutMs: raw.fill_timeout,
+    maxFileSize: raw.max_file_size,
+    abandonGraceMs: raw.abandon_grace,
     maxFails: raw.max_fails,
     failTimeoutMs: raw.fail_timeout,
     disabled: raw.disabled,
@@ -417,6 +434,8 @@ export function resolveConfig(
     maxConcurrentSyncs: parsed.max_concurrent_syncs,
     gcGraceMs: parsed.gc_grace,
     maxCacheSize: parsed.max_cache_size,
+    sendTimeoutMs: parsed.send_timeout,
+    maxFileResponses: parsed.max_file_responses,
     hooks: parsed.hooks,
     mirrors: Object.freeze(
       Object.entries(parsed.mirrors).map(([name, raw]) => resolvePypiMirror(name, raw, env, problems)),

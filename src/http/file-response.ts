@@ -1,14 +1,16 @@
 // Answers a request for immutable file bytes: validators (ETag, Last-Modified), conditional
 // requests (304), Range and If-Range (206, 416) per RFC 9110 §13-14, HEAD, immutable caching.
 // Bodies are streamed from a source that can start at any offset — a blob on disk, or a download
-// still in flight — never buffered whole.
+// still in flight — never buffered whole. A file of unknown size (a download from an upstream
+// that gives none) is sent at once with chunked encoding. A client that takes no bytes for
+// `send_timeout` is cut off, and a stalled response pins at most two 256 KiB buffers.
 import { open } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 
 export interface FileMeta {
-  size: number;
+  /** Undefined while a download whose size nobody declared is in flight: sent chunked. */
+  size: number | undefined;
   /** Hex sha256: the strong ETag; null while a download of a file without a published hash runs. */
   sha256: string | null;
   lastModified: Date;
@@ -64,15 +66,60 @@ function etagMatches(header: string, etag: string, weak: boolean): boolean {
 /** Where the body comes from: a stream from any offset (a download in flight), or a complete file. */
 export type OpenBody = ((range: ByteRange) => Readable) | { path: string };
 
-const FILE_CHUNK = 1 << 20;
+export interface SendOptions {
+  /**
+   * Milliseconds a client may take no bytes while some are waiting for it (nginx's send_timeout:
+   * a stall between two writes, not the whole transfer); then the connection is closed and its
+   * buffers released. 0 or undefined: no limit.
+   */
+  sendTimeoutMs?: number | undefined;
+}
 
 /**
- * Sends bytes [start, end] of a file with two reusable 1 MiB buffers: a buffer is read into again
- * only after the socket took the chunk written from it. Memory per response stays at 2 MiB however
- * large the file, and no garbage of fresh Buffers piles up as with a read stream.
+ * One timer per response, re-armed (refresh, no new timer) each time the response waits for the
+ * client to take bytes, and ignored while it waits for bytes to send (a slow upstream is not a
+ * slow client).
  */
-async function sendFileRange(res: ServerResponse, path: string, range: ByteRange): Promise<void> {
-  const handle = await open(path, "r");
+class SendWatchdog {
+  readonly #timer: NodeJS.Timeout | undefined;
+  #waiting = false;
+
+  constructor(res: ServerResponse, ms: number | undefined) {
+    if (ms === undefined || ms <= 0) return;
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); more would fire at once.
+    this.#timer = setTimeout(
+      () => {
+        if (this.#waiting) res.destroy();
+      },
+      Math.min(ms, 2 ** 31 - 1),
+    );
+    this.#timer.unref();
+  }
+
+  /** Waits for `promise` (a write the client must take); the response dies if it stalls too long. */
+  async guard<T>(promise: Promise<T>): Promise<T> {
+    this.#waiting = true;
+    this.#timer?.refresh();
+    try {
+      return await promise;
+    } finally {
+      this.#waiting = false;
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * 256 KiB: big enough for few syscalls, small enough that 512 stalled responses (the default
+ * max_file_responses) pin at most 256 MiB. 1 MiB chunks made 300 non-reading sockets cost 600 MB.
+ */
+const FILE_CHUNK = 256 * 1024;
+
+/** Rejects when the response closes before it finished (the client left, or send_timeout hit). */
+function closedEarly(res: ServerResponse): { closed: Promise<never>; dispose(): void } {
   let gone: ((error: Error) => void) | undefined;
   const closed = new Promise<never>((_, reject) => {
     gone = reject;
@@ -82,13 +129,30 @@ async function sendFileRange(res: ServerResponse, path: string, range: ByteRange
     if (!res.writableFinished) gone?.(new Error("client closed the connection"));
   };
   res.once("close", onClose);
+  if (res.destroyed) onClose();
+  return { closed, dispose: () => res.off("close", onClose) };
+}
+
+/**
+ * Sends bytes [start, end] of a file with two reusable buffers: a buffer is read into again only
+ * after the socket took the chunk written from it. Memory per response stays at 2 × FILE_CHUNK
+ * however large the file, and no garbage of fresh Buffers piles up as with a read stream.
+ */
+async function sendFileRange(
+  res: ServerResponse,
+  path: string,
+  range: ByteRange,
+  watchdog: SendWatchdog,
+): Promise<void> {
+  const handle = await open(path, "r");
+  const { closed, dispose } = closedEarly(res);
   try {
     const buffers = [Buffer.allocUnsafe(FILE_CHUNK), Buffer.allocUnsafe(FILE_CHUNK)];
     const pending: (Promise<void> | undefined)[] = [undefined, undefined];
     let position = range.start;
     let turn = 0;
     while (position <= range.end) {
-      if (pending[turn]) await Promise.race([pending[turn], closed]);
+      if (pending[turn]) await watchdog.guard(Promise.race([pending[turn], closed]));
       const buffer = buffers[turn] as Buffer;
       const { bytesRead } = await handle.read(
         buffer,
@@ -105,11 +169,33 @@ async function sendFileRange(res: ServerResponse, path: string, range: ByteRange
       pending[turn] = written;
       turn ^= 1;
     }
-    await Promise.race([Promise.all(pending), closed]);
+    await watchdog.guard(Promise.race([Promise.all(pending), closed]));
     res.end();
   } finally {
-    res.off("close", onClose);
+    dispose();
     await handle.close();
+  }
+}
+
+/**
+ * Streams a body that follows a download in flight. Backpressure by hand rather than pipeline():
+ * the watchdog must see the waits on the client (drain), and only those.
+ */
+async function sendStream(res: ServerResponse, body: Readable, watchdog: SendWatchdog): Promise<void> {
+  const { closed, dispose } = closedEarly(res);
+  // A client that leaves while the body waits for upstream bytes: stop reading the download.
+  closed.catch((error: Error) => body.destroy(error));
+  try {
+    for await (const chunk of body) {
+      if (res.write(chunk as Buffer)) continue;
+      await watchdog.guard(
+        Promise.race([new Promise<void>((resolve) => res.once("drain", () => resolve())), closed]),
+      );
+    }
+    // Only now, the download verified, does a chunked body get its terminating chunk.
+    res.end();
+  } finally {
+    dispose();
   }
 }
 
@@ -122,6 +208,7 @@ export async function sendFile(
   res: ServerResponse,
   meta: FileMeta,
   openBody: OpenBody,
+  options: SendOptions = {},
 ): Promise<{ status: number; bytes: number }> {
   const etag = meta.sha256 === null ? undefined : etagOf(meta.sha256);
   const lastModified = meta.lastModified.toUTCString();
@@ -145,6 +232,7 @@ export async function sendFile(
     return { status: 304, bytes: 0 };
   }
 
+  if (meta.size === undefined) return sendUnknownSize(req, res, meta, openBody, options);
   let range = parseRange(req.headers.range, meta.size);
   const ifRangeHeader = req.headers["if-range"];
   const ifRange = Array.isArray(ifRangeHeader) ? ifRangeHeader[0] : ifRangeHeader;
@@ -174,22 +262,55 @@ export async function sendFile(
     res.end();
     return { status: res.statusCode, bytes: 0 };
   }
-  if (typeof openBody !== "function") {
-    try {
-      await sendFileRange(res, openBody.path, span);
-    } catch {
-      res.destroy();
-    }
-    return { status: res.statusCode, bytes: length };
-  }
-  const body = openBody(span);
-  try {
-    await pipeline(body, res);
-  } catch {
-    // Client gone, or the source failed (a download that did not verify): destroy the socket so
-    // the client sees a failed transfer, never a short body that looks complete.
-    res.destroy();
-    body.destroy();
-  }
+  await sendBody(res, openBody, span, options);
   return { status: res.statusCode, bytes: length };
+}
+
+async function sendBody(
+  res: ServerResponse,
+  openBody: OpenBody,
+  span: ByteRange,
+  options: SendOptions,
+): Promise<void> {
+  const watchdog = new SendWatchdog(res, options.sendTimeoutMs);
+  const body = typeof openBody === "function" ? openBody(span) : undefined;
+  try {
+    if (body) await sendStream(res, body, watchdog);
+    else await sendFileRange(res, (openBody as { path: string }).path, span, watchdog);
+  } catch {
+    // Client gone, send_timeout, or the source failed (a download that did not verify): destroy
+    // the socket so the client sees a failed transfer, never a short body that looks complete.
+    res.destroy();
+    body?.destroy();
+  } finally {
+    watchdog.dispose();
+  }
+}
+
+/**
+ * A download in flight whose size neither the index nor upstream's Content-Length gave: 200 at
+ * once, chunked (RFC 9112 §7.1), bytes as they land, the terminating chunk only once the download
+ * is verified, so a failed one reaches the client as a broken transfer.
+ * A Range header is ignored and the whole file sent with 200, as RFC 9110 §14.2 allows and as
+ * nginx (its range filter skips responses without a known length) and Varnish (no ranges on a
+ * streaming object of unknown length) do: a range can be neither checked against the size nor
+ * answered with a complete Content-Range. Clients that resume (pip does not) then get it all.
+ */
+async function sendUnknownSize(
+  req: IncomingMessage,
+  res: ServerResponse,
+  meta: FileMeta,
+  openBody: OpenBody,
+  options: SendOptions,
+): Promise<{ status: number; bytes: number }> {
+  res.statusCode = 200;
+  res.setHeader("Content-Type", meta.contentType);
+  if (req.method === "HEAD") {
+    res.end();
+    return { status: 200, bytes: 0 };
+  }
+  // Headers go out now, before the first byte: clients (pip waits 15 s) see the answer at once.
+  res.flushHeaders();
+  await sendBody(res, openBody, { start: 0, end: Number.POSITIVE_INFINITY }, options);
+  return { status: 200, bytes: 0 };
 }

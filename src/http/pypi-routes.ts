@@ -7,7 +7,13 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext, MirrorContext } from "../app-context.js";
 import { isConfiguredIndex, matchesIndex } from "../config/index-pattern.js";
-import { BadRequestPathError, NotFoundError, NotProjectNameError } from "../errors.js";
+import {
+  BadRequestPathError,
+  describeError,
+  FreshmirrorError,
+  NotFoundError,
+  NotProjectNameError,
+} from "../errors.js";
 import type { ProxyFileRow } from "../store/proxy-cache-store.js";
 import type { ProjectRecord } from "../store/state-store.js";
 import { decodeRequestPath, encodeMirrorPath } from "../sync/mirror-paths.js";
@@ -16,6 +22,7 @@ import type { CacheStatus, PageLookup, PullThrough } from "../sync/pull-through.
 import { isValidProjectName, normalizeProjectName } from "../upstream/project-page.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
 import { sendFile } from "./file-response.js";
+import { FileResponseLimiter } from "./file-response-limiter.js";
 import {
   renderProjectListHtml,
   renderProjectListJson,
@@ -114,10 +121,13 @@ export class PypiRoutes {
   readonly #app: AppContext;
   readonly #pullThrough: PullThrough;
   readonly #pages = new PageCache();
+  /** Bounds the file bodies sent at once (max_file_responses). */
+  readonly fileResponses: FileResponseLimiter;
 
   constructor(app: AppContext) {
     this.#app = app;
     this.#pullThrough = app.pullThrough;
+    this.fileResponses = new FileResponseLimiter(app.config.maxFileResponses);
   }
 
   /** Handles a request whose path is `/<mirror>/<rest>`; `rest` is still percent-encoded. */
@@ -320,6 +330,7 @@ export class PypiRoutes {
     filename: string,
     route: string,
   ): Promise<RouteResult> {
+    if (req.method === "GET") this.fileResponses.acquire(res);
     const blob = this.#app.state.getBlob(sha256);
     const path = this.#app.blobs.pathFor(sha256);
     const result = await sendFile(
@@ -333,13 +344,17 @@ export class PypiRoutes {
         extraHeaders: { "X-Cache": "HIT" },
       },
       { path },
+      { sendTimeoutMs: this.#app.config.sendTimeoutMs },
     );
     return { route, cache: "HIT", ...result };
   }
 
   /**
    * A file fetched on demand: from the store when it is there, else streamed from the one
-   * download in flight, each client at its own pace, Range included.
+   * download in flight, each client at its own pace, Range included. Headers go out as soon as
+   * upstream has answered with the bytes: with Content-Length when the index or upstream gave a
+   * size, else chunked. While a client is here it keeps the download alive; when the last one
+   * leaves, the download goes on for `abandon_grace` only (see InFlightDownload.attachClient).
    */
   async #sendProxied(
     req: IncomingMessage,
@@ -352,26 +367,34 @@ export class PypiRoutes {
       const size = row.size ?? (await this.#app.blobs.size(stored)) ?? 0;
       return this.#sendStored(req, res, stored, size, row.filename, "file");
     }
+    if (req.method === "GET") this.fileResponses.acquire(res);
     const { download, cache } = this.#pullThrough.download(mirror, row);
-    // Headers wait until upstream has answered with the bytes (so a failure is still a clean 502)
-    // and the size is known: from the index, else from upstream's Content-Length.
-    let size = row.size ?? download.expectedSize;
-    while ((size === undefined || !download.responded) && download.state === "running") {
-      await download.nextChange();
-      size = row.size ?? download.expectedSize ?? download.result?.size;
+    if (cache === "MISS") {
+      // Once per download: clients that already have headers only see a broken transfer, so the
+      // reason (size limit, digest, upstream) goes to the server log.
+      download.done.catch((error: unknown) => {
+        const code = error instanceof FreshmirrorError ? `${error.code} ` : "";
+        console.error(`freshmirror: ${mirror.config.name}: ${code}${describeError(error)}`);
+      });
     }
+    const release = download.attachClient();
+    res.once("close", release);
+    // Headers wait only until upstream has answered with the bytes (so a failure before that is
+    // still a clean 502), not for the size: a file of unknown size is sent chunked.
+    while (!download.responded && download.state === "running") await download.nextChange();
     if (download.state === "failed") throw download.error;
     const result = await sendFile(
       req,
       res,
       {
-        size: size ?? download.result?.size ?? 0,
+        size: row.size ?? download.expectedSize ?? download.result?.size,
         sha256: row.hashSource === "index" ? row.sha256 : null,
         lastModified: new Date(),
         contentType: contentTypeFor(row.filename),
         extraHeaders: { "X-Cache": cache },
       },
-      (range) => download.createReader(range.start, range.end),
+      (range) => download.createReader(range.start, Number.isFinite(range.end) ? range.end : undefined),
+      { sendTimeoutMs: this.#app.config.sendTimeoutMs },
     );
     return { route: "file", cache, ...result };
   }

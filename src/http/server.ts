@@ -3,7 +3,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { AppContext } from "../app-context.js";
-import { FreshmirrorError, isDiskFull, NotFoundError, StoreWriteError } from "../errors.js";
+import {
+  FreshmirrorError,
+  isDiskFull,
+  NotFoundError,
+  StoreWriteError,
+  TooManyFileResponsesError,
+} from "../errors.js";
 import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import type { Scheduler } from "../sync/scheduler.js";
@@ -120,6 +126,8 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): R
   res.setHeader("Content-Type", wantsJson ? "application/json" : "text/plain; charset=utf-8");
   res.setHeader("Content-Length", Buffer.byteLength(body));
   res.setHeader("Cache-Control", "no-store");
+  // RFC 9110 §10.2.3: when to come back; pip honours it on 503.
+  if (known instanceof TooManyFileResponsesError) res.setHeader("Retry-After", known.retryAfterSeconds);
   res.end(req.method === "HEAD" ? undefined : body);
   return { route: "error", status, bytes: 0 };
 }

@@ -3,12 +3,18 @@
 // resume with Range; the sha256 (and size) is checked before the blob enters the store. Readers
 // follow the growing temp file at their own pace; when a download fails they are destroyed with
 // the error, never ended cleanly, so no client mistakes a short body for a complete one.
+// Every transfer is bounded: by the file's declared size (index `size`, Content-Length), by
+// `max_file_size`, by `fill_timeout`; an on-demand download nobody waits for any more is
+// abandoned after `abandon_grace`. Whatever stops a transfer, its temp file is deleted.
 import { createHash, type Hash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { open, unlink } from "node:fs/promises";
 import { Readable } from "node:stream";
 import {
   DigestMismatchError,
+  FetchAbandonedError,
+  FetchTooLargeError,
+  FileSizeLimitError,
   FreshmirrorError,
   SizeMismatchError,
   StoreWriteError,
@@ -43,7 +49,13 @@ export interface BlobFetcherOptions {
   backoffMs: number;
   /** Bound on one whole download, resumes included. */
   fillTimeoutMs: number;
+  /** Largest file accepted (declared or received); default unbounded. */
+  maxFileSize?: number | undefined;
+  /** How long an on-demand download goes on after its last client left; default 30 s. */
+  abandonGraceMs?: number | undefined;
 }
+
+const DEFAULT_ABANDON_GRACE_MS = 30_000;
 
 const READ_CHUNK = 256 * 1024;
 const WRITE_BATCH_BYTES = 1 << 20;
@@ -68,13 +80,22 @@ export class InFlightDownload extends EventEmitter {
   #resolve!: (blob: FetchedBlob) => void;
   #reject!: (error: Error) => void;
   readonly #store: BlobStore;
+  /** Aborted when the download is abandoned: the upstream request and its body are cut off. */
+  readonly abort = new AbortController();
+  readonly #abandonGraceMs: number;
+  /** Clients streaming (or about to stream) this download. */
+  #clients = 0;
+  /** Someone other than a streaming client waits for it (a sync): never abandoned. */
+  #pinned = false;
+  #graceTimer: NodeJS.Timeout | undefined;
 
-  constructor(request: BlobRequest, store: BlobStore) {
+  constructor(request: BlobRequest, store: BlobStore, abandonGraceMs = DEFAULT_ABANDON_GRACE_MS) {
     super();
     this.setMaxListeners(0);
     this.request = request;
     this.expectedSize = request.size;
     this.#store = store;
+    this.#abandonGraceMs = abandonGraceMs;
     this.done = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -84,6 +105,7 @@ export class InFlightDownload extends EventEmitter {
   }
 
   succeed(blob: FetchedBlob): void {
+    this.#clearGrace();
     this.state = "done";
     this.result = blob;
     this.#resolve(blob);
@@ -91,10 +113,50 @@ export class InFlightDownload extends EventEmitter {
   }
 
   fail(error: Error): void {
+    this.#clearGrace();
     this.state = "failed";
     this.error = error;
     this.#reject(error);
     this.emit("failed", error);
+  }
+
+  /** Never abandon this download (a sync, or another non-streaming waiter, needs it). */
+  pin(): void {
+    this.#pinned = true;
+    this.#clearGrace();
+  }
+
+  /**
+   * Registers a client of an on-demand download; call the returned function (once is enough)
+   * when it leaves. When the last client leaves, the download goes on for `abandon_grace` (a
+   * client that comes back joins it), then is abandoned: its upstream transfer is aborted and
+   * its temp file deleted, so a client that left does not cost disk and bandwidth forever.
+   */
+  attachClient(): () => void {
+    this.#clients++;
+    this.#clearGrace();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#clients--;
+      if (this.#clients > 0 || this.#pinned || this.state !== "running") return;
+      this.#graceTimer = setTimeout(
+        () => {
+          this.#graceTimer = undefined;
+          if (this.#clients === 0 && !this.#pinned && this.state === "running") {
+            this.abort.abort(new FetchAbandonedError(this.request.filename, this.#abandonGraceMs));
+          }
+        },
+        Math.min(this.#abandonGraceMs, 2 ** 31 - 1),
+      );
+      this.#graceTimer.unref();
+    };
+  }
+
+  #clearGrace(): void {
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
   }
 
   /**
@@ -249,15 +311,24 @@ export class BlobFetcher {
   fetch(request: BlobRequest): InFlightDownload {
     const key = keyOf(request);
     const existing = this.#inFlight.get(key);
-    if (existing) return existing;
-    const download = new InFlightDownload(request, this.#store);
+    if (existing && !existing.abort.signal.aborted) {
+      if (request.origin !== "fetch") existing.pin();
+      return existing;
+    }
+    const download = new InFlightDownload(request, this.#store, this.#options.abandonGraceMs);
+    if (request.origin !== "fetch") download.pin();
     this.#inFlight.set(key, download);
+    const forget = () => {
+      if (this.#inFlight.get(key) === download) this.#inFlight.delete(key);
+    };
+    // An abandoned download is forgotten at once: a new request starts a fresh one.
+    download.abort.signal.addEventListener("abort", forget, { once: true });
     this.#run(download)
       .then(
         (blob) => download.succeed(blob),
         (error: Error) => download.fail(error),
       )
-      .finally(() => this.#inFlight.delete(key));
+      .finally(forget);
     return download;
   }
 
@@ -268,6 +339,10 @@ export class BlobFetcher {
       const size = (await this.#store.size(expected)) ?? 0;
       this.#state.recordBlob(expected, size, request.origin, Date.now());
       return { sha256: expected, size, hashSource: "index", reused: true };
+    }
+    const limit = this.#options.maxFileSize;
+    if (limit !== undefined && request.size !== undefined && request.size > limit) {
+      throw new FileSizeLimitError(request.filename, request.url, limit, request.size, true);
     }
     download.tempPath = await this.#store.tempPath(request.filename).catch((error: unknown) => {
       throw new StoreWriteError(this.#store.tmpRoot, error);
@@ -340,24 +415,23 @@ export class BlobFetcher {
     let written = 0;
     let resumed = false;
     let validator: string | undefined;
+    const { signal } = download.abort;
+    const maxFileSize = this.#options.maxFileSize ?? Number.POSITIVE_INFINITY;
+    const timedOut = () =>
+      new FreshmirrorError("FM_ERR_FETCH_TIMEOUT", `download of ${request.filename} exceeded fill_timeout`, {
+        status: 504,
+      });
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          if (Date.now() > deadline) {
-            throw new FreshmirrorError(
-              "FM_ERR_FETCH_TIMEOUT",
-              `download of ${request.filename} exceeded fill_timeout`,
-              {
-                status: 504,
-              },
-            );
-          }
+          if (signal.aborted) throw signal.reason;
+          if (Date.now() > deadline) throw timedOut();
           const headers: Record<string, string> = { "accept-encoding": "identity" };
           if (written > 0) {
             headers.range = `bytes=${written}-`;
             if (validator) headers["if-range"] = validator;
           }
-          const response = await this.#client.send("GET", request.url, headers);
+          const response = await this.#client.send("GET", request.url, headers, signal);
           if (
             written > 0 &&
             response.status === 206 &&
@@ -384,6 +458,18 @@ export class BlobFetcher {
           if (response.status === 200 && Number.isFinite(length) && download.expectedSize === undefined) {
             download.expectedSize = length;
           }
+          // The bound on this transfer: the declared size (index first, else Content-Length, which
+          // for a 206 counts from the resume point), and max_file_size. Passing either stops it.
+          const announced =
+            Number.isFinite(length) && (response.status === 200 || response.status === 206)
+              ? (response.status === 206 ? written : 0) + length
+              : undefined;
+          if (announced !== undefined && announced > maxFileSize) {
+            response.body.destroy();
+            throw new FileSizeLimitError(request.filename, request.url, maxFileSize, announced, true);
+          }
+          const declared = request.size ?? announced;
+          const declaredBy = request.size !== undefined ? "the index" : "Content-Length";
           download.emit("progress");
           let bodyBytes = 0;
           const cutOff = (cause?: unknown) =>
@@ -419,6 +505,19 @@ export class BlobFetcher {
           };
           try {
             for await (const chunk of response.body) {
+              const received = written + pendingBytes + (chunk as Buffer).length;
+              if (received > maxFileSize) {
+                response.body.destroy();
+                throw new FileSizeLimitError(request.filename, request.url, maxFileSize, received, false);
+              }
+              if (declared !== undefined && received > declared) {
+                response.body.destroy();
+                throw new FetchTooLargeError(request.filename, request.url, declared, received, declaredBy);
+              }
+              if (Date.now() > deadline) {
+                response.body.destroy();
+                throw timedOut();
+              }
               pending.push(chunk as Buffer);
               pendingBytes += (chunk as Buffer).length;
               // The first chunk goes out at once: waiting clients get their first bytes without delay.
@@ -427,14 +526,16 @@ export class BlobFetcher {
             }
             await flush();
           } catch (error) {
+            if (signal.aborted) throw signal.reason;
             // Keep what did arrive, so a resume starts after it.
-            if (!(error instanceof StoreWriteError)) await flush();
+            if (!(error instanceof FreshmirrorError)) await flush();
             // A socket closed mid-body surfaces as undici's bare "other side closed": say which file.
             throw error instanceof FreshmirrorError ? error : cutOff(error);
           }
           if (Number.isFinite(length) && bodyBytes !== length) throw cutOff();
           return { sha256: hash.digest("hex"), size: written, resumed };
         } catch (error) {
+          if (signal.aborted) throw signal.reason;
           if (error instanceof StoreWriteError) throw error;
           const errno = (error as NodeJS.ErrnoException).code;
           if (errno === "ENOSPC" || errno === "EDQUOT" || errno === "EROFS" || errno === "EIO") {
@@ -448,12 +549,15 @@ export class BlobFetcher {
           if (
             permanent ||
             code === "FM_ERR_FETCH_TIMEOUT" ||
+            code === "FM_ERR_FETCH_TOO_LARGE" ||
+            code === "FM_ERR_FETCH_SIZE_LIMIT" ||
             code === "FM_ERR_UPSTREAM_HOST_NOT_ALLOWED" ||
             attempt >= this.#options.retries
           ) {
             throw error;
           }
           await sleep(backoffDelay(this.#options.backoffMs, attempt));
+          if (signal.aborted) throw signal.reason;
         }
       }
     } finally {

@@ -5,7 +5,7 @@
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { AppContext, MirrorContext } from "../app-context.js";
 import { isIndexPattern, matchesIndex } from "../config/index-pattern.js";
-import { describeError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
+import { describeError, FetchAbandonedError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
 import type { ProxyCacheStore, ProxyFileRow, ProxyPageRow } from "../store/proxy-cache-store.js";
 import { parseDistributionFilename } from "../upstream/distribution-filename.js";
 import type { PageResponse } from "../upstream/http-client.js";
@@ -304,7 +304,11 @@ export class PullThrough {
           this.#cache.setDigest(mirror.config.name, row.path, blob.sha256, blob.size, blob.hashSource);
           this.#evictIfNeeded();
         },
-        (error: unknown) => this.#events.onUpstreamFailure?.(mirror.config.name, error),
+        (error: unknown) => {
+          // Abandoned because every client left: not upstream's fault.
+          if (!(error instanceof FetchAbandonedError))
+            this.#events.onUpstreamFailure?.(mirror.config.name, error);
+        },
       );
     }
     return { download, cache: joined ? "COALESCED" : "MISS" };

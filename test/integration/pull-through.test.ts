@@ -225,7 +225,7 @@ describe("pull-through proxy", () => {
     assert.equal(retry.res.headers.get("x-cache"), "MISS");
   });
 
-  test("the download goes on when the only client disconnects, and the file lands", async () => {
+  test("the download goes on (within abandon_grace) when the only client disconnects, and the file lands", async () => {
     const file = await upstream.publish({
       index: "whl/cu121",
       project: "abandoned",
