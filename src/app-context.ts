@@ -133,6 +133,7 @@ export class AppContext {
   async close(): Promise<void> {
     await this.hooks.idle();
     await this.hooks.close();
+    await this.pullThrough.close();
     await Promise.all([...this.#mirrors.values()].map((m) => m.client.close().catch(() => undefined)));
     this.state.close();
   }

@@ -62,6 +62,11 @@ export class PullThrough {
     this.#events = events;
   }
 
+  /** Ends the page worker; the app calls this on close. */
+  close(): Promise<void> {
+    return this.#workers.close();
+  }
+
   projectPage(mirror: MirrorContext, idx: string, project: string): Promise<PageLookup> {
     if (!isValidProjectName(project)) {
       return Promise.resolve({
