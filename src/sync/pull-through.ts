@@ -4,7 +4,7 @@
 // are downloaded by the shared single-flight fetcher, so every client asking for the same file
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { AppContext, MirrorContext } from "../app-context.js";
-import { describeError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
+import { describeError, UpstreamStatusError } from "../errors.js";
 import type { ServedFile } from "../http/simple-pages.js";
 import { isSha256Hex } from "../store/blob-store.js";
 import type {
@@ -100,11 +100,12 @@ export class PullThrough {
         cached?.status === 200
           ? { etag: cached.etag ?? undefined, lastModified: cached.lastModified ?? undefined }
           : {};
-      response = await withTimeout(
-        mirror.client.fetchPage(url, SIMPLE_INDEX_ACCEPT, conditional, { retries: 0 }),
-        config.upstreamTimeoutMs,
-        url,
-      );
+      // The deadline aborts the upstream request itself (a Promise.race would answer the client
+      // but leave the request holding a pooled connection while upstream drips).
+      response = await mirror.client.fetchPage(url, SIMPLE_INDEX_ACCEPT, conditional, {
+        retries: 0,
+        deadlineMs: config.upstreamTimeoutMs,
+      });
       if (response.status === 304 && cached) {
         this.#cache.touchPage(config.name, idx, project, now);
         return toLookup({ ...cached, fetchedAt: now }, undefined);
@@ -317,12 +318,4 @@ function toLookup(row: ProxyPageRow, stale: string | undefined): PageLookup {
     body: JSON.parse(row.body) as ProxyPageBody,
     stale,
   };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, url: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new UpstreamTimeoutError(url, ms)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
