@@ -146,11 +146,17 @@ describe("upstream timeouts end the upstream request", () => {
 
     const drips = Array.from({ length: 40 }, (_, i) => timed(`${server.url}/proxy/simple/drip-${i}/`));
     await waitFor("the page pool to fill with dripping pages", () => upstream.openDrips() >= 16, 10_000);
+    // Let the other requests reach the pool too (a shared pool of 32 would now be full).
+    await new Promise((r) => setTimeout(r, 500));
     // Pages hold every page connection now; a file still downloads at once on its own pool.
     const during = await timed(fileUrl);
     assert.equal(during.status, 200, during.body.toString().slice(0, 500));
     assert.equal(createHash("sha256").update(during.body).digest("hex"), WHEEL_SHA);
     assert.ok(upstream.openDrips() >= 16, "the file was fetched while pages were still dripping");
+    assert.ok(
+      upstream.openDrips() <= 16,
+      `pages took ${upstream.openDrips()} connections, more than their share`,
+    );
 
     const answers = await Promise.all(drips);
     for (const answer of answers)
