@@ -99,6 +99,7 @@ async function timed(url: string): Promise<{ status: number; body: Buffer; ms: n
   return { status: res.status, body, ms: Date.now() - start };
 }
 
+// Test timeouts, since before the fix a starved file request (or a sync) simply never ends.
 describe("upstream timeouts end the upstream request", () => {
   let upstream: DripUpstream;
   let ws: MirrorWorkspace;
@@ -136,7 +137,9 @@ describe("upstream timeouts end the upstream request", () => {
     await upstream?.close();
   });
 
-  test("40 dripping pages time out, close their upstream connections, and never starve files or later pages", async () => {
+  test("40 dripping pages time out, close their upstream connections, and never starve files or later pages", {
+    timeout: 60_000,
+  }, async () => {
     // The healthy page is cached first, so its file can be asked for while the pages drip.
     const okPage = await timed(`${server.url}/proxy/simple/okpkg/`);
     assert.equal(okPage.status, 200);
@@ -176,7 +179,9 @@ describe("upstream timeouts end the upstream request", () => {
     assert.equal(again.status, 504, "still dripping, still timed out, not hung");
   });
 
-  test("freshmirror sync of a dripping page fails with a timeout naming the page, within its deadline", async () => {
+  test("freshmirror sync of a dripping page fails with a timeout naming the page, within its deadline", {
+    timeout: 90_000,
+  }, async () => {
     const started = Date.now();
     const sync = await ws.cli(["sync", "synced"], { timeoutMs: 60_000 });
     const ms = Date.now() - started;
