@@ -5,7 +5,7 @@
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { AppContext, MirrorContext } from "../app-context.js";
 import { isIndexPattern, matchesIndex } from "../config/index-pattern.js";
-import { describeError, FetchAbandonedError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
+import { describeError, FetchAbandonedError, UpstreamStatusError } from "../errors.js";
 import type { ProxyCacheStore, ProxyFileRow, ProxyPageRow } from "../store/proxy-cache-store.js";
 import { parseDistributionFilename } from "../upstream/distribution-filename.js";
 import type { PageResponse } from "../upstream/http-client.js";
@@ -140,11 +140,13 @@ export class PullThrough {
         cached?.status === 200
           ? { etag: cached.etag ?? undefined, lastModified: cached.lastModified ?? undefined }
           : {};
-      response = await withTimeout(
-        mirror.client.fetchPage(url, SIMPLE_INDEX_ACCEPT, conditional, { retries: 0, bytes: true }),
-        config.upstreamTimeoutMs,
-        url,
-      );
+      // The deadline aborts the upstream request itself (a Promise.race would answer the client
+      // but leave the request holding a pooled connection while upstream drips).
+      response = await mirror.client.fetchPage(url, SIMPLE_INDEX_ACCEPT, conditional, {
+        retries: 0,
+        bytes: true,
+        deadlineMs: config.upstreamTimeoutMs,
+      });
       if (response.status === 304 && cached) {
         this.#cache.touchPage(config.name, idx, project, now);
         this.#rememberMeta({ ...cached, fetchedAt: now, body: null });
@@ -406,12 +408,4 @@ function pageVersion(row: ProxyPageRow): string {
 function toLookup(row: ProxyPageRow, stale: string | undefined): PageLookup {
   if (row.status !== 200) return { kind: "not-found", reason: "upstream has no such page" };
   return { kind: "page", version: pageVersion(row), stale };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, url: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new UpstreamTimeoutError(url, ms)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,12 @@
 // The one HTTP client for upstreams: undici with keep-alive, a per-request timeout, retries with
 // exponential backoff for pages, redirects followed only to allowed hosts, bounded body reads,
 // and a per-host circuit breaker. Counts every request it sends (sync runs report it).
+//
+// Timeouts end what they time out: a page read has a total deadline (headers and whole body) that
+// aborts the underlying request through an AbortSignal, so its connection is closed and given
+// back, and undici's idle timers (headersTimeout/bodyTimeout) abort stalled file downloads. Pages
+// and files use separate connection pools, so pages stuck on a dripping upstream never take the
+// connections file downloads need, and a burst of downloads never blocks index pages.
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher, request } from "undici";
 import {
@@ -24,6 +30,16 @@ export interface UpstreamClientOptions {
   failTimeoutMs: number;
   /** Largest index page accepted. */
   maxPageBytes?: number;
+  /**
+   * Total time one page request may take, headers and whole body, redirects included (per
+   * attempt). Default 6 × timeoutMs: a big index page over a slow link may take longer than
+   * one idle timeout, a page dripping a byte at a time must not hang a sync forever.
+   */
+  pageDeadlineMs?: number;
+  /** Connections per upstream origin for pages (and HEADs). Default 16. */
+  pageConnections?: number;
+  /** Connections per upstream origin for file downloads. Default 32. */
+  fileConnections?: number;
   userAgent?: string;
   /**
    * Basic credentials for the upstream (RFC 7617): the header is sent to `origin` only, never to
@@ -63,6 +79,11 @@ export interface Conditional {
 
 const MAX_REDIRECTS = 5;
 const DEFAULT_MAX_PAGE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_PAGE_CONNECTIONS = 16;
+const DEFAULT_FILE_CONNECTIONS = 32;
+
+/** Which connection pool a request uses: index pages and HEADs, or file downloads. */
+export type RequestKind = "page" | "file";
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const value = headers[name];
@@ -84,22 +105,32 @@ export function backoffDelay(baseMs: number, attempt: number): number {
 
 export class UpstreamClient {
   readonly options: UpstreamClientOptions;
-  readonly #dispatcher: Dispatcher;
+  readonly #dispatchers: Record<RequestKind, Dispatcher>;
   readonly #breakers = new Map<string, { fails: number; openUntil: number; last?: unknown }>();
   /** Requests sent (every attempt and redirect hop counts). */
   requestCount = 0;
 
   constructor(options: UpstreamClientOptions, dispatcher?: Dispatcher) {
     this.options = options;
-    this.#dispatcher =
-      dispatcher ??
+    const agent = (connections: number) =>
       new Agent({
-        connections: 32,
+        connections,
         keepAliveTimeout: 10_000,
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
         connect: { timeout: options.timeoutMs },
       });
+    this.#dispatchers = dispatcher
+      ? { page: dispatcher, file: dispatcher }
+      : {
+          page: agent(options.pageConnections ?? DEFAULT_PAGE_CONNECTIONS),
+          file: agent(options.fileConnections ?? DEFAULT_FILE_CONNECTIONS),
+        };
+  }
+
+  /** The total deadline of one page request when the caller gives none. */
+  get pageDeadlineMs(): number {
+    return this.options.pageDeadlineMs ?? this.options.timeoutMs * 6;
   }
 
   isAllowed(url: string): boolean {
@@ -146,13 +177,15 @@ export class UpstreamClient {
 
   /**
    * One request, following redirects within the allowlist. The caller owns the body of the
-   * returned response (read it or dump it).
+   * returned response (read it or dump it). Aborting `signal` aborts the request on the wire
+   * (its connection is closed), before or after the headers; `kind` picks the connection pool.
    */
   async send(
     method: "GET" | "HEAD",
     url: string,
     headers: Record<string, string>,
     signal?: AbortSignal,
+    kind: RequestKind = "file",
   ): Promise<StreamResponse> {
     let current = url;
     for (let hop = 0; ; hop++) {
@@ -170,7 +203,7 @@ export class UpstreamClient {
             ...headers,
             ...(sameOrigin ? { authorization: auth.header } : {}),
           },
-          dispatcher: this.#dispatcher,
+          dispatcher: this.#dispatchers[kind],
           signal,
         });
       } catch (error) {
@@ -207,16 +240,22 @@ export class UpstreamClient {
     url: string,
     accept: string,
     conditional: Conditional = {},
-    options: { retries?: number; bytes?: boolean } = {},
+    options: { retries?: number; bytes?: boolean; deadlineMs?: number } = {},
   ): Promise<PageResponse> {
     const retries = options.retries ?? this.options.retries;
+    const deadlineMs = options.deadlineMs ?? this.pageDeadlineMs;
     const headers: Record<string, string> = { accept };
     if (conditional.etag) headers["if-none-match"] = conditional.etag;
     if (conditional.lastModified) headers["if-modified-since"] = conditional.lastModified;
     const limit = this.options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES;
     for (let attempt = 0; ; attempt++) {
+      // Per attempt: the timer aborts the request itself, so a page that drips forever ends here
+      // and its connection goes back to the pool closed, not held by a reader nobody waits for.
+      const deadline = AbortSignal.timeout(deadlineMs);
       try {
-        const response = await this.send("GET", url, headers);
+        const response = await this.send("GET", url, headers, deadline, "page").catch((error: unknown) => {
+          throw deadline.aborted ? new UpstreamTimeoutError(url, deadlineMs) : error;
+        });
         const { status } = response;
         if (status === 200) {
           const chunks = await readBoundedChunks(
@@ -224,7 +263,12 @@ export class UpstreamClient {
             limit,
             response.url,
             header(response.headers, "content-length"),
-          );
+          ).catch((error: unknown) => {
+            if (error instanceof BodyTooLargeError) throw error;
+            if (deadline.aborted) throw new UpstreamTimeoutError(response.url, deadlineMs);
+            // The connection broke mid-body (reset, idle bodyTimeout): a network error, retried.
+            throw new UpstreamNetworkError(response.url, error);
+          });
           return {
             status,
             url: response.url,
@@ -262,7 +306,7 @@ export class UpstreamClient {
 
   /** Size of a file from a HEAD request (for dry runs of indexes that give no sizes). */
   async headSize(url: string): Promise<number | undefined> {
-    const response = await this.send("HEAD", url, {});
+    const response = await this.send("HEAD", url, {}, AbortSignal.timeout(this.options.timeoutMs), "page");
     await response.body.dump();
     if (response.status !== 200) return undefined;
     const length = Number(header(response.headers, "content-length"));
@@ -270,7 +314,8 @@ export class UpstreamClient {
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    const { page, file } = this.#dispatchers;
+    await Promise.all(page === file ? [page.close()] : [page.close(), file.close()]);
   }
 }
 
