@@ -8,11 +8,14 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
+import { buildWheel } from "../fixtures/wheel-builder.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
 
-const WHEEL = "okpkg-1.0-py3-none-any.whl";
-const WHEEL_BYTES = Buffer.alloc(3 << 20, 7);
-const WHEEL_SHA = createHash("sha256").update(WHEEL_BYTES).digest("hex");
+// A real wheel (a .whl must be a complete zip to be kept), 3 MiB so it takes a moment to send.
+const BUILT = buildWheel({ project: "okpkg", version: "1.0", payloadBytes: 3 << 20 });
+const WHEEL = BUILT.filename;
+const WHEEL_BYTES = BUILT.bytes;
+const WHEEL_SHA = BUILT.sha256;
 
 interface DripUpstream {
   url: string;
