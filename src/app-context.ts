@@ -7,13 +7,13 @@ import type { Config, MirrorConfig } from "./config/schema.js";
 import { describeError, UnknownMirrorError } from "./errors.js";
 import { EventBus } from "./events/event-bus.js";
 import { HookRunner } from "./events/hook-runner.js";
+import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
+import { PullThrough } from "./pypi/pull-through.js";
 import { BlobStore } from "./store/blob-store.js";
 import type { LagStore } from "./store/lag-store.js";
-import { ProxyCacheStore } from "./store/proxy-cache-store.js";
 import { StateStore } from "./store/state-store.js";
 import { BlobFetcher } from "./sync/blob-fetcher.js";
 import { lagStoreOf } from "./sync/mirror-status.js";
-import { PullThrough } from "./sync/pull-through.js";
 import { UpstreamClient } from "./upstream/http-client.js";
 
 export interface MirrorContext {

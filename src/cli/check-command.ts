@@ -17,12 +17,12 @@ import {
   UpstreamTimeoutError,
   UsageError,
 } from "../errors.js";
-import { matchesSpecifierSet, parseSpecifierSet, type SpecifierSet } from "../sync/pep440-specifier.js";
-import { compareVersions, parseVersion } from "../sync/pep440-version.js";
-import { parseDistributionFilename } from "../upstream/distribution-filename.js";
+import { parseDistributionFilename } from "../pypi/distribution-filename.js";
+import { matchesSpecifierSet, parseSpecifierSet, type SpecifierSet } from "../pypi/pep440-specifier.js";
+import { compareVersions, parseVersion } from "../pypi/pep440-version.js";
+import { normalizeProjectName, type ProjectPage } from "../pypi/project-page.js";
+import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../pypi/simple-index-content-type.js";
 import { readBounded } from "../upstream/http-client.js";
-import { normalizeProjectName, type ProjectPage } from "../upstream/project-page.js";
-import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../upstream/simple-index-content-type.js";
 import { type CommandIo, EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseCommandArgs } from "./command-io.js";
 
 export const checkHelp = `freshmirror check --mirror URL --upstream URL --project NAME [--project NAME ...]

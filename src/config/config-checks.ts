@@ -3,7 +3,7 @@
 // `versions` key for a project the mirror does not carry). Each problem names its field path,
 // as the schema's own problems do, and all are reported together.
 import type { z } from "zod";
-import { normalizeProjectName } from "../upstream/project-page.js";
+import { normalizeProjectName } from "../pypi/project-page.js";
 import type { configSchema } from "./schema.js";
 
 type ParsedConfig = z.output<typeof configSchema>;

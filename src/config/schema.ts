@@ -4,10 +4,10 @@
 import { Cron } from "croner";
 import { z } from "zod";
 import { type HookConfig, hooksSchema } from "../events/hook-config.js";
-import { parseSpecifierSet } from "../sync/pep440-specifier.js";
-import { normalizeProjectName } from "../upstream/project-page.js";
+import { ANY_INDEX, indexEntryProblem, isIndexPattern } from "../pypi/index-pattern.js";
+import { parseSpecifierSet } from "../pypi/pep440-specifier.js";
+import { normalizeProjectName } from "../pypi/project-page.js";
 import { parseDuration, parseSize } from "./duration.js";
-import { ANY_INDEX, indexEntryProblem, isIndexPattern } from "./index-pattern.js";
 import { splitUpstreamUrl, UpstreamCredentials } from "./upstream-credentials.js";
 
 const duration = (what: string) =>

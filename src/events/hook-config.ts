@@ -15,9 +15,9 @@
 //       webhook: { url: https://ci.example.edu/hook, secret_env: FM_HOOK_SECRET }
 import { z } from "zod";
 import { parseDuration } from "../config/duration.js";
-import { matchesSpecifierSet, parseSpecifierSet, type SpecifierSet } from "../sync/pep440-specifier.js";
-import { parseVersion } from "../sync/pep440-version.js";
-import { normalizeProjectName } from "../upstream/project-page.js";
+import { matchesSpecifierSet, parseSpecifierSet, type SpecifierSet } from "../pypi/pep440-specifier.js";
+import { parseVersion } from "../pypi/pep440-version.js";
+import { normalizeProjectName } from "../pypi/project-page.js";
 import { type EventType, eventTypeNames, resolveEventTypes } from "./event-bus.js";
 
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;

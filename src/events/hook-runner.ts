@@ -10,7 +10,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import { appendFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { request } from "undici";
-import { normalizeProjectName } from "../upstream/project-page.js";
+import { normalizeProjectName } from "../pypi/project-page.js";
 import { type EventBus, eventSubject, type FreshmirrorEvent } from "./event-bus.js";
 import {
   type CommandHookConfig,

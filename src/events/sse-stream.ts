@@ -3,7 +3,7 @@
 // reconnects with `Last-Event-ID` first gets the events it missed from the bus's ring.
 // https://html.spec.whatwg.org/multipage/server-sent-events.html#server-sent-events
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { normalizeProjectName } from "../upstream/project-page.js";
+import { normalizeProjectName } from "../pypi/project-page.js";
 import {
   type EventBus,
   type EventType,

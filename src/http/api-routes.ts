@@ -17,11 +17,11 @@ import { relative, resolve } from "node:path";
 import type { AppContext } from "../app-context.js";
 import { AuthError, BadRequestError, MethodNotAllowedError, NotFoundError } from "../errors.js";
 import { streamEvents } from "../events/sse-stream.js";
+import { normalizeProjectName } from "../pypi/project-page.js";
+import type { RouteResult } from "../pypi/pypi-routes.js";
 import { type MirrorStatusCache, mirrorStatus } from "../sync/mirror-status.js";
 import type { Scheduler } from "../sync/scheduler.js";
-import { normalizeProjectName } from "../upstream/project-page.js";
 import { decodeSegment } from "./decode-segment.js";
-import type { RouteResult } from "./pypi-routes.js";
 import { mirrorToJson, runToJson } from "./status-json.js";
 
 const MAX_BODY_BYTES = 4096;

@@ -3,11 +3,11 @@
 // the result. Every URL is built from `public_url` (or, when it is not configured, from the
 // Host the reader used), so what is shown is what works from where the reader stands.
 
-import { isIndexPattern } from "../config/index-pattern.js";
 import type { MirrorConfig } from "../config/schema.js";
+import { isIndexPattern } from "../pypi/index-pattern.js";
+import { escapeHtml } from "../pypi/simple-pages.js";
 import { redactUrl } from "../upstream/redact-url.js";
 import { renderPage } from "./page-layout.js";
-import { escapeHtml } from "./simple-pages.js";
 
 export const VERIFY_SNIPPET = `python -c "import torch; print(torch.__version__, torch.cuda.is_available())"`;
 

@@ -10,6 +10,7 @@ import {
   StoreWriteError,
   TooManyFileResponsesError,
 } from "../errors.js";
+import { PypiRoutes, type RouteResult } from "../pypi/pypi-routes.js";
 import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import type { Scheduler } from "../sync/scheduler.js";
@@ -18,7 +19,6 @@ import { decodeSegment } from "./decode-segment.js";
 import { type HelpContext, renderHelpIndex, renderHelpPage } from "./help-page.js";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.js";
 import { mirrorzDocument } from "./mirrorz.js";
-import { PypiRoutes, type RouteResult } from "./pypi-routes.js";
 import { renderMirrorPage, renderStatusPage } from "./status-page.js";
 import { tunasyncJobs } from "./tunasync-jobs.js";
 

@@ -4,10 +4,10 @@
 // refreshes the rows from /api/v1/mirrors every 30 s and stops while the tab is hidden. The
 // mirror page adds its run history and two SVG charts.
 import { formatBytes } from "../config/duration.js";
+import { escapeHtml } from "../pypi/simple-pages.js";
 import type { RunRow } from "../store/state-store.js";
 import type { LagPoint, MirrorStatus } from "../sync/mirror-status.js";
 import { renderPage } from "./page-layout.js";
-import { escapeHtml } from "./simple-pages.js";
 import { renderLagChart, renderRunsChart } from "./svg-chart.js";
 import { formatLag, formatLocalTime, formatRelative } from "./time-format.js";
 

@@ -1,9 +1,10 @@
 // Server-rendered SVG charts for the mirror detail page: the last runs (bar height = duration,
 // colour = outcome) and lag over time. Plain SVG with inline colours and <title> tooltips: no
 // script, no external asset, readable in any browser and when saved on its own.
+
+import { escapeHtml } from "../pypi/simple-pages.js";
 import type { RunRow } from "../store/state-store.js";
 import type { LagPoint } from "../sync/mirror-status.js";
-import { escapeHtml } from "./simple-pages.js";
 import { formatLag, formatLocalTime, formatSpan } from "./time-format.js";
 
 export const OUTCOME_COLOURS: Record<RunRow["outcome"], string> = {

@@ -20,10 +20,10 @@ import {
   StoreWriteError,
   UpstreamStatusError,
 } from "../errors.js";
+import { checkWheelZip } from "../pypi/wheel-metadata.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { StateStore } from "../store/state-store.js";
 import { backoffDelay, sleep, type UpstreamClient } from "../upstream/http-client.js";
-import { checkWheelZip } from "./wheel-metadata.js";
 
 export interface BlobRequest {
   url: string;

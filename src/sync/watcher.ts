@@ -5,13 +5,13 @@
 // seen (a lower `X-PyPI-Last-Serial` / `<!--SERIAL-->` or download.pytorch.org `<!--TIMESTAMP-->`
 // from a lagging CDN node) is ignored, never rolled back to.
 import type { AppContext, MirrorContext } from "../app-context.js";
-import { isIndexPattern } from "../config/index-pattern.js";
 import { describeError } from "../errors.js";
+import { isIndexPattern } from "../pypi/index-pattern.js";
+import { normalizeProjectName } from "../pypi/project-page.js";
+import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../pypi/simple-index-content-type.js";
+import { mapBounded } from "../pypi/sync-runner.js";
 import type { LagStore } from "../store/lag-store.js";
-import { normalizeProjectName } from "../upstream/project-page.js";
 import { describeFailure } from "../upstream/root-cause.js";
-import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../upstream/simple-index-content-type.js";
-import { mapBounded } from "./sync-runner.js";
 
 interface PageState {
   etag: string | undefined;

@@ -14,7 +14,7 @@ import { stringify } from "yaml";
 import { AppContext } from "../../src/app-context.js";
 import { parseConfigText } from "../../src/config/load-config.js";
 import { type RunningServer, startServer } from "../../src/http/server.js";
-import { pageWorkStats } from "../../src/sync/page-worker-pool.js";
+import { pageWorkStats } from "../../src/pypi/page-worker-pool.js";
 
 const LINKS = 255_000;
 const JSON_ACCEPT = "application/vnd.pypi.simple.v1+json";

@@ -9,7 +9,7 @@ import { stringify } from "yaml";
 import { AppContext } from "../../src/app-context.js";
 import { parseConfigText } from "../../src/config/load-config.js";
 import { startServer } from "../../src/http/server.js";
-import { pageWorkStats } from "../../src/sync/page-worker-pool.js";
+import { pageWorkStats } from "../../src/pypi/page-worker-pool.js";
 import { publishTorchLike, startPypiUpstream } from "../fixtures/pypi-upstream.js";
 
 test("after a restart a cached page is rendered from the stored body, byte for byte the same", async () => {

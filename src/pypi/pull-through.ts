@@ -4,18 +4,18 @@
 // are downloaded by the shared single-flight fetcher, so every client asking for the same file
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { AppContext, MirrorContext } from "../app-context.js";
-import { isIndexPattern, matchesIndex } from "../config/index-pattern.js";
 import { describeError, FetchAbandonedError, UpstreamStatusError } from "../errors.js";
-import type { ProxyCacheStore, ProxyFileRow, ProxyPageRow } from "../store/proxy-cache-store.js";
-import { parseDistributionFilename } from "../upstream/distribution-filename.js";
+import type { InFlightDownload } from "../sync/blob-fetcher.js";
 import type { PageResponse } from "../upstream/http-client.js";
-import { isValidProjectName, normalizeProjectName } from "../upstream/project-page.js";
-import { SIMPLE_INDEX_ACCEPT } from "../upstream/simple-index-content-type.js";
-import type { InFlightDownload } from "./blob-fetcher.js";
+import { parseDistributionFilename } from "./distribution-filename.js";
+import { isIndexPattern, matchesIndex } from "./index-pattern.js";
 import { encodeMirrorPath } from "./mirror-paths.js";
 import type { RenderedPage } from "./page-work.js";
 import { PageWorkerPool } from "./page-worker-pool.js";
+import { isValidProjectName, normalizeProjectName } from "./project-page.js";
+import type { ProxyCacheStore, ProxyFileRow, ProxyPageRow } from "./proxy-cache-store.js";
 import { RenderedPageCache } from "./rendered-page-cache.js";
+import { SIMPLE_INDEX_ACCEPT } from "./simple-index-content-type.js";
 import { extractWheelMetadata } from "./wheel-metadata.js";
 
 export type PageLookup =

@@ -3,9 +3,9 @@
 // so the mirror works behind a reverse proxy at any prefix.
 // https://packaging.python.org/en/latest/specifications/simple-repository-api/
 import type { ProjectRecord } from "../store/state-store.js";
-import { relativeHref } from "../sync/mirror-paths.js";
-import { compareVersions, formatVersion, parseVersion } from "../sync/pep440-version.js";
-import { parseDistributionFilename } from "../upstream/distribution-filename.js";
+import { parseDistributionFilename } from "./distribution-filename.js";
+import { relativeHref } from "./mirror-paths.js";
+import { compareVersions, formatVersion, parseVersion } from "./pep440-version.js";
 
 export const API_VERSION = "1.1";
 

@@ -7,18 +7,18 @@ import type { AppContext, MirrorContext } from "../app-context.js";
 import type { PypiMirrorConfig } from "../config/schema.js";
 import { describeError, FreshmirrorError, StoreWriteError, SyncFailedError, UsageError } from "../errors.js";
 import type { FileRecord, IndexPublication, ProjectRecord } from "../store/state-store.js";
-import { parseDistributionFilename } from "../upstream/distribution-filename.js";
-import { normalizeProjectName, type ProjectPage } from "../upstream/project-page.js";
+import type { FetchedBlob } from "../sync/blob-fetcher.js";
 import { redactText, redactUrl } from "../upstream/redact-url.js";
 import { describeFailure } from "../upstream/root-cause.js";
+import { parseDistributionFilename } from "./distribution-filename.js";
+import { type FileFilters, selectFiles } from "./file-filter.js";
+import { encodeMirrorPath, mirrorPathFor } from "./mirror-paths.js";
+import { normalizeProjectName, type ProjectPage } from "./project-page.js";
 import {
   parseSimpleIndex,
   parseSimpleProjectList,
   SIMPLE_INDEX_ACCEPT,
-} from "../upstream/simple-index-content-type.js";
-import type { FetchedBlob } from "./blob-fetcher.js";
-import { type FileFilters, selectFiles } from "./file-filter.js";
-import { encodeMirrorPath, mirrorPathFor } from "./mirror-paths.js";
+} from "./simple-index-content-type.js";
 import { planIndexSync, type WantedFile } from "./sync-plan.js";
 import { extractWheelMetadata } from "./wheel-metadata.js";
 

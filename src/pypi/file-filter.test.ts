@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { realWorldFixture } from "../../test/helpers/repo-root.js";
-import type { DistributionFile, ProjectPage } from "../upstream/project-page.js";
 import { type FileFilters, selectFiles } from "./file-filter.js";
+import type { DistributionFile, ProjectPage } from "./project-page.js";
 
 function file(filename: string, extra: Partial<DistributionFile> = {}): DistributionFile {
   return {

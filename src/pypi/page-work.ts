@@ -5,18 +5,18 @@
 import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { PageTooManyLinksError } from "../errors.js";
+import { isSha256Hex } from "../store/blob-store.js";
+import { mirrorPathFor } from "./mirror-paths.js";
+import { normalizeProjectName } from "./project-page.js";
+import type { ProxyFileRow, ProxyPageBody } from "./proxy-cache-store.js";
+import { parseSimpleIndex, parseSimpleProjectList } from "./simple-index-content-type.js";
 import {
   renderProjectListHtml,
   renderProjectListJson,
   renderProjectPageHtml,
   renderProjectPageJson,
   type ServedFile,
-} from "../http/simple-pages.js";
-import { isSha256Hex } from "../store/blob-store.js";
-import type { ProxyFileRow, ProxyPageBody } from "../store/proxy-cache-store.js";
-import { normalizeProjectName } from "../upstream/project-page.js";
-import { parseSimpleIndex, parseSimpleProjectList } from "../upstream/simple-index-content-type.js";
-import { mirrorPathFor } from "./mirror-paths.js";
+} from "./simple-pages.js";
 
 export interface RenderedBody {
   body: Uint8Array;

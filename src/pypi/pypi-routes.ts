@@ -6,7 +6,6 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext, MirrorContext } from "../app-context.js";
-import { isConfiguredIndex, matchesIndex } from "../config/index-pattern.js";
 import {
   BadRequestPathError,
   describeError,
@@ -14,15 +13,16 @@ import {
   NotFoundError,
   NotProjectNameError,
 } from "../errors.js";
-import type { ProxyFileRow } from "../store/proxy-cache-store.js";
+import { sendFile } from "../http/file-response.js";
+import { FileResponseLimiter } from "../http/file-response-limiter.js";
 import type { ProjectRecord } from "../store/state-store.js";
-import { decodeRequestPath, encodeMirrorPath } from "../sync/mirror-paths.js";
-import type { RenderedPage } from "../sync/page-work.js";
-import type { CacheStatus, PageLookup, PullThrough } from "../sync/pull-through.js";
-import { isValidProjectName, normalizeProjectName } from "../upstream/project-page.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
-import { sendFile } from "./file-response.js";
-import { FileResponseLimiter } from "./file-response-limiter.js";
+import { isConfiguredIndex, matchesIndex } from "./index-pattern.js";
+import { decodeRequestPath, encodeMirrorPath } from "./mirror-paths.js";
+import type { RenderedPage } from "./page-work.js";
+import { isValidProjectName, normalizeProjectName } from "./project-page.js";
+import type { ProxyFileRow } from "./proxy-cache-store.js";
+import type { CacheStatus, PageLookup, PullThrough } from "./pull-through.js";
 import {
   renderProjectListHtml,
   renderProjectListJson,

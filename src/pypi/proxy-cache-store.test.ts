@@ -4,8 +4,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { StateStore } from "../store/state-store.js";
 import { PROXY_CACHE_LIMITS, ProxyCacheStore, type ProxyPageRow, TRIM_EVERY } from "./proxy-cache-store.js";
-import { StateStore } from "./state-store.js";
 
 function page(project: string, status: number, fetchedAt: number): ProxyPageRow {
   return {

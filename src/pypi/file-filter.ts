@@ -3,10 +3,10 @@
 // versions are matched with PEP 440 specifiers
 // (https://packaging.python.org/en/latest/specifications/version-specifiers/).
 
-import { type ParsedDistribution, parseDistributionFilename } from "../upstream/distribution-filename.js";
-import type { DistributionFile, ProjectPage } from "../upstream/project-page.js";
+import { type ParsedDistribution, parseDistributionFilename } from "./distribution-filename.js";
 import { matchesSpecifierSet, parseSpecifierSet } from "./pep440-specifier.js";
 import { compareVersions, parseVersion, publicVersion, type Version } from "./pep440-version.js";
+import type { DistributionFile, ProjectPage } from "./project-page.js";
 
 export interface FileFilters {
   /** PEP 440 specifier set, e.g. ">=2.5"; undefined = all. */

@@ -4,7 +4,7 @@
 // Sdists: https://packaging.python.org/en/latest/specifications/source-distribution-format/#source-distribution-file-name
 // (plus the legacy archive kinds older uploads use).
 
-import { parseVersion } from "../sync/pep440-version.js";
+import { parseVersion } from "./pep440-version.js";
 import { normalizeProjectName } from "./project-page.js";
 
 export interface ParsedDistribution {

@@ -7,7 +7,7 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { crc32, inflateRawSync } from "node:zlib";
 import { WheelInvalidError, WheelMetadataError } from "../errors.js";
-import { normalizeProjectName } from "../upstream/project-page.js";
+import { normalizeProjectName } from "./project-page.js";
 
 export interface ExtractWheelMetadataOptions {
   /**

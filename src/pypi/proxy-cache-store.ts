@@ -3,7 +3,7 @@
 // maps back to its upstream URL and expected digest).
 import type Database from "better-sqlite3";
 import { isDiskFull } from "../errors.js";
-import type { ServedFile } from "../http/simple-pages.js";
+import type { ServedFile } from "./simple-pages.js";
 
 export interface ProxyPageRow {
   mirror: string;
