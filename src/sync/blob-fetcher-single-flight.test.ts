@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -205,9 +207,74 @@ describe("blob fetcher: one download, many readers", () => {
     assert.match(String(range), /^bytes=\d+-$/);
     const resumeAt = Number(/^bytes=(\d+)-$/.exec(String(range))?.[1]);
     assert.ok(resumeAt > 0 && resumeAt <= cutAt, `resumed at ${resumeAt}, cut at ${cutAt}`);
+    assert.equal(requests[1]?.headers["if-range"], `"${file.sha256}"`, "resumed only if it is the same file");
     assert.equal(requests[1]?.status, 206);
     assert.equal(fetcher.bytesDownloaded - before, file.size, "no byte downloaded twice");
     assert.ok(await store.has(file.sha256));
     assert.deepEqual(tempFiles(), []);
+  });
+});
+
+describe("blob fetcher: an upstream that ignores the resume Range", () => {
+  test("readers holding early bytes are cut off, the download starts over and completes", async () => {
+    const body = Buffer.alloc(3 << 20);
+    for (let i = 0; i < body.length; i += 4) body.writeUInt32BE(i, i);
+    const digest = createHash("sha256").update(body).digest("hex");
+    const seen: { range: string | undefined }[] = [];
+    // First answer: cut off after 1 MiB. Later answers: 200 with everything, whatever the Range.
+    const server = createServer((req, res) => {
+      seen.push({ range: req.headers.range });
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": body.length });
+      if (seen.length === 1) res.write(body.subarray(0, 1 << 20), () => res.destroy());
+      else res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/files/ranged-1.0-py3-none-any.bin`;
+    const dir = mkdtempSync(join(tmpdir(), "fm-no-range-"));
+    const store = new BlobStore(dir);
+    await store.init();
+    const state = new StateStore(join(dir, "state.sqlite"));
+    const client = new UpstreamClient({
+      allowedHosts: [new URL(url).host],
+      timeoutMs: 10_000,
+      retries: 0,
+      backoffMs: 10,
+      maxFails: 100,
+      failTimeoutMs: 1000,
+    });
+    const fetcher = new BlobFetcher(store, state, client, {
+      retries: 2,
+      backoffMs: 10,
+      fillTimeoutMs: 60_000,
+    });
+    try {
+      const download = fetcher.fetch({
+        url,
+        filename: "ranged-1.0-py3-none-any.bin",
+        sha256: digest,
+        origin: "sync",
+      });
+      const early = drain(download.createReader());
+      const blob = await download.done;
+      assert.equal(blob.sha256, digest);
+      assert.equal(seen.length, 2, "one resume asked for, answered with the whole file");
+      assert.equal(seen[0]?.range, undefined);
+      const resumeAt = Number(/^bytes=(\d+)-$/.exec(seen[1]?.range ?? "")?.[1]);
+      assert.ok(resumeAt > 0 && resumeAt <= 1 << 20, `resume from ${seen[1]?.range}`);
+      const cut = await early;
+      assert.ok(cut instanceof Error, "a reader that may hold bytes of the first transfer is cut off");
+      assert.equal((cut as Error & { code?: string }).code, "FM_ERR_FETCH_RESTARTED");
+      assert.deepEqual(await drain(download.createReader()), { sha256: digest, size: body.length });
+      assert.equal(
+        fetcher.bytesDownloaded,
+        resumeAt + body.length,
+        "the first bytes, then the whole file again",
+      );
+    } finally {
+      await client.close();
+      state.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
