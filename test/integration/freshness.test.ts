@@ -125,6 +125,9 @@ describe("freshness: a release published upstream reaches the mirror, pip and th
   const watchedPages = ["whl/cu121", "whl/cpu"].flatMap((idx) =>
     ["torch", "filelock", "typing-extensions"].map((p) => `/${idx}/${p}/`),
   );
+  /** Watched-page requests since request number `from` that upstream has answered. */
+  const answeredSince = (from: number) =>
+    upstream.requests.slice(from).filter((r) => watchedPages.includes(r.path) && r.status !== 0).length;
 
   before(async () => {
     upstream = await startPypiUpstream();
@@ -219,16 +222,23 @@ describe("freshness: a release published upstream reaches the mirror, pip and th
   });
 
   test("with nothing changing, watch cycles make only conditional page requests, each answered 304", async () => {
-    // Let the first cycle (seeded from the snapshot's validators) run, then watch several more.
-    await sleep(1.5 * WATCH_INTERVAL_MS);
+    // Let the first cycle (seeded from the snapshot's validators) run, then watch two more: waits on
+    // the cycles' requests reaching upstream and being answered, not on the clock.
+    const start = upstream.requests.length;
+    await waitFor("a first watch cycle", 10 * WATCH_INTERVAL_MS, () =>
+      answeredSince(start) >= watchedPages.length ? true : undefined,
+    );
     const from = upstream.requests.length;
-    await sleep(3.5 * WATCH_INTERVAL_MS);
-    const to = upstream.requests.length;
-    await sleep(300); // let requests in flight at `to` be answered
+    const to = await waitFor("two more watch cycles", 10 * WATCH_INTERVAL_MS, () =>
+      upstream.requests.length - from >= 2 * watchedPages.length ? upstream.requests.length : undefined,
+    );
+    await waitFor("the requests of those cycles to be answered", 5000, () =>
+      upstream.requests.slice(from, to).every((r) => r.status !== 0) ? true : undefined,
+    );
     const window: LoggedRequest[] = upstream.requests.slice(from, to);
     assert.ok(
       window.length >= 2 * watchedPages.length,
-      `at least two cycles over ${watchedPages.length} pages in 3.5 s; saw ${window.length} requests`,
+      `at least two cycles over ${watchedPages.length} pages; saw ${window.length} requests`,
     );
     for (const request of window) {
       assert.equal(request.method, "GET");
@@ -408,7 +418,11 @@ describe("freshness: a release published upstream reaches the mirror, pip and th
   });
 
   test("nothing fires twice: after more watch cycles, one webhook and one command run in all", async () => {
-    await sleep(3 * WATCH_INTERVAL_MS);
+    // Two more whole watch cycles, each page answered (a change seen would answer 200 and sync).
+    const mark = upstream.requests.length;
+    await waitFor("two more watch cycles, answered", 10 * WATCH_INTERVAL_MS, () =>
+      answeredSince(mark) >= 2 * watchedPages.length ? true : undefined,
+    );
     assert.equal(receiver.received.length, 1);
     assert.equal(readLines(commandOut).length, 1);
     const quiet = upstream.requests.slice(-watchedPages.length);

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { type LoggedRequest, type PypiUpstream, startPypiUpstream } from "../fixtures/pypi-upstream.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
 import { runPip } from "../helpers/pip.js";
+import { metricSum, until as waitUntil } from "../helpers/until.js";
 
 const MiB = 1024 * 1024;
 
@@ -280,8 +281,14 @@ describe("pull-through downloads with limits", () => {
       const controller = new AbortController();
       const first = await fetch(url, { signal: controller.signal });
       assert.equal(first.status, 200);
+      const served = await metricSum(server.url, "freshmirror_http_requests_total", { route: "file" });
       controller.abort();
-      await new Promise((r) => setTimeout(r, 300));
+      // The server has seen the client leave (its response is over and counted): the grace runs.
+      await waitUntil(
+        async () =>
+          (await metricSum(server.url, "freshmirror_http_requests_total", { route: "file" })) > served,
+        "the server to see the first client leave",
+      );
       const again = await fetch(url);
       assert.equal(again.headers.get("x-cache"), "COALESCED");
       assert.equal(sha256(await readAll(again)), file.sha256);

@@ -14,6 +14,7 @@ import {
 } from "../fixtures/pypi-upstream.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
 import { runPip } from "../helpers/pip.js";
+import { until } from "../helpers/until.js";
 
 function sha256(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -116,7 +117,8 @@ describe("pull-through proxy", () => {
     const dest = mkdtempSync(join(tmpdir(), "fm-pt-dl-"));
     try {
       const first = timedBody(url);
-      await new Promise((r) => setTimeout(r, 100));
+      // The others join once the first client's upstream download is under way.
+      await until(() => fileRequests(upstream, big.filename).length > 0, "the upstream download to start");
       const others = Array.from({ length: 18 }, () => timedBody(url));
       const pip = runPip([
         "download",
@@ -192,7 +194,7 @@ describe("pull-through proxy", () => {
     );
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), Buffer.from(original).subarray(file.size - 65536));
     // The whole file is fetched (once) and kept, so later requests are hits.
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => existsSync(blobPath(ws, file.sha256)), "the whole file to be stored");
     const head = await fetch(`${server.url}/pytorch/whl/cu121/${encodeURIComponent(file.filename)}`, {
       method: "HEAD",
     });
@@ -240,9 +242,11 @@ describe("pull-through proxy", () => {
       });
       assert.equal(res.status, 200);
       controller.abort();
-      const deadline = Date.now() + 10_000;
-      while (!existsSync(blobPath(ws, file.sha256)) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 100));
+      await until(
+        () => existsSync(blobPath(ws, file.sha256)),
+        "the file to land although its client left",
+        10_000,
+      );
       assert.ok(existsSync(blobPath(ws, file.sha256)), "the file landed although its client left");
     } finally {
       fault.remove();
@@ -410,9 +414,15 @@ describe("pull-through when upstream is down, and mirror mode's on_miss", () => 
       for (const file of files) {
         const r = await timedBody(`${server.url}/p/whl/cu121/${encodeURIComponent(file.filename)}`);
         assert.equal(sha256(r.body), file.sha256);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        // Stored (and so recorded for LRU) before the next one is asked for.
+        await until(() => existsSync(blobPath(ws, file.sha256)), `${file.filename} to be stored`);
       }
       const [first, second, third] = files as [PublishResult, PublishResult, PublishResult];
+      // Eviction runs once the third download is stored.
+      await until(
+        () => !existsSync(blobPath(ws, first.sha256)),
+        "the least recently used file to be evicted",
+      );
       assert.ok(!existsSync(blobPath(ws, first.sha256)), "the least recently used file was evicted");
       assert.ok(existsSync(blobPath(ws, second.sha256)));
       assert.ok(existsSync(blobPath(ws, third.sha256)));

@@ -196,13 +196,21 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
 
   test("GET /api/v1/events streams sync events as Server-Sent Events, replaying from Last-Event-ID", async () => {
     const { get: httpGet } = await import("node:http");
+    // `subscribed` resolves on the stream's opening comment, written in the tick the server
+    // subscribes to the event bus: from then on no event can be missed.
+    let subscribed: Promise<void> = Promise.resolve();
     const collect = (headers: Record<string, string>, until: (text: string) => boolean) =>
       new Promise<{ text: string; contentType: string | undefined }>((resolve, reject) => {
+        let opened: () => void = () => undefined;
+        subscribed = new Promise<void>((r) => {
+          opened = r;
+        });
         const req = httpGet(`${server.url}/api/v1/events`, { headers }, (res) => {
           let text = "";
           res.setEncoding("utf8");
           res.on("data", (chunk: string) => {
             text += chunk;
+            if (text.includes(": freshmirror events\n")) opened();
             if (until(text)) {
               req.destroy();
               resolve({ text, contentType: res.headers["content-type"] });
@@ -215,7 +223,7 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
         setTimeout(() => reject(new Error("no events within 15 s")), 15_000).unref();
       });
     const live = collect({}, (text) => text.includes("event: sync.failed"));
-    await new Promise((r) => setTimeout(r, 100));
+    await subscribed;
     assert.equal((await post("/api/v1/mirrors/broken/sync", TOKEN)).status, 202);
     const { text, contentType } = await live;
     assert.match(contentType ?? "", /^text\/event-stream/);
