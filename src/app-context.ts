@@ -7,8 +7,10 @@ import type { Config, MirrorConfig } from "./config/schema.js";
 import { describeError, UnknownMirrorError } from "./errors.js";
 import { EventBus } from "./events/event-bus.js";
 import { HookRunner } from "./events/hook-runner.js";
+import type { SubjectMatcher } from "./events/subject-matcher.js";
 import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
 import { PullThrough } from "./pypi/pull-through.js";
+import { pypiSubjectMatcher } from "./pypi/subject-matcher.js";
 import { BlobStore } from "./store/blob-store.js";
 import type { LagStore } from "./store/lag-store.js";
 import { StateStore } from "./store/state-store.js";
@@ -32,6 +34,8 @@ export class AppContext {
   /** Sync and release events, delivered to hooks and to `GET /api/v1/events`. */
   readonly events = new EventBus();
   readonly hooks: HookRunner;
+  /** How events of a mirror name and version their subject (hooks, SSE filters); PyPI for all so far. */
+  readonly matcherFor = (_mirror: string | undefined): SubjectMatcher => pypiSubjectMatcher;
   readonly lag: LagStore;
   /**
    * The base URL clients reach this server at, for URLs in events and webhooks: `public_url`, or
@@ -76,6 +80,7 @@ export class AppContext {
     // The same instance the status code reads (one per state store).
     this.lag = lagStoreOf(state);
     this.hooks = new HookRunner(config.hooks, {
+      matcherFor: this.matcherFor,
       logFile: join(this.logsDir, "hooks.log"),
       onResult: (result) => {
         // A hook's outcome (and a command's output) goes into the log of the run that caused it.

@@ -5,6 +5,8 @@ import { resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.js";
+import { hookConfigProblems } from "../events/hook-config.js";
+import { pypiSubjectMatcher } from "../pypi/subject-matcher.js";
 import { configProblems, systemDirProblem } from "./config-checks.js";
 import { DEFAULT_CONFIG_YAML } from "./default-config.js";
 import { type Config, configSchema, resolveConfig } from "./schema.js";
@@ -79,9 +81,13 @@ export function parseConfigText(text: string, source: string, env: NodeJS.Proces
   if (typeof data !== "object" || Array.isArray(data)) {
     throw new ConfigError(["(top level): expected a mapping of settings"], source);
   }
+  // Hooks' `versions` are read by the matcher of each hook's mirror kind (only PyPI so far); checked
+  // on the raw value so they are reported together with the schema's problems.
+  const hookProblems = hookConfigProblems((data as { hooks?: unknown }).hooks, () => pypiSubjectMatcher);
   const result = configSchema.safeParse(data);
-  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue), source);
-  const problems = configProblems(result.data);
+  if (!result.success)
+    throw new ConfigError([...result.error.issues.map(describeIssue), ...hookProblems], source);
+  const problems = [...configProblems(result.data), ...hookProblems];
   const { port } = { port: Number(result.data.listen.slice(result.data.listen.lastIndexOf(":") + 1)) };
   if (port > 65535) problems.push(`listen: port out of range: ${port}`);
   const config = resolveConfig(result.data, source, env, problems);

@@ -1,12 +1,26 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parse } from "yaml";
-import { hooksSchema, hookVersionMatches } from "./hook-config.js";
+import { parseConfigText } from "../config/load-config.js";
+import { ConfigError } from "../errors.js";
+import { pypiSubjectMatcher } from "../pypi/subject-matcher.js";
+import { EventBus } from "./event-bus.js";
+import { hookConfigProblems, hooksSchema, hookVersionMatches } from "./hook-config.js";
+import { hookMatches } from "./hook-runner.js";
+import { literalMatcher } from "./subject-matcher.js";
 
+const matcherFor = () => pypiSubjectMatcher;
+
+/** The schema's problems and the matcher's (`hooks[1].versions` read as `1.versions`), together. */
 function problems(yaml: string): string[] {
-  const result = hooksSchema.safeParse(parse(yaml));
-  assert.equal(result.success, false, "expected the config to be rejected");
-  return (result.error?.issues ?? []).map((i) => `${i.path.join(".")}: ${i.message}`);
+  const raw: unknown = parse(yaml);
+  const result = hooksSchema.safeParse(raw);
+  const found = [
+    ...(result.error?.issues ?? []).map((i) => `${i.path.join(".")}: ${i.message}`),
+    ...hookConfigProblems(raw, matcherFor).map((p) => p.replace(/^hooks\[(\d+)\]/, "$1")),
+  ];
+  assert.ok(found.length > 0, "expected the config to be rejected");
+  return found;
 }
 
 test("hooks resolve from snake_case YAML with defaults, aliases and normalized project names", () => {
@@ -28,7 +42,15 @@ test("hooks resolve from snake_case YAML with defaults, aliases and normalized p
   assert.equal(build?.kind, "command");
   assert.equal(build?.id, "hooks[0]");
   assert.deepEqual(build?.on, ["release.new"]);
-  assert.equal(build?.project, "torch-audio");
+  assert.ok(build);
+  const audio = new EventBus().emit({
+    type: "release.new",
+    mirror: "pytorch",
+    project: "torch-audio",
+    version: "2.6.0",
+    files: [],
+  });
+  assert.equal(hookMatches(build, audio, matcherFor), true, "the project compares PEP 503-normalized");
   if (build?.kind === "command") {
     assert.deepEqual(build.command, ["./build-image.sh", "{version}"]);
     assert.equal(build.timeoutMs, 10 * 60_000, "commands default to 10m");
@@ -99,14 +121,81 @@ test("unknown fields and duplicate names are rejected", () => {
 test("the versions filter applies PEP 440 (local labels, pre-releases) and passes events without a version", () => {
   const [hook] = hooksSchema.parse([{ on: "new_version", versions: ">=2.5,<3", command: ["x"] }]);
   assert.ok(hook);
-  assert.equal(hookVersionMatches(hook, "2.9.1+cu121"), true);
-  assert.equal(hookVersionMatches(hook, "2.4.0"), false);
-  assert.equal(hookVersionMatches(hook, "2.7.0rc1"), false, "pre-releases only when the specifier names one");
-  assert.equal(hookVersionMatches(hook, undefined), true);
+  assert.equal(hookVersionMatches(hook, "2.9.1+cu121", pypiSubjectMatcher), true);
+  assert.equal(hookVersionMatches(hook, "2.4.0", pypiSubjectMatcher), false);
   assert.equal(
-    hookVersionMatches(hook, "2.9.0-cuda12.8-cudnn9-runtime"),
+    hookVersionMatches(hook, "2.7.0rc1", pypiSubjectMatcher),
+    false,
+    "pre-releases only when the specifier names one",
+  );
+  assert.equal(hookVersionMatches(hook, undefined, pypiSubjectMatcher), true);
+  assert.equal(
+    hookVersionMatches(hook, "2.9.0-cuda12.8-cudnn9-runtime", pypiSubjectMatcher),
     true,
     "an image tag by its leading version",
   );
-  assert.equal(hookVersionMatches(hook, "latest"), false);
+  assert.equal(hookVersionMatches(hook, "latest", pypiSubjectMatcher), false);
+});
+
+test("versions filters are checked by the matcher of each hook's mirror, with their field paths", () => {
+  const asked: (string | undefined)[] = [];
+  const found = hookConfigProblems(
+    [
+      { on: "new_version", mirror: "pytorch", versions: ">=2.5", command: ["x"] },
+      { on: "new_version", mirror: "pytorch", versions: "=>2.5", command: ["x"] },
+      { on: "new_version", mirror: "images", versions: " ", command: ["x"] },
+      { on: "new_version", versions: "2.5", command: ["x"] },
+      { on: "new_version", command: ["x"] },
+    ],
+    (mirror) => {
+      asked.push(mirror);
+      return mirror === "images" ? literalMatcher : pypiSubjectMatcher;
+    },
+  );
+  assert.deepEqual(found, [
+    'hooks[1].versions: not a PEP 440 specifier: "=>2.5"',
+    "hooks[2].versions: an empty version filter (give the exact version to match)",
+    'hooks[3].versions: not a PEP 440 specifier: "2.5"',
+  ]);
+  assert.deepEqual(
+    asked,
+    ["pytorch", "pytorch", "images", undefined],
+    "a hook on every mirror asks with undefined",
+  );
+  assert.deepEqual(hookConfigProblems(undefined, matcherFor), []);
+  assert.deepEqual(
+    hookConfigProblems([null, 3, { versions: 2 }], matcherFor),
+    [],
+    "the schema reports those",
+  );
+});
+
+test("the config loader reports a bad versions filter together with the schema's problems", () => {
+  const yaml = `
+hooks:
+  - on: new_version
+    versions: "=>2.5"
+    command: [x]
+  - on: new_versions
+    command: [y]
+`;
+  let error: unknown;
+  try {
+    parseConfigText(yaml, "hooks.yaml");
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof ConfigError, "the config is refused");
+  assert.match(error.message, /hooks\[0\]\.versions: not a PEP 440 specifier: "=>2\.5"/);
+  assert.match(error.message, /hooks\[1\]\.on: unknown event "new_versions"/);
+  assert.throws(
+    () => parseConfigText("hooks:\n  - { on: new_version, versions: '=>2.5', command: [x] }\n", "alone.yaml"),
+    /hooks\[0\]\.versions: not a PEP 440 specifier/,
+    "also when it is the only problem",
+  );
+  const config = parseConfigText(
+    "hooks:\n  - { on: new_version, versions: '>=2.5', command: [x] }\n",
+    "ok.yaml",
+  );
+  assert.equal(config.hooks[0]?.versions, ">=2.5");
 });

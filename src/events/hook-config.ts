@@ -1,8 +1,11 @@
 // The `hooks:` config list: what runs when an event happens. Each hook filters by event type,
-// mirror, project and a PEP 440 version specifier, then either POSTs the event to a webhook or runs
+// mirror, project and a version filter, then either POSTs the event to a webhook or runs
 // a command given as an argv list (never a shell string, so a version or project name can never
 // be read as shell syntax). Parsed once at config load into frozen, camelCase objects with
-// durations in milliseconds.
+// durations in milliseconds. What `project` and `versions` mean (PEP 503 names and PEP 440
+// specifiers for PyPI) is the business of the mirror's `SubjectMatcher`: the schema keeps them as
+// written, `hookConfigProblems` checks `versions` with the matcher at config load, and the runner
+// matches through the matcher of each event's mirror.
 //
 //   hooks:
 //     - on: new_version            # alias of release.new; or a list, or "sync.*"
@@ -15,10 +18,8 @@
 //       webhook: { url: https://ci.example.edu/hook, secret_env: FM_HOOK_SECRET }
 import { z } from "zod";
 import { parseDuration } from "../config/duration.js";
-import { matchesSpecifierSet, parseSpecifierSet, type SpecifierSet } from "../pypi/pep440-specifier.js";
-import { parseVersion } from "../pypi/pep440-version.js";
-import { normalizeProjectName } from "../pypi/project-page.js";
 import { type EventType, eventTypeNames, resolveEventTypes } from "./event-bus.js";
+import type { SubjectMatcher } from "./subject-matcher.js";
 
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
 export const DEFAULT_WEBHOOK_RETRIES = 5;
@@ -98,16 +99,8 @@ const hookSchema = z
     on: eventNames,
     mirror: z.string().min(1).optional(),
     project: z.string().min(1).optional(),
-    versions: z
-      .string()
-      .superRefine((value, ctx) => {
-        try {
-          parseSpecifierSet(value);
-        } catch (error) {
-          ctx.addIssue({ code: "custom", message: (error as Error).message });
-        }
-      })
-      .optional(),
+    // Checked against the mirror's matcher by `hookConfigProblems`.
+    versions: z.string().optional(),
     webhook: webhookSchema.optional(),
     // A string is accepted here only to be rejected with a message saying why.
     command: z.union([z.string(), z.array(z.string()).min(1, "an empty command")]).optional(),
@@ -169,11 +162,10 @@ interface HookCommon {
   readonly id: string;
   readonly on: readonly EventType[];
   readonly mirror: string | undefined;
-  /** PEP 503-normalized. */
+  /** As written; compared through the matcher's `normalizeName` (PEP 503 for PyPI). */
   readonly project: string | undefined;
-  /** The specifier as written, and parsed. */
+  /** The version filter as written (a PEP 440 specifier set for PyPI). */
   readonly versions: string | undefined;
-  readonly versionSet: SpecifierSet | undefined;
 }
 
 export interface WebhookHookConfig extends HookCommon {
@@ -203,9 +195,8 @@ function resolveHook(raw: ParsedHook, index: number): HookConfig {
     id: raw.name ?? `hooks[${index}]`,
     on: Object.freeze([...raw.on]),
     mirror: raw.mirror,
-    project: raw.project === undefined ? undefined : normalizeProjectName(raw.project),
+    project: raw.project,
     versions: raw.versions,
-    versionSet: raw.versions === undefined ? undefined : parseSpecifierSet(raw.versions),
   };
   if (raw.webhook !== undefined) {
     return Object.freeze({
@@ -252,19 +243,39 @@ export const hooksSchema = z
 export type RawHooks = z.input<typeof hooksSchema>;
 
 /**
- * Whether an event's version passes the hook's `versions` specifier: true when the hook has none or
- * the event has no version (sync events). An image tag is compared by its leading version
- * (`2.9.0-cuda12.8-cudnn9-runtime` as 2.9.0); a version that is not PEP 440 matches only `===`.
+ * The problems of each hook's `versions` filter, checked by the matcher of the hook's `mirror` (or
+ * `matcherFor(undefined)` for a hook on every mirror), each with its field path:
+ * `hooks[1].versions: not a PEP 440 specifier: "=>2.5"`. Takes the raw `hooks:` value as well as
+ * resolved hooks, so the config loader can report these together with the schema's problems.
  */
-export function hookVersionMatches(hook: HookConfig, version: string | undefined): boolean {
-  if (hook.versionSet === undefined || version === undefined) return true;
-  if (parseVersion(version) !== null) return matchesSpecifierSet(hook.versionSet, version);
-  const leading = /^v?\d+(?:\.\d+)*/.exec(version.trim())?.[0];
-  if (
-    leading !== undefined &&
-    parseVersion(leading) !== null &&
-    matchesSpecifierSet(hook.versionSet, leading)
-  )
-    return true;
-  return matchesSpecifierSet(hook.versionSet, version);
+export function hookConfigProblems(
+  hooks: unknown,
+  matcherFor: (mirror: string | undefined) => SubjectMatcher,
+): string[] {
+  if (!Array.isArray(hooks)) return [];
+  const problems: string[] = [];
+  hooks.forEach((hook: unknown, index) => {
+    if (typeof hook !== "object" || hook === null) return;
+    const { mirror, versions } = hook as { mirror?: unknown; versions?: unknown };
+    if (typeof versions !== "string") return;
+    const matcher = matcherFor(typeof mirror === "string" && mirror !== "" ? mirror : undefined);
+    const problem = matcher.versionSpecProblem(versions);
+    if (problem !== undefined) problems.push(`hooks[${index}].versions: ${problem}`);
+  });
+  return problems;
+}
+
+/**
+ * Whether an event's version passes the hook's `versions` filter, as `matcher` (that of the event's
+ * mirror) reads it: true when the hook has none or the event has no version (sync events).
+ */
+export function hookVersionMatches(
+  hook: HookConfig,
+  version: string | undefined,
+  matcher: SubjectMatcher,
+): boolean {
+  if (hook.versions === undefined || version === undefined) return true;
+  // A filter this mirror's kind does not read (a hook on every mirror) matches none of its events.
+  if (matcher.versionSpecProblem(hook.versions) !== undefined) return false;
+  return matcher.versionMatches(hook.versions, version);
 }

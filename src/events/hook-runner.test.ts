@@ -7,9 +7,11 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { pypiSubjectMatcher } from "../pypi/subject-matcher.js";
 import { EventBus, type EventInput, type FreshmirrorEvent } from "./event-bus.js";
 import { hooksSchema, type RawHooks } from "./hook-config.js";
-import { type HookResult, HookRunner } from "./hook-runner.js";
+import { type HookResult, HookRunner, hookMatches } from "./hook-runner.js";
+import { literalMatcher } from "./subject-matcher.js";
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -69,6 +71,9 @@ async function exits(pid: number, ms: number): Promise<boolean> {
   }
 }
 
+/** Every mirror in these tests is a PyPI mirror. */
+const matcherFor = () => pypiSubjectMatcher;
+
 function hooks(raw: RawHooks) {
   return hooksSchema.parse(raw);
 }
@@ -102,7 +107,7 @@ test("a release.new webhook reaches the receiver with the event as JSON and a va
     hooks([
       { on: "new_version", project: "torch", webhook: { url: receiver.url, secret_env: "FM_TEST_SECRET" } },
     ]),
-    { env: { FM_TEST_SECRET: secret } },
+    { matcherFor, env: { FM_TEST_SECRET: secret } },
   );
   const bus = new EventBus();
   runner.attach(bus);
@@ -143,7 +148,12 @@ test("a receiver that is down is retried with backoff, then recorded as failed; 
     hooks([
       { name: "down", on: "sync.failed", webhook: { url: `http://127.0.0.1:${port}/hook`, retries: 2 } },
     ]),
-    { backoffBaseMs: 20, logFile: join(dir, "logs", "hooks.log"), onResult: (r) => results.push(r) },
+    {
+      matcherFor,
+      backoffBaseMs: 20,
+      logFile: join(dir, "logs", "hooks.log"),
+      onResult: (r) => results.push(r),
+    },
   );
   const bus = new EventBus();
   runner.attach(bus);
@@ -181,6 +191,7 @@ test("a receiver answering 500 twice then 200 gets the event on attempt 3, with 
   const receiver = await startReceiver((n) => (n <= 2 ? 500 : 200));
   t.after(() => receiver.close());
   const runner = new HookRunner(hooks([{ on: "release.new", webhook: { url: receiver.url, secret: "s" } }]), {
+    matcherFor,
     backoffBaseMs: 10,
   });
   const [result] = await runner.dispatch(new EventBus().emit(release("2.9.1")));
@@ -202,6 +213,7 @@ test("a 4xx answer is not retried", async (t) => {
   const receiver = await startReceiver(() => 403);
   t.after(() => receiver.close());
   const runner = new HookRunner(hooks([{ on: "release.new", webhook: { url: receiver.url } }]), {
+    matcherFor,
     backoffBaseMs: 10,
   });
   const [result] = await runner.dispatch(new EventBus().emit(release("2.9.1")));
@@ -215,7 +227,7 @@ test("a webhook whose secret_env is unset is recorded as failed and not sent uns
   t.after(() => receiver.close());
   const runner = new HookRunner(
     hooks([{ on: "release.new", webhook: { url: receiver.url, secret_env: "FM_UNSET_SECRET" } }]),
-    { env: {} },
+    { matcherFor, env: {} },
   );
   const [result] = await runner.dispatch(new EventBus().emit(release("2.9.1")));
   assert.equal(result?.ok, false);
@@ -253,6 +265,7 @@ test("a command hook runs once per matching event, with placeholders substituted
         env: { EXTRA: "yes" },
       },
     ]),
+    { matcherFor },
   );
   const bus = new EventBus();
   runner.attach(bus);
@@ -283,16 +296,12 @@ test("a command hook runs once per matching event, with placeholders substituted
 test("a hanging command is killed with its whole process group at its timeout and recorded; a failing one records its exit code", async (t) => {
   const dir = tempDir(t);
   const pidFile = join(dir, "grandchild.pid");
-  const hang = `
-const { spawn } = require("node:child_process");
-const child = spawn(process.execPath, ["-e", "setTimeout(()=>{}, 1e9)"], { stdio: "ignore" });
-require("node:fs").writeFileSync(${JSON.stringify(pidFile)}, String(child.pid));
-console.log("started");
-setTimeout(()=>{}, 1e9);
-`;
+  // A shell, not node: it starts within the 500 ms timeout even on a loaded machine (node can take
+  // over a second there, and would be killed before it printed anything).
+  const hang = `sleep 1000 & echo $! > '${pidFile}'; echo started; sleep 1000`;
   const runner = new HookRunner(
     hooks([
-      { name: "hang", on: "sync.succeeded", command: [process.execPath, "-e", hang], timeout: "500ms" },
+      { name: "hang", on: "sync.succeeded", command: ["/bin/sh", "-c", hang], timeout: "500ms" },
       {
         name: "fail",
         on: "sync.succeeded",
@@ -300,7 +309,7 @@ setTimeout(()=>{}, 1e9);
       },
       { name: "missing", on: "sync.succeeded", command: [join(dir, "no-such-program")] },
     ]),
-    { killGraceMs: 200 },
+    { matcherFor, killGraceMs: 200 },
   );
   const bus = new EventBus();
   const started = Date.now();
@@ -347,7 +356,7 @@ test("command output is kept to its last bytes", async () => {
         command: [process.execPath, "-e", "process.stdout.write('x'.repeat(300000) + 'END')"],
       },
     ]),
-    { outputLimitBytes: 1024 },
+    { matcherFor, outputLimitBytes: 1024 },
   );
   const [result] = await runner.dispatch(new EventBus().emit(release("1.0")));
   assert.equal(result?.ok, true);
@@ -362,7 +371,7 @@ test("close() cancels pending retries and kills running commands", async () => {
       { on: "release.new", webhook: { url: `http://127.0.0.1:${port}/`, retries: 10 } },
       { on: "release.new", command: [process.execPath, "-e", "setTimeout(()=>{}, 1e9)"] },
     ]),
-    { backoffBaseMs: 10_000 },
+    { matcherFor, backoffBaseMs: 10_000 },
   );
   const pending = runner.dispatch(new EventBus().emit(release("1.0")));
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -372,4 +381,47 @@ test("close() cancels pending retries and kills running commands", async () => {
   assert.ok(Date.now() - started < 3000);
   assert.ok(results.every((r) => !r.ok));
   assert.ok(results.find((r) => r.kind === "webhook")?.attempts === 1);
+});
+
+test("hooks match projects and versions through the matcher of the event's mirror", () => {
+  const [anyMirror, onPytorch] = hooks([
+    { on: "new_version", project: "Torch_Audio", versions: ">=2.5", command: ["x"] },
+    { on: "new_version", mirror: "pytorch", project: "torch", command: ["x"] },
+  ]);
+  assert.ok(anyMirror && onPytorch);
+  const asked: string[] = [];
+  const byMirror = (mirror: string | undefined) => {
+    if (mirror !== undefined) asked.push(mirror);
+    return mirror === "images" ? literalMatcher : pypiSubjectMatcher;
+  };
+  const bus = new EventBus();
+  const event = (mirror: string, project: string, version: string) =>
+    bus.emit({ ...release(version, project), mirror } as EventInput);
+  assert.equal(hookMatches(anyMirror, event("pytorch", "torch-audio", "2.6.0+cu121"), byMirror), true);
+  assert.equal(hookMatches(anyMirror, event("pytorch", "torch-audio", "2.4.0"), byMirror), false);
+  assert.deepEqual(asked, ["pytorch", "pytorch"]);
+  // The literal matcher reads neither PEP 503 names nor PEP 440 ranges.
+  assert.equal(hookMatches(anyMirror, event("images", "torch-audio", "2.6.0"), byMirror), false);
+  assert.equal(hookMatches(anyMirror, event("images", "Torch_Audio", "2.6.0"), byMirror), false);
+  assert.equal(hookMatches(onPytorch, event("images", "torch", "2.6.0"), byMirror), false, "another mirror");
+  assert.equal(hookMatches(onPytorch, event("pytorch", "TORCH", "1.0"), byMirror), true);
+  const runner = new HookRunner([anyMirror, onPytorch], { matcherFor: byMirror });
+  assert.deepEqual(
+    runner.matching(event("pytorch", "torch_audio", "2.9.1")).map((h) => h.id),
+    [anyMirror.id],
+  );
+});
+
+test("a hook on every mirror whose versions filter another kind cannot read matches none of its events", () => {
+  const [hook] = hooks([{ on: "new_version", versions: "", command: ["x"] }]);
+  assert.ok(hook);
+  const byMirror = (mirror: string | undefined) =>
+    mirror === "images" ? literalMatcher : pypiSubjectMatcher;
+  const bus = new EventBus();
+  // "" is an empty PEP 440 specifier set (every final release) but no exact version.
+  assert.equal(hookMatches(hook, bus.emit(release("2.6.0")), byMirror), true);
+  assert.equal(
+    hookMatches(hook, bus.emit({ ...release("2.6.0"), mirror: "images" } as EventInput), byMirror),
+    false,
+  );
 });

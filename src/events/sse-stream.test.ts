@@ -3,8 +3,13 @@ import { once } from "node:events";
 import { createServer, get, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
+import { pypiSubjectMatcher } from "../pypi/subject-matcher.js";
 import { EventBus } from "./event-bus.js";
-import { type SseStream, streamEvents } from "./sse-stream.js";
+import { eventFilterFromQuery, type SseStream, streamEvents } from "./sse-stream.js";
+import { literalMatcher } from "./subject-matcher.js";
+
+/** Every mirror in the stream tests is a PyPI mirror. */
+const matcherFor = () => pypiSubjectMatcher;
 
 interface SseMessage {
   id?: string;
@@ -66,7 +71,7 @@ class SseClient {
 async function startSseServer(bus: EventBus, heartbeatMs = 15_000) {
   const streams: SseStream[] = [];
   const server = createServer((req, res) => {
-    streams.push(streamEvents(bus, req, res, { heartbeatMs }));
+    streams.push(streamEvents(bus, req, res, { matcherFor, heartbeatMs }));
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -166,4 +171,23 @@ test("SSE: heartbeat comments keep an idle stream alive", async (t) => {
     "two heartbeats",
   );
   assert.equal(client.messages.length, 0);
+});
+
+test("SSE: ?project= compares names as the matcher of each event's mirror does", () => {
+  const bus = new EventBus();
+  const filter = eventFilterFromQuery(new URLSearchParams("project=Torch_Audio"), (mirror) =>
+    mirror === "images" ? literalMatcher : pypiSubjectMatcher,
+  );
+  const release = (mirror: string, project: string) =>
+    bus.emit({ type: "release.new", mirror, project, version: "2.6.0", files: [] });
+  assert.equal(filter(release("pytorch", "torch-audio")), true, "PEP 503 on a PyPI mirror");
+  assert.equal(filter(release("pytorch", "torch.audio")), true);
+  assert.equal(filter(release("pytorch", "torchaudio")), false);
+  assert.equal(filter(release("images", "torch-audio")), false, "exact names on a mirror without PEP 503");
+  assert.equal(filter(release("images", "Torch_Audio")), true);
+  assert.equal(
+    filter(bus.emit({ type: "sync.started", mirror: "pytorch", runId: 1 })),
+    false,
+    "an event about a whole mirror has no project",
+  );
 });

@@ -3,7 +3,6 @@
 // reconnects with `Last-Event-ID` first gets the events it missed from the bus's ring.
 // https://html.spec.whatwg.org/multipage/server-sent-events.html#server-sent-events
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { normalizeProjectName } from "../pypi/project-page.js";
 import {
   type EventBus,
   type EventType,
@@ -11,8 +10,11 @@ import {
   type FreshmirrorEvent,
   resolveEventTypes,
 } from "./event-bus.js";
+import type { SubjectMatcher } from "./subject-matcher.js";
 
 export interface SseOptions {
+  /** The matcher for events of a mirror: `?project=` compares names as it normalizes them. */
+  matcherFor: (mirror: string | undefined) => SubjectMatcher;
   /** Only events this accepts are sent (on top of the request's query filter). */
   filter?: (event: FreshmirrorEvent) => boolean;
   /** Milliseconds between heartbeat comments. Default 15 000. */
@@ -32,9 +34,13 @@ export interface SseStream {
 
 /**
  * The filter a request asks for in its query: `type` (comma-separated types, aliases such as
- * `new_version`, or `sync.*`), `mirror`, `project` (PEP 503-normalized). Unknown types match nothing.
+ * `new_version`, or `sync.*`), `mirror`, `project` (compared as the matcher of the event's mirror
+ * normalizes names: PEP 503 for PyPI). Unknown types match nothing.
  */
-export function eventFilterFromQuery(search: URLSearchParams): (event: FreshmirrorEvent) => boolean {
+export function eventFilterFromQuery(
+  search: URLSearchParams,
+  matcherFor: (mirror: string | undefined) => SubjectMatcher,
+): (event: FreshmirrorEvent) => boolean {
   const typeParams = search
     .getAll("type")
     .flatMap((v) => v.split(","))
@@ -44,14 +50,15 @@ export function eventFilterFromQuery(search: URLSearchParams): (event: Freshmirr
   );
   const anyType = typeParams.every((v) => v === "");
   const mirror = search.get("mirror") ?? undefined;
-  const projectParam = search.get("project");
-  const project = projectParam ? normalizeProjectName(projectParam) : undefined;
+  const project = search.get("project") || undefined;
   return (event) => {
     if (!anyType && !types.has(event.type)) return false;
     const subject = eventSubject(event);
     if (mirror !== undefined && mirror !== "" && subject.mirror !== mirror) return false;
     if (project !== undefined) {
-      if (subject.project === undefined || normalizeProjectName(subject.project) !== project) return false;
+      if (subject.project === undefined) return false;
+      const matcher = matcherFor(subject.mirror);
+      if (matcher.normalizeName(subject.project) !== matcher.normalizeName(project)) return false;
     }
     return true;
   };
@@ -79,10 +86,10 @@ export function streamEvents(
   bus: EventBus,
   req: IncomingMessage,
   res: ServerResponse,
-  options: SseOptions = {},
+  options: SseOptions,
 ): SseStream {
   const search = new URL(req.url ?? "/", "http://localhost").searchParams;
-  const queryFilter = eventFilterFromQuery(search);
+  const queryFilter = eventFilterFromQuery(search, options.matcherFor);
   const accept = (event: FreshmirrorEvent) =>
     queryFilter(event) && (options.filter === undefined || options.filter(event));
   const heartbeatMs = options.heartbeatMs ?? 15_000;

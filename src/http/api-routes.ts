@@ -110,7 +110,7 @@ export class ApiRoutes {
     if (parts[0] === "events" && parts.length === 1) {
       // Server-Sent Events: sync.*, release.new; Last-Event-ID replays what a client missed.
       only(["GET", "HEAD"]);
-      streamEvents(this.#app.events, req, res);
+      streamEvents(this.#app.events, req, res, { matcherFor: this.#app.matcherFor });
       return { route: "api_events", status: 200, bytes: 0 };
     }
     if (parts[0] !== "mirrors") throw new NotFoundError(`${path}: no such API path (see /api/v1/mirrors)`);
