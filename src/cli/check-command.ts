@@ -10,7 +10,8 @@ import { formatDuration, parseDuration } from "../config/duration.js";
 import {
   BodyTooLargeError,
   describeError,
-  FreshmirrorError,
+  type ErrorCode,
+  errorCodeOf,
   MalformedPageError,
   UpstreamNetworkError,
   UpstreamStatusError,
@@ -90,7 +91,7 @@ export interface DifferingFile {
 export interface CheckError {
   side: "mirror" | "upstream";
   url: string;
-  code: string;
+  code: ErrorCode;
   message: string;
   /** Polling again may help (network errors, timeouts, 5xx). */
   transient: boolean;
@@ -305,7 +306,7 @@ async function fetchProjectPage(
 }
 
 function toCheckError(side: "mirror" | "upstream", url: string, error: unknown): CheckError {
-  const code = error instanceof FreshmirrorError ? error.code : "FM_ERR_INTERNAL";
+  const code = errorCodeOf(error);
   let message: string;
   let transient = false;
   if (error instanceof UpstreamNetworkError) {
@@ -385,7 +386,7 @@ export async function checkMirror(options: {
             error: {
               side: "upstream",
               url: up.url,
-              code: "FM_ERR_UPSTREAM_STATUS",
+              code: new UpstreamStatusError(up.url, 404).code,
               message: `upstream: no project page at ${up.url} (HTTP 404); check the project name and the --upstream index URL`,
               transient: false,
             },

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { AppContext } from "../app-context.js";
 import {
+  errorCodeOf,
   FreshmirrorError,
   isDiskFull,
   NotFoundError,
@@ -120,7 +121,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): R
   const wantsJson =
     (req.url ?? "").startsWith("/api/") || (req.headers.accept ?? "").includes("application/json");
   const body = wantsJson
-    ? JSON.stringify({ error: { code: known?.code ?? "FM_ERR_INTERNAL", message, hint: known?.hint } })
+    ? JSON.stringify({ error: { code: errorCodeOf(known), message, hint: known?.hint } })
     : `${status} ${message}${known?.hint ? `\nhint: ${known.hint}` : ""}\n`;
   res.statusCode = status;
   res.setHeader("Content-Type", wantsJson ? "application/json" : "text/plain; charset=utf-8");
