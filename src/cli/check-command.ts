@@ -5,6 +5,7 @@
 // optionally runs a command. Works against any simple-repository index; needs no config.
 // https://packaging.python.org/en/latest/specifications/simple-repository-api/
 import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, type Dispatcher, request } from "undici";
 import { formatDuration, parseDuration } from "../config/duration.js";
 import {
@@ -512,10 +513,6 @@ function versionOption(text: string | undefined): string | undefined {
     );
   }
   return spec;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Whether a --wait is over: everything current, and with --version, every project has a matching version. */

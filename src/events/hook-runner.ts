@@ -9,8 +9,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
 import { appendFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { request } from "undici";
 import { normalizeProjectName } from "../pypi/project-page.js";
+import { backoffDelay } from "../upstream/backoff.js";
 import { type EventBus, eventSubject, type FreshmirrorEvent } from "./event-bus.js";
 import {
   type CommandHookConfig,
@@ -322,7 +324,9 @@ export class HookRunner {
         retrying,
       });
       if (!retrying) break;
-      await this.#sleep(Math.min(maxBackoff, backoffBase * 2 ** (attempt - 1)));
+      // Exact doubling (no jitter): the delivery log promises these waits. Closing ends the wait.
+      const delay = backoffDelay(attempt - 1, { baseMs: backoffBase, maxMs: maxBackoff, jitter: false });
+      await sleep(delay, undefined, { signal: this.#closing.signal }).catch(() => undefined);
       if (this.#closing.signal.aborted) {
         outcome = { ...outcome, error: `${outcome.error ?? "failed"}; not retried: shutting down` };
         break;
@@ -499,20 +503,6 @@ export class HookRunner {
     } catch {
       // The group is already gone.
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    const signal = this.#closing.signal;
-    if (signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
   }
 
   #record(entry: Omit<DeliveryLogEntry, "time" | "event" | "eventType"> & { event: FreshmirrorEvent }): void {

@@ -10,6 +10,7 @@ import { createHash, type Hash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { open, unlink } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   DigestMismatchError,
   FetchAbandonedError,
@@ -27,7 +28,8 @@ import {
 import { checkWheelZip } from "../pypi/wheel-metadata.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { StateStore } from "../store/state-store.js";
-import { backoffDelay, sleep, type UpstreamClient } from "../upstream/http-client.js";
+import { backoffDelay } from "../upstream/backoff.js";
+import type { UpstreamClient } from "../upstream/http-client.js";
 
 export interface BlobRequest {
   url: string;
@@ -553,7 +555,10 @@ export class BlobFetcher {
           ) {
             throw error;
           }
-          await sleep(backoffDelay(this.#options.backoffMs, attempt));
+          // The wait ends early when the download is aborted (the signal's reason is thrown below).
+          await sleep(backoffDelay(attempt, { baseMs: this.#options.backoffMs }), undefined, {
+            signal,
+          }).catch(() => undefined);
           if (signal.aborted) throw signal.reason;
         }
       }

@@ -11,6 +11,7 @@
 import type { MirrorConfig } from "../config/schema.js";
 import { describeError, SyncRefusedError, UnknownMirrorError } from "../errors.js";
 import { isLockHolderAlive, type MirrorState, type StateStore } from "../store/state-store.js";
+import { backoffDelay } from "../upstream/backoff.js";
 import { nextSlot } from "./cron-schedule.js";
 
 export type RunReason = "schedule" | "catch-up" | "retry" | "manual" | "watch";
@@ -380,7 +381,12 @@ export class Scheduler {
         job.attempt < retries.count &&
         plan.slot !== null
       ) {
-        const at = Date.now() + retries.backoffMs * 2 ** job.attempt;
+        const delay = backoffDelay(job.attempt, {
+          baseMs: retries.backoffMs,
+          maxMs: Number.POSITIVE_INFINITY,
+          jitter: false, // the schedule (and its jitter) is exact and persisted; so are retries
+        });
+        const at = Date.now() + delay;
         plan.retry = { attempt: job.attempt + 1, at };
         this.#log(
           job.mirror,
