@@ -11,6 +11,7 @@ import { appendFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { request } from "undici";
+import { fallbackLogger, type Logger } from "../logging/logger.js";
 import { normalizeProjectName } from "../pypi/project-page.js";
 import { backoffDelay } from "../upstream/backoff.js";
 import { type EventBus, eventSubject, type FreshmirrorEvent } from "./event-bus.js";
@@ -40,8 +41,8 @@ export interface HookRunnerOptions {
   killGraceMs?: number;
   /** Called once per finished delivery (after the last attempt), e.g. to append to the run log. */
   onResult?: (result: HookResult) => void;
-  /** Where problems of the runner itself (log file unwritable) are reported. Default `console.error`. */
-  onError?: (message: string) => void;
+  /** Where problems of the runner itself (log file unwritable) are reported. Default: a stderr logger. */
+  logger?: Logger;
 }
 
 /** One attempt, as written to the delivery log. */
@@ -528,7 +529,7 @@ export class HookRunner {
 
   #reportError(message: string): void {
     try {
-      (this.#options.onError ?? ((m: string) => console.error(`freshmirror: ${m}`)))(message);
+      (this.#options.logger ?? fallbackLogger()).error(`hooks: ${message}`);
     } catch {
       // Nothing left to tell.
     }

@@ -11,10 +11,13 @@ import {
   StoreWriteError,
   TooManyFileResponsesError,
 } from "../errors.js";
+import { withAccessLog } from "../logging/access-log.js";
+import type { Logger } from "../logging/logger.js";
 import { PypiRoutes, type RouteResult } from "../pypi/pypi-routes.js";
 import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import type { Scheduler } from "../sync/scheduler.js";
+import { redactText } from "../upstream/redact-url.js";
 import { ApiRoutes, sendJson } from "./api-routes.js";
 import { decodeSegment } from "./decode-segment.js";
 import { type HelpContext, renderHelpIndex, renderHelpPage } from "./help-page.js";
@@ -85,8 +88,9 @@ function redirect(res: ServerResponse, location: string): RouteResult {
 }
 
 /**
- * console.error's arguments for an unexpected error: a fixed format with the request as values,
+ * The message and its values for an unexpected error: a fixed format with the request as values,
  * never the URL as the format string (a `%s` or `%o` in a URL would swallow the error itself).
+ * The logger gets the error itself as its `err` field (stack included, redacted).
  */
 export function internalErrorLog(
   method: string | undefined,
@@ -103,7 +107,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): RouteResult {
+function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, logger: Logger): RouteResult {
   // A full disk met anywhere (SQLITE_FULL from a cache row, ENOSPC) is the store's coded 507.
   const known =
     error instanceof FreshmirrorError
@@ -113,7 +117,10 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): R
         : undefined;
   const status = known?.status ?? 500;
   const message = known ? known.message : "internal error";
-  if (!known) console.error(...internalErrorLog(req.method, req.url, error));
+  if (!known) {
+    const [format, method, url] = internalErrorLog(req.method, req.url, error) as [string, string, string];
+    logger.error({ err: error, method, url }, format, method, redactText(url));
+  }
   if (res.headersSent) {
     res.destroy();
     return { route: "error", status, bytes: 0 };
@@ -157,7 +164,7 @@ export function createRequestHandler(app: AppContext, stats: ServeStats, options
     try {
       result = await route(req, res);
     } catch (error) {
-      result = sendError(req, res, error);
+      result = sendError(req, res, error, app.logger);
       const url = req.url ?? "";
       // Errors of the API and pages count under their own route; the rest under "error".
       if (url.startsWith("/api/")) result.route = "api";
@@ -289,7 +296,8 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<RunningServer> {
   const stats = createServeStats();
-  const handler = createRequestHandler(app, stats, options);
+  const routes = createRequestHandler(app, stats, options);
+  const handler = app.config.accessLog ? withAccessLog(routes, app.logger) : routes;
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     void handler(req, res);
   });

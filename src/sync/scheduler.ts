@@ -10,6 +10,7 @@
 // twice.
 import type { MirrorConfig } from "../config/schema.js";
 import { describeError, SyncRefusedError, UnknownMirrorError } from "../errors.js";
+import { fallbackLogger, type Logger } from "../logging/logger.js";
 import { isLockHolderAlive, type MirrorState, type StateStore } from "../store/state-store.js";
 import { backoffDelay } from "../upstream/backoff.js";
 import { nextSlot } from "./cron-schedule.js";
@@ -34,7 +35,8 @@ export interface SchedulerOptions {
   runSync: RunSync;
   /** For jitter; default Math.random. */
   random?: () => number;
-  log?: (line: string) => void;
+  /** Default: a stderr logger. */
+  logger?: Logger;
   /** Longest sleep between looks at the wall clock. Default one minute. */
   maxSleepMs?: number;
 }
@@ -262,7 +264,7 @@ export class Scheduler {
   }
 
   #log(name: string, message: string): void {
-    this.#options.log?.(`scheduler: ${name}: ${message}`);
+    (this.#options.logger ?? fallbackLogger()).info({ mirror: name }, `scheduler: ${name}: ${message}`);
   }
 
   #jitter(config: MirrorConfig): number {
