@@ -48,7 +48,7 @@ export async function runsCommand(argv: string[], io: CommandIo): Promise<number
         runs.map((r) => [
           `#${r.id}`,
           formatLocalTime(r.startedAt),
-          `${formatDuration((r.endedAt ?? now) - r.startedAt)}${r.endedAt === null ? "+" : ""}`,
+          `${formatDuration((r.endedAt ?? now) - r.startedAt, "s")}${r.endedAt === null ? "+" : ""}`,
           `${r.outcome}${r.project ? ` (${r.project})` : ""}`,
           `+${r.filesAdded}/-${r.filesRemoved} (${r.filesTotal})`,
           formatBytes(r.bytesAdded),

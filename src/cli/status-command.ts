@@ -29,7 +29,7 @@ function lag(m: MirrorStatus): string {
     return `unknown (upstream unreachable since ${new Date(m.upstreamFailingSince ?? 0).toISOString()})`;
   if (m.lagMs === null) return "never synced";
   const mark = m.lagLevel === "critical" ? " CRITICAL" : m.lagLevel === "warn" ? " (warn)" : "";
-  return `${formatDuration(m.lagMs)}${mark}`;
+  return `${formatDuration(m.lagMs, "s")}${mark}`;
 }
 
 export async function statusCommand(argv: string[], io: CommandIo): Promise<number> {

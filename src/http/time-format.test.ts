@@ -22,3 +22,11 @@ test("relative times round to their unit", () => {
   assert.equal(formatDuration(3 * 3_600_000 + 12 * 60_000), "3 h 12 min");
   assert.equal(formatDuration(2 * 86_400_000 + 4 * 3_600_000), "2 d 4 h");
 });
+
+test("one duration format: milliseconds below a second for commands, whole seconds in tables and pages", () => {
+  assert.equal(formatDuration(312), "312 ms");
+  assert.equal(formatDuration(312, "s"), "0 s");
+  assert.equal(formatDuration(1600, "s"), "2 s");
+  assert.equal(formatDuration(65_000), "1 min 5 s");
+  assert.equal(formatDuration(65_000, "s"), "1 min 5 s");
+});
