@@ -20,6 +20,7 @@ import {
   FetchTruncatedError,
   FileSizeLimitError,
   FreshmirrorError,
+  InternalError,
   NotAllowedHostError,
   SizeMismatchError,
   StoreWriteError,
@@ -252,7 +253,11 @@ export class InFlightDownload extends EventEmitter {
   async #openForRead() {
     for (;;) {
       if (this.state === "done") return await open(this.#store.pathFor(this.result?.sha256 ?? ""), "r");
-      if (this.state === "failed") throw this.error ?? new Error("download failed");
+      if (this.state === "failed")
+        throw (
+          this.error ??
+          new InternalError(`download of ${this.request.filename} failed without a recorded error`)
+        );
       if (this.tempPath !== "") {
         try {
           return await open(this.tempPath, "r");
