@@ -8,6 +8,7 @@ import { describeError, UnknownMirrorError } from "./errors.js";
 import { EventBus } from "./events/event-bus.js";
 import { HookRunner } from "./events/hook-runner.js";
 import type { SubjectMatcher } from "./events/subject-matcher.js";
+import { fallbackLogger, type Logger } from "./logging/logger.js";
 import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
 import { PullThrough } from "./pypi/pull-through.js";
 import { pypiSubjectMatcher } from "./pypi/subject-matcher.js";
@@ -32,7 +33,9 @@ export class AppContext {
   readonly logsDir: string;
   readonly pullThrough: PullThrough;
   /** Sync and release events, delivered to hooks and to `GET /api/v1/events`. */
-  readonly events = new EventBus();
+  readonly events: EventBus;
+  /** The process's log (JSON lines on stderr), made once by the CLI. */
+  readonly logger: Logger;
   readonly hooks: HookRunner;
   /** How events of a mirror name and version their subject (hooks, SSE filters); PyPI for all so far. */
   readonly matcherFor = (_mirror: string | undefined): SubjectMatcher => pypiSubjectMatcher;
@@ -46,8 +49,10 @@ export class AppContext {
   readonly upstreamFailures = new Map<string, { count: number; last: string; at: number }>();
   readonly #mirrors = new Map<string, MirrorContext>();
 
-  private constructor(config: Config, state: StateStore, blobs: BlobStore) {
+  private constructor(config: Config, state: StateStore, blobs: BlobStore, logger: Logger) {
     this.config = config;
+    this.logger = logger;
+    this.events = new EventBus({ logger });
     this.dataDir = resolve(config.dataDir);
     this.state = state;
     this.blobs = blobs;
@@ -82,6 +87,7 @@ export class AppContext {
     this.hooks = new HookRunner(config.hooks, {
       matcherFor: this.matcherFor,
       logFile: join(this.logsDir, "hooks.log"),
+      logger,
       onResult: (result) => {
         // A hook's outcome (and a command's output) goes into the log of the run that caused it.
         const event = result.event;
@@ -116,13 +122,13 @@ export class AppContext {
     });
   }
 
-  static async open(config: Config): Promise<AppContext> {
+  static async open(config: Config, options: { logger?: Logger } = {}): Promise<AppContext> {
     const dataDir = resolve(config.dataDir);
     mkdirSync(dataDir, { recursive: true });
     const blobs = new BlobStore(dataDir);
     await blobs.init();
     const state = new StateStore(resolve(dataDir, "state.sqlite"));
-    return new AppContext(config, state, blobs);
+    return new AppContext(config, state, blobs, options.logger ?? fallbackLogger());
   }
 
   mirror(name: string): MirrorContext {

@@ -4,6 +4,89 @@
 // a URL keep it masked, so no page, log or API answer built from an error can leak one.
 import { redactText, redactUrl } from "./upstream/redact-url.js";
 
+/**
+ * Every error code freshmirror reports, defined here once, with the HTTP status it is answered
+ * with (`null`: not an HTTP answer — a CLI exit or a failed run — and 500 should one reach a
+ * client). docs/errors.md lists each with what it means and what to do; src/errors.test.ts keeps
+ * the two in step. Codes follow `FM_ERR_<AREA>_<WHAT>`.
+ */
+export const ERROR_CODES = {
+  FM_ERR_API_AUTH: { status: [401, 403] },
+  FM_ERR_CLI_USAGE: { status: 400 },
+  FM_ERR_CONFIG_INVALID: { status: null },
+  FM_ERR_DIGEST_MISMATCH: { status: 502 },
+  FM_ERR_FETCH_ABANDONED: { status: 502 },
+  FM_ERR_FETCH_RESTARTED: { status: 502 },
+  FM_ERR_FETCH_SIZE_LIMIT: { status: 502 },
+  FM_ERR_FETCH_TIMEOUT: { status: 504 },
+  FM_ERR_FETCH_TOO_LARGE: { status: 502 },
+  FM_ERR_FETCH_TRUNCATED: { status: 502 },
+  FM_ERR_HTTP_BAD_PATH: { status: 400 },
+  FM_ERR_HTTP_BAD_REQUEST: { status: 400 },
+  FM_ERR_HTTP_BUSY: { status: 503 },
+  FM_ERR_HTTP_METHOD_NOT_ALLOWED: { status: 405 },
+  FM_ERR_HTTP_NOT_A_PROJECT_NAME: { status: 404 },
+  FM_ERR_HTTP_NOT_FOUND: { status: 404 },
+  FM_ERR_INTERNAL: { status: 500 },
+  FM_ERR_MIRROR_UNKNOWN: { status: 404 },
+  // The OCI distribution spec's error codes, one each (src/oci/registry-errors.ts; statuses as
+  // CNCF distribution answers them). https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
+  FM_ERR_OCI_BLOB_UNKNOWN: { status: 404 },
+  FM_ERR_OCI_BLOB_UPLOAD_INVALID: { status: 400 },
+  FM_ERR_OCI_BLOB_UPLOAD_UNKNOWN: { status: 404 },
+  FM_ERR_OCI_DENIED: { status: 403 },
+  FM_ERR_OCI_DIGEST_INVALID: { status: 400 },
+  FM_ERR_OCI_MANIFEST_BLOB_UNKNOWN: { status: 404 },
+  FM_ERR_OCI_MANIFEST_INVALID: { status: 400 },
+  FM_ERR_OCI_MANIFEST_UNKNOWN: { status: 404 },
+  FM_ERR_OCI_NAME_INVALID: { status: 400 },
+  FM_ERR_OCI_NAME_UNKNOWN: { status: 404 },
+  FM_ERR_OCI_RANGE_INVALID: { status: 416 },
+  FM_ERR_OCI_SIZE_INVALID: { status: 400 },
+  FM_ERR_OCI_TAG_INVALID: { status: 400 },
+  FM_ERR_OCI_TOOMANYREQUESTS: { status: 429 },
+  FM_ERR_OCI_UNAUTHORIZED: { status: 401 },
+  FM_ERR_OCI_UNSUPPORTED: { status: 405 },
+  FM_ERR_SIZE_MISMATCH: { status: 502 },
+  FM_ERR_STORE_BLOB_MISSING: { status: 500 },
+  FM_ERR_STORE_FULL: { status: 507 },
+  FM_ERR_STORE_NOT_WRITABLE: { status: null },
+  FM_ERR_STORE_WRITE: { status: 500 },
+  FM_ERR_SYNC_FAILED: { status: null },
+  FM_ERR_SYNC_INTERNAL: { status: null },
+  FM_ERR_SYNC_LOCKED: { status: 409 },
+  FM_ERR_SYNC_REFUSED: { status: 409 },
+  FM_ERR_UPSTREAM_BODY_TOO_LARGE: { status: 502 },
+  FM_ERR_UPSTREAM_CIRCUIT_OPEN: { status: 502 },
+  FM_ERR_UPSTREAM_HOST_NOT_ALLOWED: { status: 502 },
+  FM_ERR_UPSTREAM_MALFORMED_PAGE: { status: 502 },
+  FM_ERR_UPSTREAM_NETWORK: { status: 502 },
+  FM_ERR_UPSTREAM_PAGE_TOO_MANY_LINKS: { status: 502 },
+  FM_ERR_UPSTREAM_STATUS: { status: 502 },
+  FM_ERR_UPSTREAM_TIMEOUT: { status: 504 },
+  FM_ERR_WHEEL_INVALID: { status: 502 },
+  FM_ERR_WHEEL_METADATA: { status: 502 },
+} as const satisfies Record<`FM_ERR_${string}`, { status: number | readonly number[] | null }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Whether `value` is one of the codes above (e.g. a code that crossed a worker boundary). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** The status an error with `code` is answered with unless its constructor names one of its list. */
+export function defaultStatus(code: ErrorCode): number {
+  const { status } = ERROR_CODES[code];
+  if (status === null) return 500;
+  return typeof status === "number" ? status : (status[0] as number);
+}
+
+/** The code to report for any thrown value: ours, or FM_ERR_INTERNAL for anything else. */
+export function errorCodeOf(error: unknown): ErrorCode {
+  return error instanceof FreshmirrorError ? error.code : "FM_ERR_INTERNAL";
+}
+
 export interface FreshmirrorErrorOptions {
   /** HTTP status to answer with when this error reaches a client. */
   status?: number;
@@ -13,16 +96,23 @@ export interface FreshmirrorErrorOptions {
 }
 
 export class FreshmirrorError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number;
   readonly hint: string | undefined;
 
-  constructor(code: string, message: string, options: FreshmirrorErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: FreshmirrorErrorOptions = {}) {
     super(redactText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.status = options.status ?? 500;
+    this.status = options.status ?? defaultStatus(code);
     this.hint = options.hint === undefined ? undefined : redactText(options.hint);
+  }
+}
+
+/** Something that should not happen did (a worker thread died, a broken invariant): a 500. */
+export class InternalError extends FreshmirrorError {
+  constructor(message: string, cause?: unknown) {
+    super("FM_ERR_INTERNAL", message, { cause });
   }
 }
 
@@ -40,7 +130,7 @@ export class ConfigError extends FreshmirrorError {
 
 export class UsageError extends FreshmirrorError {
   constructor(message: string) {
-    super("FM_ERR_CLI_USAGE", message, { status: 400, hint: "see `freshmirror --help`" });
+    super("FM_ERR_CLI_USAGE", message, { hint: "see `freshmirror --help`" });
   }
 }
 
@@ -49,7 +139,7 @@ export class UpstreamStatusError extends FreshmirrorError {
   readonly upstreamStatus: number;
 
   constructor(url: string, upstreamStatus: number) {
-    super("FM_ERR_UPSTREAM_STATUS", `upstream answered HTTP ${upstreamStatus} for ${url}`, { status: 502 });
+    super("FM_ERR_UPSTREAM_STATUS", `upstream answered HTTP ${upstreamStatus} for ${url}`);
     this.url = redactUrl(url);
     this.upstreamStatus = upstreamStatus;
   }
@@ -60,7 +150,7 @@ export class UpstreamNetworkError extends FreshmirrorError {
 
   constructor(url: string, cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super("FM_ERR_UPSTREAM_NETWORK", `could not reach upstream for ${url}: ${why}`, { status: 502, cause });
+    super("FM_ERR_UPSTREAM_NETWORK", `could not reach upstream for ${url}: ${why}`, { cause });
     this.url = redactUrl(url);
   }
 }
@@ -69,9 +159,7 @@ export class UpstreamTimeoutError extends FreshmirrorError {
   readonly url: string;
 
   constructor(url: string, timeoutMs: number) {
-    super("FM_ERR_UPSTREAM_TIMEOUT", `upstream did not answer within ${timeoutMs} ms for ${url}`, {
-      status: 504,
-    });
+    super("FM_ERR_UPSTREAM_TIMEOUT", `upstream did not answer within ${timeoutMs} ms for ${url}`);
     this.url = redactUrl(url);
   }
 }
@@ -89,7 +177,7 @@ export class UpstreamCircuitOpenError extends FreshmirrorError {
     super(
       "FM_ERR_UPSTREAM_CIRCUIT_OPEN",
       `upstream ${host} failed repeatedly${why}; not retried until ${new Date(untilMs).toISOString()}`,
-      { status: 502, cause: lastFailure },
+      { cause: lastFailure },
     );
     this.url = url === undefined ? undefined : redactUrl(url);
   }
@@ -100,7 +188,7 @@ export class NotAllowedHostError extends FreshmirrorError {
     super(
       "FM_ERR_UPSTREAM_HOST_NOT_ALLOWED",
       `refusing to fetch ${url}: host not in this mirror's allowlist (${allowed.join(", ")})`,
-      { status: 502, hint: "add the host to the mirror's allow_hosts if it is trusted" },
+      { hint: "add the host to the mirror's allow_hosts if it is trusted" },
     );
   }
 }
@@ -109,7 +197,7 @@ export class MalformedPageError extends FreshmirrorError {
   readonly url: string;
 
   constructor(url: string, what: string) {
-    super("FM_ERR_UPSTREAM_MALFORMED_PAGE", `malformed index page at ${url}: ${what}`, { status: 502 });
+    super("FM_ERR_UPSTREAM_MALFORMED_PAGE", `malformed index page at ${url}: ${what}`);
     this.url = redactUrl(url);
   }
 }
@@ -119,9 +207,6 @@ export class BodyTooLargeError extends FreshmirrorError {
     super(
       "FM_ERR_UPSTREAM_BODY_TOO_LARGE",
       `response from ${url} is larger than the limit of ${limit} bytes`,
-      {
-        status: 502,
-      },
     );
   }
 }
@@ -135,7 +220,7 @@ export class DigestMismatchError extends FreshmirrorError {
     super(
       "FM_ERR_DIGEST_MISMATCH",
       `sha256 mismatch for ${filename}${url ? ` (${url})` : ""}: index says ${expected}, downloaded bytes hash to ${actual}`,
-      { status: 502, hint: "the upstream file or its index is corrupt; the file was not stored" },
+      { hint: "the upstream file or its index is corrupt; the file was not stored" },
     );
     this.filename = filename;
     this.expected = expected;
@@ -148,7 +233,6 @@ export class SizeMismatchError extends FreshmirrorError {
     super(
       "FM_ERR_SIZE_MISMATCH",
       `size mismatch for ${filename}${url ? ` (${url})` : ""}: expected ${expected} bytes, got ${actual}`,
-      { status: 502 },
     );
   }
 }
@@ -159,7 +243,7 @@ export class FetchTooLargeError extends FreshmirrorError {
     super(
       "FM_ERR_FETCH_TOO_LARGE",
       `download of ${filename} (${url}) stopped: received ${received} bytes, more than the ${declared} bytes ${declaredBy} declared`,
-      { status: 502, hint: "the upstream file or its index is wrong; nothing was stored" },
+      { hint: "the upstream file or its index is wrong; nothing was stored" },
     );
   }
 }
@@ -172,8 +256,31 @@ export class FileSizeLimitError extends FreshmirrorError {
       declared
         ? `refusing to download ${filename} (${url}): it is ${size} bytes, over max_file_size (${limit} bytes)`
         : `download of ${filename} (${url}) stopped at ${size} bytes: over max_file_size (${limit} bytes)`,
-      { status: 502, hint: "raise the mirror's max_file_size if files this large are expected" },
+      { hint: "raise the mirror's max_file_size if files this large are expected" },
     );
+  }
+}
+
+/** A transfer had to start over (a resume stitched different bytes, upstream ignored Range). */
+export class FetchRestartedError extends FreshmirrorError {
+  constructor(filename: string, reason: string) {
+    super("FM_ERR_FETCH_RESTARTED", `${filename}: ${reason}`);
+  }
+}
+
+/** One download took longer than `fill_timeout`: not retried. */
+export class FetchTimeoutError extends FreshmirrorError {
+  constructor(filename: string) {
+    super("FM_ERR_FETCH_TIMEOUT", `download of ${filename} exceeded fill_timeout`, {
+      hint: "raise fill_timeout for very large files on slow links",
+    });
+  }
+}
+
+/** Upstream closed a transfer before its Content-Length; retried and resumed until the last attempt. */
+export class FetchTruncatedError extends FreshmirrorError {
+  constructor(message: string, cause?: unknown) {
+    super("FM_ERR_FETCH_TRUNCATED", message, { cause });
   }
 }
 
@@ -183,7 +290,7 @@ export class FetchAbandonedError extends FreshmirrorError {
     super(
       "FM_ERR_FETCH_ABANDONED",
       `download of ${filename} abandoned: no client was waiting for it for ${graceMs} ms (abandon_grace)`,
-      { status: 502, hint: "request the file again to restart it" },
+      { hint: "request the file again to restart it" },
     );
   }
 }
@@ -196,7 +303,7 @@ export class TooManyFileResponsesError extends FreshmirrorError {
     super(
       "FM_ERR_HTTP_BUSY",
       `too many file downloads in progress (max_file_responses is ${limit}); retry in ${retryAfterSeconds} s`,
-      { status: 503, hint: "retry later; the operator can raise max_file_responses" },
+      { hint: "retry later; the operator can raise max_file_responses" },
     );
     this.retryAfterSeconds = retryAfterSeconds;
   }
@@ -205,7 +312,6 @@ export class TooManyFileResponsesError extends FreshmirrorError {
 export class SyncLockedError extends FreshmirrorError {
   constructor(mirror: string, holder: string) {
     super("FM_ERR_SYNC_LOCKED", `a sync of mirror "${mirror}" is already running (${holder})`, {
-      status: 409,
       hint: "wait for it to finish; a lock left by a killed process is taken over automatically",
     });
   }
@@ -216,7 +322,6 @@ export class UnknownMirrorError extends FreshmirrorError {
     super(
       "FM_ERR_MIRROR_UNKNOWN",
       `no mirror named "${mirror}" (configured: ${known.length ? known.join(", ") : "none"})`,
-      { status: 404 },
     );
   }
 }
@@ -251,7 +356,6 @@ export class StoreWriteError extends FreshmirrorError {
 export class StoreNotWritableError extends FreshmirrorError {
   constructor(dataDir: string, why: string, hint: string, cause?: unknown) {
     super("FM_ERR_STORE_NOT_WRITABLE", `data_dir ${dataDir} is not usable: ${why}`, {
-      status: 500,
       hint,
       cause,
     });
@@ -261,7 +365,6 @@ export class StoreNotWritableError extends FreshmirrorError {
 export class WheelMetadataError extends FreshmirrorError {
   constructor(label: string, what: string) {
     super("FM_ERR_WHEEL_METADATA", `cannot read core metadata from wheel ${label}: ${what}`, {
-      status: 502,
       hint: "no .metadata file is served for this wheel; the wheel itself is unaffected",
     });
   }
@@ -270,7 +373,6 @@ export class WheelMetadataError extends FreshmirrorError {
 export class WheelInvalidError extends FreshmirrorError {
   constructor(filename: string, what: string, url?: string) {
     super("FM_ERR_WHEEL_INVALID", `${filename}${url ? ` (${url})` : ""} is not a valid wheel: ${what}`, {
-      status: 502,
       hint: "upstream sent a truncated or corrupt file (a short Content-Length?); it was not stored",
     });
   }
@@ -278,7 +380,7 @@ export class WheelInvalidError extends FreshmirrorError {
 
 export class BlobMissingError extends FreshmirrorError {
   constructor(sha256: string) {
-    super("FM_ERR_STORE_BLOB_MISSING", `blob sha256:${sha256} is missing from the store`, { status: 500 });
+    super("FM_ERR_STORE_BLOB_MISSING", `blob sha256:${sha256} is missing from the store`);
   }
 }
 
@@ -288,15 +390,22 @@ export class SyncFailedError extends FreshmirrorError {
   }
 }
 
+/** A sync found its own records inconsistent: a bug, reported as such. */
+export class SyncInternalError extends FreshmirrorError {
+  constructor(message: string) {
+    super("FM_ERR_SYNC_INTERNAL", message, { hint: "this is a bug: please report it" });
+  }
+}
+
 export class BadRequestPathError extends FreshmirrorError {
   constructor(reason: string) {
-    super("FM_ERR_HTTP_BAD_PATH", `bad request path: ${reason}`, { status: 400 });
+    super("FM_ERR_HTTP_BAD_PATH", `bad request path: ${reason}`);
   }
 }
 
 export class NotFoundError extends FreshmirrorError {
   constructor(what: string) {
-    super("FM_ERR_HTTP_NOT_FOUND", `not found: ${what}`, { status: 404 });
+    super("FM_ERR_HTTP_NOT_FOUND", `not found: ${what}`);
   }
 }
 
@@ -306,7 +415,6 @@ export class NotProjectNameError extends FreshmirrorError {
     super(
       "FM_ERR_HTTP_NOT_A_PROJECT_NAME",
       `not found: ${path}: ${JSON.stringify(segment)} is not a project name (PEP 508: letters, digits, ".", "_", "-", starting and ending with a letter or digit)`,
-      { status: 404 },
     );
   }
 }
@@ -315,7 +423,6 @@ export class NotProjectNameError extends FreshmirrorError {
 export class PageTooManyLinksError extends FreshmirrorError {
   constructor(url: string, limit: number) {
     super("FM_ERR_UPSTREAM_PAGE_TOO_MANY_LINKS", `index page ${url} lists more than ${limit} links`, {
-      status: 502,
       hint: "raise max_page_links for this mirror if the page is genuine",
     });
   }
@@ -329,7 +436,7 @@ export class AuthError extends FreshmirrorError {
 
 export class SyncRefusedError extends FreshmirrorError {
   constructor(mirror: string, why: string, hint?: string) {
-    super("FM_ERR_SYNC_REFUSED", `mirror "${mirror}": ${why}`, { status: 409, hint });
+    super("FM_ERR_SYNC_REFUSED", `mirror "${mirror}": ${why}`, { hint });
   }
 }
 
@@ -340,9 +447,6 @@ export class MethodNotAllowedError extends FreshmirrorError {
     super(
       "FM_ERR_HTTP_METHOD_NOT_ALLOWED",
       `${method} is not allowed on ${path} (allowed: ${allow.join(", ")})`,
-      {
-        status: 405,
-      },
     );
     this.allow = allow;
   }
@@ -350,7 +454,7 @@ export class MethodNotAllowedError extends FreshmirrorError {
 
 export class BadRequestError extends FreshmirrorError {
   constructor(message: string) {
-    super("FM_ERR_HTTP_BAD_REQUEST", message, { status: 400 });
+    super("FM_ERR_HTTP_BAD_REQUEST", message);
   }
 }
 

@@ -5,12 +5,14 @@
 // optionally runs a command. Works against any simple-repository index; needs no config.
 // https://packaging.python.org/en/latest/specifications/simple-repository-api/
 import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, type Dispatcher, request } from "undici";
 import { formatDuration, parseDuration } from "../config/duration.js";
 import {
   BodyTooLargeError,
   describeError,
-  FreshmirrorError,
+  type ErrorCode,
+  errorCodeOf,
   MalformedPageError,
   UpstreamNetworkError,
   UpstreamStatusError,
@@ -90,7 +92,7 @@ export interface DifferingFile {
 export interface CheckError {
   side: "mirror" | "upstream";
   url: string;
-  code: string;
+  code: ErrorCode;
   message: string;
   /** Polling again may help (network errors, timeouts, 5xx). */
   transient: boolean;
@@ -305,7 +307,7 @@ async function fetchProjectPage(
 }
 
 function toCheckError(side: "mirror" | "upstream", url: string, error: unknown): CheckError {
-  const code = error instanceof FreshmirrorError ? error.code : "FM_ERR_INTERNAL";
+  const code = errorCodeOf(error);
   let message: string;
   let transient = false;
   if (error instanceof UpstreamNetworkError) {
@@ -385,7 +387,7 @@ export async function checkMirror(options: {
             error: {
               side: "upstream",
               url: up.url,
-              code: "FM_ERR_UPSTREAM_STATUS",
+              code: new UpstreamStatusError(up.url, 404).code,
               message: `upstream: no project page at ${up.url} (HTTP 404); check the project name and the --upstream index URL`,
               transient: false,
             },
@@ -511,10 +513,6 @@ function versionOption(text: string | undefined): string | undefined {
     );
   }
   return spec;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Whether a --wait is over: everything current, and with --version, every project has a matching version. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { AppContext } from "../app-context.js";
 import { loadConfig } from "../config/load-config.js";
 import { StoreNotWritableError } from "../errors.js";
+import { createLogger, logLevelFrom } from "../logging/logger.js";
 import type { CommandIo } from "./command-io.js";
 
 export interface OpenAppOptions {
@@ -34,9 +35,11 @@ export async function openApp(
   options: OpenAppOptions = {},
 ): Promise<AppContext> {
   const config = loadConfig(configPath, io.env, io.cwd);
+  // The one logger of this process: JSON lines on the command's stderr.
+  const logger = createLogger({ level: logLevelFrom(io.env, config.logLevel), destination: io.stderr });
   let app: AppContext;
   try {
-    app = await AppContext.open(config);
+    app = await AppContext.open(config, { logger });
   } catch (error) {
     throw asNotWritable(config.dataDir, error);
   }

@@ -1,7 +1,7 @@
-import { formatBytes } from "../config/duration.js";
+import { formatBytes, formatDuration } from "../config/duration.js";
 import { UsageError } from "../errors.js";
 import { runToJson } from "../http/status-json.js";
-import { formatLag, formatLocalTime } from "../http/time-format.js";
+import { formatLocalTime } from "../http/time-format.js";
 import { type CommandIo, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
 import { formatTable } from "./text-table.js";
@@ -48,7 +48,7 @@ export async function runsCommand(argv: string[], io: CommandIo): Promise<number
         runs.map((r) => [
           `#${r.id}`,
           formatLocalTime(r.startedAt),
-          `${formatLag((r.endedAt ?? now) - r.startedAt)}${r.endedAt === null ? "+" : ""}`,
+          `${formatDuration((r.endedAt ?? now) - r.startedAt, "s")}${r.endedAt === null ? "+" : ""}`,
           `${r.outcome}${r.project ? ` (${r.project})` : ""}`,
           `+${r.filesAdded}/-${r.filesRemoved} (${r.filesTotal})`,
           formatBytes(r.bytesAdded),

@@ -23,12 +23,11 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
   const app = await openApp(values.config, io, { writes: true });
   const listen = values.listen ?? `${app.config.listen.host}:${app.config.listen.port}`;
   const at = listen.lastIndexOf(":");
-  const log = (line: string) => io.stdout.write(`${new Date().toISOString()} ${line}\n`);
-  const scheduler = createScheduler(app, log);
+  // The scheduler and watcher log through app.logger (JSON lines on stderr).
+  const scheduler = createScheduler(app);
   // An upstream change the watcher sees becomes a targeted sync, queued behind a running one.
   const watcher = new Watcher(app, app.lag, {
     requestSync: (mirror, project) => scheduler.requestSync(mirror, project),
-    log,
   });
   const adminToken = io.env.FRESHMIRROR_ADMIN_TOKEN;
   const listenHost = listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";

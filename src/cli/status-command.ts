@@ -1,6 +1,6 @@
-import { formatBytes } from "../config/duration.js";
+import { formatBytes, formatDuration } from "../config/duration.js";
 import { mirrorToJson } from "../http/status-json.js";
-import { formatLag, formatLocalTime, formatRelative } from "../http/time-format.js";
+import { formatLocalTime, formatRelative } from "../http/time-format.js";
 import { collectMirrorStatuses, type MirrorStatus } from "../sync/mirror-status.js";
 import { type CommandIo, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
@@ -29,7 +29,7 @@ function lag(m: MirrorStatus): string {
     return `unknown (upstream unreachable since ${new Date(m.upstreamFailingSince ?? 0).toISOString()})`;
   if (m.lagMs === null) return "never synced";
   const mark = m.lagLevel === "critical" ? " CRITICAL" : m.lagLevel === "warn" ? " (warn)" : "";
-  return `${formatLag(m.lagMs)}${mark}`;
+  return `${formatDuration(m.lagMs, "s")}${mark}`;
 }
 
 export async function statusCommand(argv: string[], io: CommandIo): Promise<number> {

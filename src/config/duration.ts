@@ -60,8 +60,9 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
+export function formatDuration(ms: number, smallest: "ms" | "s" = "ms"): string {
+  // Lags and run durations in tables and pages stay in whole seconds ("0 s"), like their columns.
+  if (ms < 1000 && smallest === "ms") return `${Math.round(ms)} ms`;
   const seconds = Math.round(ms / 1000);
   if (seconds < 60) return `${seconds} s`;
   const minutes = Math.floor(seconds / 60);

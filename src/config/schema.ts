@@ -4,6 +4,7 @@
 import { Cron } from "croner";
 import { z } from "zod";
 import { type HookConfig, hooksSchema } from "../events/hook-config.js";
+import { LOG_LEVELS, type LogLevel } from "../logging/logger.js";
 import { ANY_INDEX, indexEntryProblem, isIndexPattern } from "../pypi/index-pattern.js";
 import { parseSpecifierSet } from "../pypi/pep440-specifier.js";
 import { normalizeProjectName } from "../pypi/project-page.js";
@@ -192,6 +193,10 @@ export const configSchema = z
     send_timeout: duration("send timeout").prefault("60s"),
     // File responses (wheels, layers) sent at once, beyond which requests get 503 + Retry-After.
     max_file_responses: z.number().int().min(1).max(100_000).default(512),
+    // Log level of the JSON lines on stderr; FRESHMIRROR_LOG_LEVEL overrides it.
+    log_level: z.enum(LOG_LEVELS).default("info"),
+    // One JSON line per HTTP request once it is answered (src/logging/access-log.ts).
+    access_log: z.boolean().default(false),
     // Webhooks and commands fired by events (release.new, sync.failed, ...).
     hooks: hooksSchema.default([]),
     mirrors: z
@@ -291,6 +296,8 @@ export interface Config {
   readonly maxCacheSize: number | undefined;
   readonly sendTimeoutMs: number;
   readonly maxFileResponses: number;
+  readonly logLevel: LogLevel;
+  readonly accessLog: boolean;
   readonly hooks: readonly HookConfig[];
   readonly mirrors: readonly MirrorConfig[];
   /** Where the config came from: a file path or "embedded default". */
@@ -436,6 +443,8 @@ export function resolveConfig(
     maxCacheSize: parsed.max_cache_size,
     sendTimeoutMs: parsed.send_timeout,
     maxFileResponses: parsed.max_file_responses,
+    logLevel: parsed.log_level,
+    accessLog: parsed.access_log,
     hooks: parsed.hooks,
     mirrors: Object.freeze(
       Object.entries(parsed.mirrors).map(([name, raw]) => resolvePypiMirror(name, raw, env, problems)),

@@ -2,6 +2,7 @@
 // (`GET /api/v1/events`) subscribe. Events carry a monotonic id so an SSE client can resume with
 // `Last-Event-ID` from the bounded ring of recent events. Emitting never throws: a failing
 // listener is logged and the others still run, so a broken hook cannot fail a sync.
+import { fallbackLogger, type Logger } from "../logging/logger.js";
 
 interface EventBase {
   /** Monotonic within this process (starting after `EventBusOptions.startId`). */
@@ -132,8 +133,10 @@ export interface EventBusOptions {
   capacity?: number;
   /** The id after which numbering starts (e.g. the last id persisted by a previous process). Default 0. */
   startId?: number;
-  /** Where a failing listener is reported. Default `console.error`. */
+  /** Where a failing listener is reported. Default: logged (`logger`). */
   onListenerError?: (error: unknown, event: FreshmirrorEvent) => void;
+  /** Default: a stderr logger. */
+  logger?: Logger;
   /** Clock, for tests. */
   now?: () => Date;
 }
@@ -172,9 +175,9 @@ export class EventBus {
     this.#onListenerError =
       options.onListenerError ??
       ((error, event) =>
-        console.error(
-          `freshmirror: an event listener failed on ${event.type} #${event.id}:`,
-          error instanceof Error ? error.message : error,
+        (options.logger ?? fallbackLogger()).error(
+          { err: error, event: event.type, eventId: event.id },
+          `an event listener failed on ${event.type} #${event.id}`,
         ));
     this.#now = options.now ?? (() => new Date());
   }

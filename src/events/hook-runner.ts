@@ -6,6 +6,7 @@
 // `<data_dir>/logs/hooks.log`, JSON lines) and the sync goes on.
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { fallbackLogger, type Logger } from "../logging/logger.js";
 import { killGroup, runCommandHook } from "./command-hook.js";
 import { DeliveryLog, type DeliveryLogEntry } from "./delivery-log.js";
 import { type EventBus, eventSubject, type FreshmirrorEvent } from "./event-bus.js";
@@ -38,8 +39,8 @@ export interface HookRunnerOptions {
   killGraceMs?: number;
   /** Called once per finished delivery (after the last attempt), e.g. to append to the run log. */
   onResult?: (result: HookResult) => void;
-  /** Where problems of the runner itself (log file unwritable) are reported. Default `console.error`. */
-  onError?: (message: string) => void;
+  /** Where problems of the runner itself (log file unwritable) are reported. Default: a stderr logger. */
+  logger?: Logger;
 }
 
 const SEEN_LIMIT = 10_000;
@@ -198,7 +199,7 @@ export class HookRunner {
 
   #reportError(message: string): void {
     try {
-      (this.#options.onError ?? ((m: string) => console.error(`freshmirror: ${m}`)))(message);
+      (this.#options.logger ?? fallbackLogger()).error(`hooks: ${message}`);
     } catch {
       // Nothing left to tell.
     }

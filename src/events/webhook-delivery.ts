@@ -1,9 +1,11 @@
 // Webhook hooks: the event as a JSON POST, signed with HMAC-SHA256 when the hook has a secret,
 // retried with exponential backoff on network errors, timeouts and 5xx/408/429. Every attempt goes
 // to the delivery log; the result says how the last one went. Never throws.
+
 import { createHmac } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { request } from "undici";
+import { backoffDelay } from "../upstream/backoff.js";
 import type { AttemptRecord } from "./delivery-log.js";
 import type { FreshmirrorEvent } from "./event-bus.js";
 import type { WebhookHookConfig } from "./hook-config.js";
@@ -79,9 +81,18 @@ export async function deliverWebhook(
     });
     if (!retrying) break;
     // Shutdown ends the wait early (the rejection is that abort, handled just below).
-    await delay(Math.min(context.maxBackoffMs, context.backoffBaseMs * 2 ** (attempt - 1)), undefined, {
-      signal: closing,
-    }).catch(() => undefined);
+    await delay(
+      // Exact doubling (no jitter): the delivery log promises these waits.
+      backoffDelay(attempt - 1, {
+        baseMs: context.backoffBaseMs,
+        maxMs: context.maxBackoffMs,
+        jitter: false,
+      }),
+      undefined,
+      {
+        signal: closing,
+      },
+    ).catch(() => undefined);
     if (closing.aborted) {
       outcome = { ...outcome, error: `${outcome.error ?? "failed"}; not retried: shutting down` };
       break;

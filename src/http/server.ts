@@ -4,16 +4,20 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { AppContext } from "../app-context.js";
 import {
+  errorCodeOf,
   FreshmirrorError,
   isDiskFull,
   NotFoundError,
   StoreWriteError,
   TooManyFileResponsesError,
 } from "../errors.js";
+import { withAccessLog } from "../logging/access-log.js";
+import type { Logger } from "../logging/logger.js";
 import { PypiRoutes, type RouteResult } from "../pypi/pypi-routes.js";
 import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import type { Scheduler } from "../sync/scheduler.js";
+import { redactText } from "../upstream/redact-url.js";
 import { ApiRoutes, sendJson } from "./api-routes.js";
 import { decodeSegment } from "./decode-segment.js";
 import { type HelpContext, renderHelpIndex, renderHelpPage } from "./help-page.js";
@@ -84,8 +88,9 @@ function redirect(res: ServerResponse, location: string): RouteResult {
 }
 
 /**
- * console.error's arguments for an unexpected error: a fixed format with the request as values,
+ * The message and its values for an unexpected error: a fixed format with the request as values,
  * never the URL as the format string (a `%s` or `%o` in a URL would swallow the error itself).
+ * The logger gets the error itself as its `err` field (stack included, redacted).
  */
 export function internalErrorLog(
   method: string | undefined,
@@ -102,7 +107,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): RouteResult {
+function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, logger: Logger): RouteResult {
   // A full disk met anywhere (SQLITE_FULL from a cache row, ENOSPC) is the store's coded 507.
   const known =
     error instanceof FreshmirrorError
@@ -112,7 +117,10 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): R
         : undefined;
   const status = known?.status ?? 500;
   const message = known ? known.message : "internal error";
-  if (!known) console.error(...internalErrorLog(req.method, req.url, error));
+  if (!known) {
+    const [format, method, url] = internalErrorLog(req.method, req.url, error) as [string, string, string];
+    logger.error({ err: error, method, url }, format, method, redactText(url));
+  }
   if (res.headersSent) {
     res.destroy();
     return { route: "error", status, bytes: 0 };
@@ -120,7 +128,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): R
   const wantsJson =
     (req.url ?? "").startsWith("/api/") || (req.headers.accept ?? "").includes("application/json");
   const body = wantsJson
-    ? JSON.stringify({ error: { code: known?.code ?? "FM_ERR_INTERNAL", message, hint: known?.hint } })
+    ? JSON.stringify({ error: { code: errorCodeOf(known), message, hint: known?.hint } })
     : `${status} ${message}${known?.hint ? `\nhint: ${known.hint}` : ""}\n`;
   res.statusCode = status;
   res.setHeader("Content-Type", wantsJson ? "application/json" : "text/plain; charset=utf-8");
@@ -156,7 +164,7 @@ export function createRequestHandler(app: AppContext, stats: ServeStats, options
     try {
       result = await route(req, res);
     } catch (error) {
-      result = sendError(req, res, error);
+      result = sendError(req, res, error, app.logger);
       const url = req.url ?? "";
       // Errors of the API and pages count under their own route; the rest under "error".
       if (url.startsWith("/api/")) result.route = "api";
@@ -288,7 +296,8 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<RunningServer> {
   const stats = createServeStats();
-  const handler = createRequestHandler(app, stats, options);
+  const routes = createRequestHandler(app, stats, options);
+  const handler = app.config.accessLog ? withAccessLog(routes, app.logger) : routes;
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     void handler(req, res);
   });

@@ -3,13 +3,13 @@
 // "3 h ago", next sync, lag coloured past its thresholds, size, upstream); a small inline script
 // refreshes the rows from /api/v1/mirrors every 30 s and stops while the tab is hidden. The
 // mirror page adds its run history and two SVG charts.
-import { formatBytes } from "../config/duration.js";
+import { formatBytes, formatDuration } from "../config/duration.js";
 import { escapeHtml } from "../pypi/simple-pages.js";
 import type { RunRow } from "../store/state-store.js";
 import type { LagPoint, MirrorStatus } from "../sync/mirror-status.js";
 import { renderPage } from "./page-layout.js";
 import { renderLagChart, renderRunsChart } from "./svg-chart.js";
-import { formatLag, formatLocalTime, formatRelative } from "./time-format.js";
+import { formatLocalTime, formatRelative } from "./time-format.js";
 
 export const REFRESH_MS = 30_000;
 
@@ -39,7 +39,7 @@ function lagCell(m: MirrorStatus, now: number): string {
     return `<span class="lag lag-unknown" title="${escapeHtml(title)}">unknown (upstream unreachable since ${timeCell(m.upstreamFailingSince, now, "?")})</span>`;
   }
   if (m.lagMs === null || m.lagLevel === null) return `<span class="muted">never synced</span>`;
-  return `<span class="lag lag-${m.lagLevel}" title="warning after ${escapeHtml(formatLag(m.lagWarnMs))}, critical after ${escapeHtml(formatLag(m.lagCriticalMs))}">${escapeHtml(formatLag(m.lagMs))}</span>`;
+  return `<span class="lag lag-${m.lagLevel}" title="warning after ${escapeHtml(formatDuration(m.lagWarnMs, "s"))}, critical after ${escapeHtml(formatDuration(m.lagCriticalMs, "s"))}">${escapeHtml(formatDuration(m.lagMs, "s"))}</span>`;
 }
 
 function sizeCell(m: MirrorStatus): string {
@@ -161,7 +161,7 @@ function runRow(run: RunRow, now: number): string {
   return `<tr data-run="${run.id}">
 <td data-label="Run" class="num">#${run.id}</td>
 <td data-label="Started">${timeCell(run.startedAt, now, "")}</td>
-<td data-label="Duration" class="num">${escapeHtml(formatLag(duration))}${run.outcome === "running" ? " so far" : ""}</td>
+<td data-label="Duration" class="num">${escapeHtml(formatDuration(duration, "s"))}${run.outcome === "running" ? " so far" : ""}</td>
 <td data-label="Outcome">${badge(run.outcome === "running" ? "running" : run.outcome)}${run.project ? ` <small>${escapeHtml(run.project)}</small>` : ""}</td>
 <td data-label="Files" class="num">+${run.filesAdded} / −${run.filesRemoved} <span class="muted">(${run.filesTotal})</span></td>
 <td data-label="Added" class="num">${escapeHtml(formatBytes(run.bytesAdded))}</td>

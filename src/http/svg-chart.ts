@@ -2,10 +2,11 @@
 // colour = outcome) and lag over time. Plain SVG with inline colours and <title> tooltips: no
 // script, no external asset, readable in any browser and when saved on its own.
 
+import { formatDuration } from "../config/duration.js";
 import { escapeHtml } from "../pypi/simple-pages.js";
 import type { RunRow } from "../store/state-store.js";
 import type { LagPoint } from "../sync/mirror-status.js";
-import { formatLag, formatLocalTime, formatSpan } from "./time-format.js";
+import { formatLocalTime, formatSpan } from "./time-format.js";
 
 export const OUTCOME_COLOURS: Record<RunRow["outcome"], string> = {
   success: "#2f9e44",
@@ -54,7 +55,7 @@ export function renderRunsChart(runsNewestFirst: readonly RunRow[], now: number,
       const h = Math.max(2, (duration(run) / max) * plotH);
       const x = PAD.left + i * slot + (slot - barW) / 2;
       const y = PAD.top + plotH - h;
-      const tip = `run #${run.id} ${run.outcome}${run.project ? ` (${run.project})` : ""}, ${formatLocalTime(run.startedAt)}, ${formatLag(duration(run))}${run.outcome === "running" ? " so far" : ""}, +${run.filesAdded} files${run.error ? `: ${run.error.split("\n")[0]}` : ""}`;
+      const tip = `run #${run.id} ${run.outcome}${run.project ? ` (${run.project})` : ""}, ${formatLocalTime(run.startedAt)}, ${formatDuration(duration(run), "s")}${run.outcome === "running" ? " so far" : ""}, +${run.filesAdded} files${run.error ? `: ${run.error.split("\n")[0]}` : ""}`;
       return `<rect class="bar bar-${run.outcome}" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${barW.toFixed(1)}" height="${h.toFixed(1)}" fill="${OUTCOME_COLOURS[run.outcome]}" rx="1"><title>${escapeHtml(tip)}</title></rect>`;
     })
     .join("\n");
@@ -89,13 +90,13 @@ export function renderLagChart(points: readonly LagPoint[], warnMs: number, crit
     .filter((t) => t.ms <= top)
     .map(
       (t) =>
-        `<line class="threshold" x1="${PAD.left}" y1="${y(t.ms).toFixed(1)}" x2="${WIDTH - PAD.right}" y2="${y(t.ms).toFixed(1)}" stroke="${t.colour}" stroke-dasharray="4 3"><title>${t.name}: ${escapeHtml(formatLag(t.ms))}</title></line>`,
+        `<line class="threshold" x1="${PAD.left}" y1="${y(t.ms).toFixed(1)}" x2="${WIDTH - PAD.right}" y2="${y(t.ms).toFixed(1)}" stroke="${t.colour}" stroke-dasharray="4 3"><title>${t.name}: ${escapeHtml(formatDuration(t.ms, "s"))}</title></line>`,
     )
     .join("\n");
   const dots = points
     .map(
       (p) =>
-        `<circle cx="${x(p.at).toFixed(1)}" cy="${y(p.lagMs).toFixed(1)}" r="2.5" fill="#1c7ed6"><title>${escapeHtml(`${formatLocalTime(p.at)}: ${formatLag(p.lagMs)}`)}</title></circle>`,
+        `<circle cx="${x(p.at).toFixed(1)}" cy="${y(p.lagMs).toFixed(1)}" r="2.5" fill="#1c7ed6"><title>${escapeHtml(`${formatLocalTime(p.at)}: ${formatDuration(p.lagMs, "s")}`)}</title></circle>`,
     )
     .join("\n");
   const axes = `<line x1="${PAD.left}" y1="${PAD.top + plotH}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotH}" ${AXIS}/>

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatLag, formatLocalTime, formatRelative, formatSpan } from "./time-format.js";
+import { formatDuration } from "../config/duration.js";
+import { formatLocalTime, formatRelative, formatSpan } from "./time-format.js";
 
 test("local time with the zone offset, as tunasync writes it", () => {
   process.env.TZ = "America/New_York";
@@ -18,6 +19,14 @@ test("relative times round to their unit", () => {
   assert.equal(formatRelative(now - 4 * 86_400_000 + 30_000, now), "4 d ago");
   assert.equal(formatSpan(59_400), "59 s");
   assert.equal(formatSpan(59_600), "1 min");
-  assert.equal(formatLag(3 * 3_600_000 + 12 * 60_000), "3 h 12 min");
-  assert.equal(formatLag(2 * 86_400_000 + 4 * 3_600_000), "2 d 4 h");
+  assert.equal(formatDuration(3 * 3_600_000 + 12 * 60_000), "3 h 12 min");
+  assert.equal(formatDuration(2 * 86_400_000 + 4 * 3_600_000), "2 d 4 h");
+});
+
+test("one duration format: milliseconds below a second for commands, whole seconds in tables and pages", () => {
+  assert.equal(formatDuration(312), "312 ms");
+  assert.equal(formatDuration(312, "s"), "0 s");
+  assert.equal(formatDuration(1600, "s"), "2 s");
+  assert.equal(formatDuration(65_000), "1 min 5 s");
+  assert.equal(formatDuration(65_000, "s"), "1 min 5 s");
 });

@@ -1,5 +1,6 @@
 // Times as the status page, /jobs and the CLI show them: the server's local time with its UTC
-// offset (tunasync's "2006-01-02 15:04:05 -0700"), and "3 h ago" / "in 20 min".
+// offset (tunasync's "2006-01-02 15:04:05 -0700"), and "3 h ago" / "in 20 min". Lags and
+// durations with two units ("3 h 12 min") are formatDuration (src/config/duration.ts).
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
@@ -28,15 +29,4 @@ export function formatRelative(ms: number, now: number): string {
   const delta = ms - now;
   if (Math.abs(delta) < 5000) return "just now";
   return delta < 0 ? `${formatSpan(delta)} ago` : `in ${formatSpan(delta)}`;
-}
-
-/** A lag or duration with two units: "45 s", "12 min 5 s", "3 h 12 min", "2 d 4 h". */
-export function formatLag(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${seconds} s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes} min ${seconds % 60} s`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ${minutes % 60} min`;
-  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }

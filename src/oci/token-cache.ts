@@ -4,6 +4,7 @@
 // is dropped a margin before it expires so that a request never leaves with a dying token, and
 // concurrent requests for one key share one fetch (single flight), so a burst of layer pulls
 // asks the token server once.
+import { OciError } from "./registry-errors.js";
 
 export interface TokenResponse {
   token?: unknown;
@@ -101,7 +102,10 @@ export class TokenCache {
     const promise = (async () => {
       const body = await fetchToken();
       const token = tokenFromResponse(body);
-      if (token === undefined) throw new Error(`token server at ${key.realm} answered without a token`);
+      if (token === undefined)
+        throw new OciError("UNAUTHORIZED", `token server at ${key.realm} answered without a token`, {
+          status: 502,
+        });
       const expiresAtMs = tokenExpiry(body, requestedAtMs);
       const lifetime = expiresAtMs - requestedAtMs;
       const margin = Math.min(this.#marginMs, Math.max(0, lifetime / 2));

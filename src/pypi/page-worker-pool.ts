@@ -2,7 +2,7 @@
 // page takes seconds of CPU, which on the main thread would stall every other request. Jobs
 // queue on the one worker; a page is parsed once per upstream version, so one is enough.
 import { Worker } from "node:worker_threads";
-import { FreshmirrorError } from "../errors.js";
+import { FreshmirrorError, InternalError, isErrorCode } from "../errors.js";
 import type { ParseJob, RenderedPage } from "./page-work.js";
 import type { PageWorkerReply, PageWorkerRequest } from "./page-worker.js";
 import type { ProxyFileRow } from "./proxy-cache-store.js";
@@ -45,7 +45,7 @@ export class PageWorkerPool {
     worker.on("exit", (code) => {
       if (this.#worker !== worker) return;
       this.#worker = undefined;
-      this.#failAll(new Error(`page worker exited with code ${code}`));
+      this.#failAll(new InternalError(`page worker exited with code ${code}`));
     });
     this.#worker = worker;
     return worker;
@@ -64,7 +64,8 @@ export class PageWorkerPool {
       pending.resolve({ ...(reply.stored ? { stored: reply.stored } : {}), rendered: reply.rendered });
     } else {
       pending.reject(
-        reply.code === undefined
+        // The code crossed a thread as a plain string: only a known one becomes a coded error.
+        !isErrorCode(reply.code)
           ? new Error(reply.message)
           : new FreshmirrorError(reply.code, reply.message, {
               ...(reply.status === undefined ? {} : { status: reply.status }),

@@ -374,7 +374,10 @@ export class PypiRoutes {
       // reason (size limit, digest, upstream) goes to the server log.
       download.done.catch((error: unknown) => {
         const code = error instanceof FreshmirrorError ? `${error.code} ` : "";
-        console.error(`freshmirror: ${mirror.config.name}: ${code}${describeError(error)}`);
+        this.#app.logger.warn(
+          { mirror: mirror.config.name, err: error },
+          `${mirror.config.name}: ${code}${describeError(error)}`,
+        );
       });
     }
     const release = download.attachClient();

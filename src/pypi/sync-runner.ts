@@ -5,7 +5,7 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { AppContext, MirrorContext } from "../app-context.js";
 import type { PypiMirrorConfig } from "../config/schema.js";
-import { describeError, FreshmirrorError, StoreWriteError, SyncFailedError, UsageError } from "../errors.js";
+import { describeError, StoreWriteError, SyncFailedError, SyncInternalError, UsageError } from "../errors.js";
 import type { FileRecord, IndexPublication, ProjectRecord } from "../store/state-store.js";
 import type { FetchedBlob } from "../sync/blob-fetcher.js";
 import { redactText, redactUrl } from "../upstream/redact-url.js";
@@ -493,8 +493,7 @@ async function runSync(
     }
     for (const wanted of plan.fetch) {
       const got = fetched.get(fetchKey(wanted));
-      if (!got)
-        throw new FreshmirrorError("FM_ERR_SYNC_INTERNAL", `no download recorded for ${wanted.filename}`);
+      if (!got) throw new SyncInternalError(`no download recorded for ${wanted.filename}`);
       const record: FileRecord = {
         ...recordFields(wanted),
         sha256: got.blob.sha256,

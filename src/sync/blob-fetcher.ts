@@ -10,12 +10,18 @@ import { createHash, type Hash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { open, unlink } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   DigestMismatchError,
   FetchAbandonedError,
+  FetchRestartedError,
+  FetchTimeoutError,
   FetchTooLargeError,
+  FetchTruncatedError,
   FileSizeLimitError,
   FreshmirrorError,
+  InternalError,
+  NotAllowedHostError,
   SizeMismatchError,
   StoreWriteError,
   UpstreamStatusError,
@@ -23,7 +29,8 @@ import {
 import { checkWheelZip } from "../pypi/wheel-metadata.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { StateStore } from "../store/state-store.js";
-import { backoffDelay, sleep, type UpstreamClient } from "../upstream/http-client.js";
+import { backoffDelay } from "../upstream/backoff.js";
+import type { UpstreamClient } from "../upstream/http-client.js";
 
 export interface BlobRequest {
   url: string;
@@ -246,7 +253,11 @@ export class InFlightDownload extends EventEmitter {
   async #openForRead() {
     for (;;) {
       if (this.state === "done") return await open(this.#store.pathFor(this.result?.sha256 ?? ""), "r");
-      if (this.state === "failed") throw this.error ?? new Error("download failed");
+      if (this.state === "failed")
+        throw (
+          this.error ??
+          new InternalError(`download of ${this.request.filename} failed without a recorded error`)
+        );
       if (this.tempPath !== "") {
         try {
           return await open(this.tempPath, "r");
@@ -276,10 +287,7 @@ export class InFlightDownload extends EventEmitter {
 
   /** Bytes already given to readers are no longer valid (the transfer starts over): cut them off. */
   reset(reason: string): void {
-    this.emit(
-      "reset",
-      new FreshmirrorError("FM_ERR_FETCH_RESTARTED", `${this.request.filename}: ${reason}`, { status: 502 }),
-    );
+    this.emit("reset", new FetchRestartedError(this.request.filename, reason));
   }
 }
 
@@ -417,10 +425,7 @@ export class BlobFetcher {
     let validator: string | undefined;
     const { signal } = download.abort;
     const maxFileSize = this.#options.maxFileSize ?? Number.POSITIVE_INFINITY;
-    const timedOut = () =>
-      new FreshmirrorError("FM_ERR_FETCH_TIMEOUT", `download of ${request.filename} exceeded fill_timeout`, {
-        status: 504,
-      });
+    const timedOut = () => new FetchTimeoutError(request.filename);
     try {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -473,10 +478,9 @@ export class BlobFetcher {
           download.emit("progress");
           let bodyBytes = 0;
           const cutOff = (cause?: unknown) =>
-            new FreshmirrorError(
-              "FM_ERR_FETCH_TRUNCATED",
+            new FetchTruncatedError(
               `download of ${request.filename} cut off: upstream closed ${request.url} after ${bodyBytes}${Number.isFinite(length) ? ` of ${length}` : ""} bytes${cause instanceof Error ? ` (${cause.message})` : ""}`,
-              { status: 502, cause },
+              cause,
             );
           // Chunks are gathered and written with one writev per MiB (or per 20 ms), hashed and
           // announced to readers per write: far fewer syscalls and wake-ups than per 64 KiB chunk.
@@ -545,18 +549,21 @@ export class BlobFetcher {
             error instanceof UpstreamStatusError &&
             error.upstreamStatus !== 429 &&
             error.upstreamStatus < 500;
-          const code = (error as FreshmirrorError).code;
+          // Retrying cannot help these: the same limit or host check would refuse again.
           if (
             permanent ||
-            code === "FM_ERR_FETCH_TIMEOUT" ||
-            code === "FM_ERR_FETCH_TOO_LARGE" ||
-            code === "FM_ERR_FETCH_SIZE_LIMIT" ||
-            code === "FM_ERR_UPSTREAM_HOST_NOT_ALLOWED" ||
+            error instanceof FetchTimeoutError ||
+            error instanceof FetchTooLargeError ||
+            error instanceof FileSizeLimitError ||
+            error instanceof NotAllowedHostError ||
             attempt >= this.#options.retries
           ) {
             throw error;
           }
-          await sleep(backoffDelay(this.#options.backoffMs, attempt));
+          // The wait ends early when the download is aborted (the signal's reason is thrown below).
+          await sleep(backoffDelay(attempt, { baseMs: this.#options.backoffMs }), undefined, {
+            signal,
+          }).catch(() => undefined);
           if (signal.aborted) throw signal.reason;
         }
       }

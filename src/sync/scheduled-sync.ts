@@ -19,12 +19,12 @@ export function runSyncWith(app: AppContext): RunSync {
   };
 }
 
-export function createScheduler(app: AppContext, log?: (line: string) => void): Scheduler {
+export function createScheduler(app: AppContext): Scheduler {
   return new Scheduler({
     mirrors: app.config.mirrors,
     maxConcurrentSyncs: app.config.maxConcurrentSyncs,
     state: app.state,
     runSync: runSyncWith(app),
-    log,
+    logger: app.logger,
   });
 }

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, mock, test } from "node:test";
 import { parseConfigText } from "../config/load-config.js";
 import type { MirrorConfig } from "../config/schema.js";
 import { SyncRefusedError } from "../errors.js";
+import { createLogger } from "../logging/logger.js";
 import { StateStore } from "../store/state-store.js";
 import { type RunReason, type ScheduledRunResult, Scheduler } from "./scheduler.js";
 
@@ -68,7 +69,11 @@ describe("scheduler", () => {
       maxConcurrentSyncs,
       state,
       random,
-      log: (line) => logs.push(line),
+      // The log lines' messages, as JSON lines through the real logger.
+      logger: createLogger({
+        level: "debug",
+        destination: { write: (line: string) => logs.push((JSON.parse(line) as { msg: string }).msg) },
+      }),
       runSync: (mirror, { project, reason }) =>
         new Promise<ScheduledRunResult>((resolve) => {
           calls.push({ mirror, reason, project, at: Date.now(), resolve });

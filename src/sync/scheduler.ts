@@ -10,7 +10,9 @@
 // twice.
 import type { MirrorConfig } from "../config/schema.js";
 import { describeError, SyncRefusedError, UnknownMirrorError } from "../errors.js";
+import { fallbackLogger, type Logger } from "../logging/logger.js";
 import { isLockHolderAlive, type MirrorState, type StateStore } from "../store/state-store.js";
+import { backoffDelay } from "../upstream/backoff.js";
 import { nextSlot } from "./cron-schedule.js";
 
 export type RunReason = "schedule" | "catch-up" | "retry" | "manual" | "watch";
@@ -33,7 +35,8 @@ export interface SchedulerOptions {
   runSync: RunSync;
   /** For jitter; default Math.random. */
   random?: () => number;
-  log?: (line: string) => void;
+  /** Default: a stderr logger. */
+  logger?: Logger;
   /** Longest sleep between looks at the wall clock. Default one minute. */
   maxSleepMs?: number;
 }
@@ -261,7 +264,7 @@ export class Scheduler {
   }
 
   #log(name: string, message: string): void {
-    this.#options.log?.(`scheduler: ${name}: ${message}`);
+    (this.#options.logger ?? fallbackLogger()).info({ mirror: name }, `scheduler: ${name}: ${message}`);
   }
 
   #jitter(config: MirrorConfig): number {
@@ -380,7 +383,12 @@ export class Scheduler {
         job.attempt < retries.count &&
         plan.slot !== null
       ) {
-        const at = Date.now() + retries.backoffMs * 2 ** job.attempt;
+        const delay = backoffDelay(job.attempt, {
+          baseMs: retries.backoffMs,
+          maxMs: Number.POSITIVE_INFINITY,
+          jitter: false, // the schedule (and its jitter) is exact and persisted; so are retries
+        });
+        const at = Date.now() + delay;
         plan.retry = { attempt: job.attempt + 1, at };
         this.#log(
           job.mirror,

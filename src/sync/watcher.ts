@@ -6,6 +6,7 @@
 // from a lagging CDN node) is ignored, never rolled back to.
 import type { AppContext, MirrorContext } from "../app-context.js";
 import { describeError } from "../errors.js";
+import type { Logger } from "../logging/logger.js";
 import { isIndexPattern } from "../pypi/index-pattern.js";
 import { normalizeProjectName } from "../pypi/project-page.js";
 import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../pypi/simple-index-content-type.js";
@@ -44,7 +45,8 @@ export interface WatchCycle {
 export interface WatcherOptions {
   /** Asks for a targeted sync of a project (queued behind a running sync; never dropped). */
   requestSync(mirror: string, project: string): void;
-  log?(line: string): void;
+  /** Default: the app's logger. */
+  logger?: Logger;
   /** Polls per mirror at once. */
   concurrency?: number;
 }
@@ -59,10 +61,13 @@ export class Watcher {
   readonly #retried = new Map<string, number>();
   #stopped = false;
 
+  readonly #logger: Logger;
+
   constructor(app: AppContext, lag: LagStore, options: WatcherOptions) {
     this.#app = app;
     this.#lag = lag;
     this.#options = options;
+    this.#logger = options.logger ?? app.logger;
   }
 
   /** Mirrors with `watch:` set start polling; each cycle begins when the last one ended plus the interval. */
@@ -87,7 +92,10 @@ export class Watcher {
       const cycle = paused ? Promise.resolve() : this.pollOnce(mirror.config.name).then(() => undefined);
       void cycle
         .catch((error: unknown) =>
-          this.#options.log?.(`watch ${mirror.config.name}: ${describeError(error)}`),
+          this.#logger.warn(
+            { mirror: mirror.config.name },
+            `watch ${mirror.config.name}: ${describeError(error)}`,
+          ),
         )
         .finally(() => this.#schedule(mirror, mirror.config.watchMs ?? delayMs));
     }, delayMs);
@@ -152,7 +160,8 @@ export class Watcher {
       cycle.requests = mirror.client.requestCount - requestsBefore;
       this.#polling.delete(mirrorName);
     }
-    for (const error of cycle.errors) this.#options.log?.(`watch ${mirrorName}: ${error}`);
+    for (const error of cycle.errors)
+      this.#logger.warn({ mirror: mirrorName }, `watch ${mirrorName}: ${error}`);
     // A cycle that could not read every page leaves the lag unknown until one can.
     if (cycle.pages > 0) this.#lag.recordCheck(mirrorName, Date.now(), cycle.errors[0]);
     return cycle;
@@ -202,7 +211,8 @@ export class Watcher {
     if (older) {
       // Keep the newer state we had; a lagging CDN node does not roll the mirror back.
       cycle.ignoredStale.push(target);
-      this.#options.log?.(
+      this.#logger.info(
+        { mirror: name },
         `watch ${name}: ignored an older page of ${target.idx}/${target.project} (stale upstream node)`,
       );
       return;
@@ -215,7 +225,10 @@ export class Watcher {
     cycle.changed.push(target);
     this.#lag.recordChange(name, target.idx, target.project, Date.now());
     this.#retried.set(key, Date.now());
-    this.#options.log?.(`watch ${name}: ${target.idx}/${target.project} changed upstream; syncing it`);
+    this.#logger.info(
+      { mirror: name },
+      `watch ${name}: ${target.idx}/${target.project} changed upstream; syncing it`,
+    );
     this.#options.requestSync(name, target.project);
   }
 }

@@ -8,6 +8,7 @@
 // and files use separate connection pools, so pages stuck on a dripping upstream never take the
 // connections file downloads need, and a burst of downloads never blocks index pages.
 import type { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, type Dispatcher, request } from "undici";
 import {
   BodyTooLargeError,
@@ -17,6 +18,7 @@ import {
   UpstreamStatusError,
   UpstreamTimeoutError,
 } from "../errors.js";
+import { backoffDelay } from "./backoff.js";
 
 export interface UpstreamClientOptions {
   /** Hosts (host[:port]) requests may go to, redirects included. */
@@ -92,15 +94,6 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
 
 export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export function backoffDelay(baseMs: number, attempt: number): number {
-  const ceiling = baseMs * 2 ** attempt;
-  return Math.min(30_000, ceiling / 2 + Math.random() * (ceiling / 2));
 }
 
 export class UpstreamClient {
@@ -299,7 +292,7 @@ export class UpstreamClient {
           error instanceof UpstreamTimeoutError ||
           (error instanceof UpstreamStatusError && isRetryableStatus(error.upstreamStatus));
         if (!retryable || attempt >= retries) throw error;
-        await sleep(backoffDelay(this.options.backoffMs, attempt));
+        await sleep(backoffDelay(attempt, { baseMs: this.options.backoffMs }));
       }
     }
   }
