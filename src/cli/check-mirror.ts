@@ -20,8 +20,6 @@ import type { CheckError, CheckReport, ProjectCheck } from "./check-report.js";
 
 /** Idle timeout of one request (connect, headers, between body chunks). */
 export const REQUEST_TIMEOUT_MS = 30_000;
-/** Total time one page may take, redirects and whole body included. */
-const PAGE_DEADLINE_MS = REQUEST_TIMEOUT_MS * 2;
 const MAX_PAGE_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -40,11 +38,12 @@ class CheckClient extends UpstreamClient {
   }
 }
 
-export function createCheckClient(): UpstreamClient {
+/** `timeoutMs` (default 30 s) is the idle timeout; a page's whole deadline is twice that. */
+export function createCheckClient(timeoutMs = REQUEST_TIMEOUT_MS): UpstreamClient {
   return new CheckClient({
     allowedHosts: [],
-    timeoutMs: REQUEST_TIMEOUT_MS,
-    pageDeadlineMs: PAGE_DEADLINE_MS,
+    timeoutMs,
+    pageDeadlineMs: timeoutMs * 2,
     retries: 0,
     backoffMs: 0,
     maxFails: Number.POSITIVE_INFINITY,
@@ -72,7 +71,12 @@ async function fetchProjectPage(client: UpstreamClient, url: string, project: st
   };
 }
 
-function toCheckError(side: "mirror" | "upstream", url: string, error: unknown): CheckError {
+function toCheckError(
+  side: "mirror" | "upstream",
+  url: string,
+  error: unknown,
+  timeoutMs: number,
+): CheckError {
   const code = error instanceof FreshmirrorError ? error.code : "FM_ERR_INTERNAL";
   let message: string;
   let transient = false;
@@ -81,7 +85,7 @@ function toCheckError(side: "mirror" | "upstream", url: string, error: unknown):
     message = `cannot reach ${url}: ${cause?.code ?? cause?.message ?? "network error"}`;
     transient = true;
   } else if (error instanceof UpstreamTimeoutError) {
-    message = `no answer from ${url} within ${formatDuration(REQUEST_TIMEOUT_MS)}`;
+    message = `no answer from ${url} within ${formatDuration(timeoutMs)}`;
     transient = true;
   } else if (error instanceof UpstreamStatusError) {
     message = `${error.url} answered HTTP ${error.upstreamStatus}`;
@@ -128,7 +132,7 @@ export async function checkMirror(options: {
           try {
             return await fetchProjectPage(client, url, project);
           } catch (error) {
-            return toCheckError(side, url, error);
+            return toCheckError(side, url, error, client.options.timeoutMs);
           }
         };
         const [up, mine] = await Promise.all([
