@@ -1,8 +1,8 @@
 // Differential test: our PEP 440 code against pypa/packaging, the reference implementation pip uses.
 // One python3 process reads the whole corpus as JSON on stdin and answers on stdout: validity and
 // normalized form of every version, the order of the valid ones, validity of every specifier set
-// and, for each, membership of a sample of versions with pre-releases excluded, admitted, and
-// decided as our default does. Skipped (with the reason) where python3 cannot import packaging,
+// and, for each, membership of a sample of versions with pre-releases admitted and decided as our
+// default does (see DELIBERATE for why packaging's prereleases=False is not compared). Skipped (with the reason) where python3 cannot import packaging,
 // neither as `packaging` nor as pip's vendored `pip._vendor.packaging`.
 // https://packaging.python.org/en/latest/specifications/version-specifiers/
 import assert from "node:assert/strict";
