@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type PypiUpstream, publishTorchLike, startPypiUpstream } from "../../test/fixtures/pypi-upstream.js";
-import { type CheckReport, checkCommand, checkHelp } from "./check-command.js";
+import { checkCommand, checkHelp } from "./check-command.js";
+import type { CheckReport } from "./check-report.js";
 import type { CommandIo } from "./command-io.js";
 
 const INDEX = "whl/cu121";
