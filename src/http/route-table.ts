@@ -73,6 +73,8 @@ function matchSegments(
   const params: Record<string, string> = {};
   for (const [i, segment] of segments.entries()) {
     if (segment.kind === "rest") {
+      // The slash before the tail must be there ("/pytorch/" matches "/:mirror/*rest", "/pytorch" not).
+      if (i >= parts.length) return undefined;
       params[segment.name] = parts.slice(i).join("/");
       return params;
     }
