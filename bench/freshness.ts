@@ -18,7 +18,7 @@ import { pathToFileURL } from "node:url";
 import { stringify } from "yaml";
 import { AppContext } from "../src/app-context.js";
 import { parseConfigText } from "../src/config/load-config.js";
-import { syncMirror } from "../src/pypi/sync-runner.js";
+import { syncMirror } from "../src/sync/run-lifecycle.js";
 import { type WatchCycle, Watcher } from "../src/sync/watcher.js";
 import { type PublishResult, startPypiUpstream } from "../test/fixtures/pypi-upstream.js";
 import { createWorkspace, type RunningServe } from "../test/helpers/freshmirror-cli.js";

@@ -9,17 +9,20 @@ import { EventBus } from "./events/event-bus.js";
 import { HookRunner } from "./events/hook-runner.js";
 import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
 import { PullThrough } from "./pypi/pull-through.js";
+import { pypiSyncStep } from "./pypi/pypi-sync-step.js";
 import { BlobStore } from "./store/blob-store.js";
 import type { LagStore } from "./store/lag-store.js";
 import { StateStore } from "./store/state-store.js";
 import { BlobFetcher } from "./sync/blob-fetcher.js";
 import { lagStoreOf } from "./sync/mirror-status.js";
+import type { SyncStep } from "./sync/sync-step.js";
 import { UpstreamClient } from "./upstream/http-client.js";
 
 export interface MirrorContext {
   config: MirrorConfig;
   client: UpstreamClient;
   fetcher: BlobFetcher;
+  sync: SyncStep;
 }
 
 export class AppContext {
@@ -69,7 +72,12 @@ export class AppContext {
         maxFileSize: mirror.maxFileSize,
         abandonGraceMs: mirror.abandonGraceMs,
       });
-      this.#mirrors.set(mirror.name, { config: mirror, client, fetcher });
+      this.#mirrors.set(mirror.name, {
+        config: mirror,
+        client,
+        fetcher,
+        sync: pypiSyncStep({ config: mirror, client, fetcher, state, blobs }),
+      });
       state.ensureMirror(mirror.name);
     }
     mkdirSync(this.logsDir, { recursive: true });

@@ -3,7 +3,7 @@
 // A successful run marks the upstream changes it covered as published (the lag records).
 import type { AppContext } from "../app-context.js";
 import { describeError, SyncLockedError } from "../errors.js";
-import { syncMirror } from "../pypi/sync-runner.js";
+import { syncMirror } from "../sync/run-lifecycle.js";
 import { type RunSync, Scheduler } from "./scheduler.js";
 
 export function runSyncWith(app: AppContext): RunSync {

@@ -25,6 +25,8 @@ export interface NewRelease {
   files: {
     idx: string;
     filename: string;
+    /** The file's path in the mirror, as the kind names it (in `--json` reports). */
+    path: string;
     /** Where clients fetch it, relative to `<public url>/<mirror>/`, already percent-encoded. */
     urlPath: string;
     sha256: string;

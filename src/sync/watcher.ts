@@ -9,9 +9,9 @@ import { describeError } from "../errors.js";
 import { isIndexPattern } from "../pypi/index-pattern.js";
 import { normalizeProjectName } from "../pypi/project-page.js";
 import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../pypi/simple-index-content-type.js";
-import { mapBounded } from "../pypi/sync-runner.js";
 import type { LagStore } from "../store/lag-store.js";
 import { describeFailure } from "../upstream/root-cause.js";
+import { mapBounded } from "./bounded-map.js";
 
 interface PageState {
   etag: string | undefined;

@@ -11,7 +11,7 @@ import { stringify } from "yaml";
 import { AppContext } from "../../src/app-context.js";
 import { parseConfigText } from "../../src/config/load-config.js";
 import { type RunningServer, startServer } from "../../src/http/server.js";
-import { syncMirror } from "../../src/pypi/sync-runner.js";
+import { syncMirror } from "../../src/sync/run-lifecycle.js";
 import { createScheduler } from "../../src/sync/scheduled-sync.js";
 import type { Scheduler } from "../../src/sync/scheduler.js";
 import { Watcher } from "../../src/sync/watcher.js";

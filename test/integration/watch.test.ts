@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { AppContext } from "../../src/app-context.js";
 import { parseConfigText } from "../../src/config/load-config.js";
-import { syncMirror } from "../../src/pypi/sync-runner.js";
+import { syncMirror } from "../../src/sync/run-lifecycle.js";
 import { Watcher } from "../../src/sync/watcher.js";
 import { type PypiUpstream, startPypiUpstream } from "../fixtures/pypi-upstream.js";
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { AppContext } from "../../src/app-context.js";
 import { parseConfigText } from "../../src/config/load-config.js";
-import { syncMirror } from "../../src/pypi/sync-runner.js";
+import { syncMirror } from "../../src/sync/run-lifecycle.js";
 import { startStaticFileServer } from "../fixtures/static-file-server.js";
 import { buildZip } from "../fixtures/zip-writer.js";
 
