@@ -10,12 +10,14 @@ import { HookRunner } from "./events/hook-runner.js";
 import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
 import { PullThrough } from "./pypi/pull-through.js";
 import { pypiSyncStep } from "./pypi/pypi-sync-step.js";
+import { pypiWatchProbe } from "./pypi/watch-probe.js";
 import { BlobStore } from "./store/blob-store.js";
 import type { LagStore } from "./store/lag-store.js";
 import { StateStore } from "./store/state-store.js";
 import { BlobFetcher } from "./sync/blob-fetcher.js";
 import { lagStoreOf } from "./sync/mirror-status.js";
 import type { SyncStep } from "./sync/sync-step.js";
+import type { WatchProbe } from "./sync/watch-probe.js";
 import { UpstreamClient } from "./upstream/http-client.js";
 
 export interface MirrorContext {
@@ -23,6 +25,7 @@ export interface MirrorContext {
   client: UpstreamClient;
   fetcher: BlobFetcher;
   sync: SyncStep;
+  watchProbe: WatchProbe | undefined;
 }
 
 export class AppContext {
@@ -77,6 +80,7 @@ export class AppContext {
         client,
         fetcher,
         sync: pypiSyncStep({ config: mirror, client, fetcher, state, blobs }),
+        watchProbe: pypiWatchProbe({ config: mirror, client, state }),
       });
       state.ensureMirror(mirror.name);
     }
