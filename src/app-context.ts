@@ -11,6 +11,7 @@ import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
 import { PullThrough } from "./pypi/pull-through.js";
 import { pypiSyncStep } from "./pypi/pypi-sync-step.js";
 import { pypiWatchProbe } from "./pypi/watch-probe.js";
+import { validatePypiBlob } from "./pypi/wheel-metadata.js";
 import { BlobStore } from "./store/blob-store.js";
 import type { LagStore } from "./store/lag-store.js";
 import { StateStore } from "./store/state-store.js";
@@ -74,6 +75,7 @@ export class AppContext {
         fillTimeoutMs: mirror.fillTimeoutMs,
         maxFileSize: mirror.maxFileSize,
         abandonGraceMs: mirror.abandonGraceMs,
+        validate: validatePypiBlob,
       });
       this.#mirrors.set(mirror.name, {
         config: mirror,
