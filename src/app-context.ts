@@ -114,15 +114,19 @@ export class AppContext {
       },
     });
     this.hooks.attach(this.events);
-    this.pullThrough = new PullThrough(this, new ProxyCacheStore(state.db), {
-      onUpstreamFailure: (mirror, error) => {
-        const entry = this.upstreamFailures.get(mirror) ?? { count: 0, last: "", at: 0 };
-        entry.count++;
-        entry.last = describeError(error);
-        entry.at = Date.now();
-        this.upstreamFailures.set(mirror, entry);
+    this.pullThrough = new PullThrough(
+      { state, blobs, maxCacheSize: config.maxCacheSize },
+      new ProxyCacheStore(state.db),
+      {
+        onUpstreamFailure: (mirror, error) => {
+          const entry = this.upstreamFailures.get(mirror) ?? { count: 0, last: "", at: 0 };
+          entry.count++;
+          entry.last = describeError(error);
+          entry.at = Date.now();
+          this.upstreamFailures.set(mirror, entry);
+        },
       },
-    });
+    );
   }
 
   static async open(config: Config): Promise<AppContext> {
