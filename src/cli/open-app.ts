@@ -1,7 +1,7 @@
 import { statSync, unlinkSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
-import { AppContext } from "../app-context.js";
+import { App } from "../app/app.js";
 import { loadConfig } from "../config/load-config.js";
 import { StoreNotWritableError } from "../errors.js";
 import type { CommandIo } from "./command-io.js";
@@ -32,11 +32,11 @@ export async function openApp(
   configPath: string | undefined,
   io: CommandIo,
   options: OpenAppOptions = {},
-): Promise<AppContext> {
+): Promise<App> {
   const config = loadConfig(configPath, io.env, io.cwd);
-  let app: AppContext;
+  let app: App;
   try {
-    app = await AppContext.open(config);
+    app = await App.open(config);
   } catch (error) {
     throw asNotWritable(config.dataDir, error);
   }

@@ -14,7 +14,7 @@ import type { RouteTable } from "../http/route-table.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { LagStore } from "../store/lag-store.js";
 import type { StateStore } from "../store/state-store.js";
-import type { BlobFetcher } from "../sync/blob-fetcher.js";
+import type { BlobFetcher, BlobValidator } from "../sync/blob-fetcher.js";
 import type { SyncStep } from "../sync/sync-step.js";
 import type { WatchProbe } from "../sync/watch-probe.js";
 import type { UpstreamClient } from "../upstream/http-client.js";
@@ -72,4 +72,6 @@ export interface MirrorKind<C extends MirrorConfigBase = MirrorConfigBase> {
   /** How events name this kind's subjects; also usable before the app opens (config checks). */
   readonly subjects: SubjectMatcher;
   open(deps: KindDeps): OpenKind<C>;
+  /** Checks a downloaded file before the store commits it (throws a coded error to refuse it). */
+  readonly validateBlob?: BlobValidator;
 }

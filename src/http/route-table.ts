@@ -93,7 +93,7 @@ function matchSegments(
 export class RouteTable<H> {
   readonly #routes: Route<H>[] = [];
 
-  /** Registers `handler` for `methods` (e.g. ["GET", "HEAD"]) on `pattern`. */
+  /** Registers `handler` for `methods` (e.g. ["GET", "HEAD"], or "*" for any) on `pattern`. */
   add(methods: string | readonly string[], pattern: string, handler: H): this {
     const segments = parsePattern(pattern);
     const list = typeof methods === "string" ? [methods] : methods;
@@ -119,7 +119,7 @@ export class RouteTable<H> {
     for (const route of this.#routes) {
       const params = matchSegments(route.segments, parts);
       if (params === undefined) continue;
-      if (!route.methods.has(method.toUpperCase())) {
+      if (!route.methods.has(method.toUpperCase()) && !route.methods.has("*")) {
         for (const m of route.methods) allowed.add(m);
         continue;
       }

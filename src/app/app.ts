@@ -1,53 +1,42 @@
-// The composition root: one state store, one blob store, and per mirror one upstream client and
-// one blob fetcher (so in-flight downloads are shared by syncs and clients alike). Commands and
-// the server build this once and close it on exit.
+// The composition root: one state store, one blob store, one event bus and hook runner, one lag
+// store, and per mirror one upstream client, one blob fetcher (so in-flight downloads are shared
+// by syncs and clients alike) and the runtime its kind opens (src/app/mirror-kinds.ts). Commands
+// and the server build this once and close it on exit; components get the parts they use.
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { Config, MirrorConfig } from "./config/schema.js";
-import { describeError, UnknownMirrorError } from "./errors.js";
-import { EventBus } from "./events/event-bus.js";
-import { HookRunner } from "./events/hook-runner.js";
-import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
-import { PullThrough } from "./pypi/pull-through.js";
-import { pypiSyncStep } from "./pypi/pypi-sync-step.js";
-import { pypiWatchProbe } from "./pypi/watch-probe.js";
-import { validatePypiBlob } from "./pypi/wheel-metadata.js";
-import { BlobStore } from "./store/blob-store.js";
-import type { LagStore } from "./store/lag-store.js";
-import { StateStore } from "./store/state-store.js";
-import { BlobFetcher } from "./sync/blob-fetcher.js";
-import { lagStoreOf } from "./sync/mirror-status.js";
-import type { SyncStep } from "./sync/sync-step.js";
-import type { WatchProbe } from "./sync/watch-probe.js";
-import { UpstreamClient } from "./upstream/http-client.js";
+import type { Config, MirrorConfig } from "../config/schema.js";
+import type { MirrorRuntime, OpenKind } from "../ecosystem/mirror-kind.js";
+import { ConfigError, UnknownMirrorError } from "../errors.js";
+import { EventBus } from "../events/event-bus.js";
+import { HookRunner } from "../events/hook-runner.js";
+import { BlobStore } from "../store/blob-store.js";
+import type { LagStore } from "../store/lag-store.js";
+import { StateStore } from "../store/state-store.js";
+import { BlobFetcher } from "../sync/blob-fetcher.js";
+import { lagStoreOf } from "../sync/mirror-status.js";
+import { UpstreamClient } from "../upstream/http-client.js";
+import { UpstreamFailures } from "../upstream/upstream-failures.js";
+import { kindOf } from "./mirror-kinds.js";
+import { PublicUrl } from "./public-url.js";
 
-export interface MirrorContext {
-  config: MirrorConfig;
-  client: UpstreamClient;
-  fetcher: BlobFetcher;
-  sync: SyncStep;
-  watchProbe: WatchProbe | undefined;
-}
+export type MirrorContext = MirrorRuntime<MirrorConfig>;
 
-export class AppContext {
+export class App {
   readonly config: Config;
   readonly dataDir: string;
   readonly state: StateStore;
   readonly blobs: BlobStore;
   readonly logsDir: string;
-  readonly pullThrough: PullThrough;
   /** Sync and release events, delivered to hooks and to `GET /api/v1/events`. */
   readonly events = new EventBus();
   readonly hooks: HookRunner;
   readonly lag: LagStore;
-  /**
-   * The base URL clients reach this server at, for URLs in events and webhooks: `public_url`, or
-   * (when it is not set) what `serve` finds out once it listens.
-   */
-  publicUrl: string;
+  /** The base URL clients reach this server at (fixed by `serve` at listen time when not configured). */
+  readonly publicUrls: PublicUrl;
   /** Upstream failures met while serving on demand, per mirror (for metrics and status). */
-  readonly upstreamFailures = new Map<string, { count: number; last: string; at: number }>();
+  readonly upstreamFailures = new UpstreamFailures();
   readonly #mirrors = new Map<string, MirrorContext>();
+  readonly #kinds = new Map<string, OpenKind>();
 
   private constructor(config: Config, state: StateStore, blobs: BlobStore) {
     this.config = config;
@@ -55,8 +44,29 @@ export class AppContext {
     this.state = state;
     this.blobs = blobs;
     this.logsDir = resolve(this.dataDir, "logs");
-    this.publicUrl = config.publicUrl;
+    this.publicUrls = new PublicUrl(config.publicUrl, config.publicUrlConfigured);
+    // The same instance the status code reads (one per state store).
+    this.lag = lagStoreOf(state);
     for (const mirror of config.mirrors) {
+      const kind = kindOf(mirror.type);
+      if (!kind)
+        throw new ConfigError(
+          [`mirrors.${mirror.name}.type: no mirror kind "${mirror.type}"`],
+          config.source,
+        );
+      let open = this.#kinds.get(kind.type);
+      if (!open) {
+        open = kind.open({
+          config,
+          state,
+          blobs,
+          events: this.events,
+          lag: this.lag,
+          publicUrl: () => this.publicUrls.get(),
+          onUpstreamFailure: (name, error) => this.upstreamFailures.record(name, error),
+        });
+        this.#kinds.set(kind.type, open);
+      }
       const client = new UpstreamClient({
         allowedHosts: mirror.allowedHosts,
         timeoutMs: mirror.upstreamTimeoutMs,
@@ -75,20 +85,12 @@ export class AppContext {
         fillTimeoutMs: mirror.fillTimeoutMs,
         maxFileSize: mirror.maxFileSize,
         abandonGraceMs: mirror.abandonGraceMs,
-        validate: validatePypiBlob,
+        validate: kind.validateBlob,
       });
-      this.#mirrors.set(mirror.name, {
-        config: mirror,
-        client,
-        fetcher,
-        sync: pypiSyncStep({ config: mirror, client, fetcher, state, blobs }),
-        watchProbe: pypiWatchProbe({ config: mirror, client, state }),
-      });
+      this.#mirrors.set(mirror.name, open.mirror({ config: mirror, client, fetcher }) as MirrorContext);
       state.ensureMirror(mirror.name);
     }
     mkdirSync(this.logsDir, { recursive: true });
-    // The same instance the status code reads (one per state store).
-    this.lag = lagStoreOf(state);
     this.hooks = new HookRunner(config.hooks, {
       logFile: join(this.logsDir, "hooks.log"),
       onResult: (result) => {
@@ -114,28 +116,20 @@ export class AppContext {
       },
     });
     this.hooks.attach(this.events);
-    this.pullThrough = new PullThrough(
-      { state, blobs, maxCacheSize: config.maxCacheSize },
-      new ProxyCacheStore(state.db),
-      {
-        onUpstreamFailure: (mirror, error) => {
-          const entry = this.upstreamFailures.get(mirror) ?? { count: 0, last: "", at: 0 };
-          entry.count++;
-          entry.last = describeError(error);
-          entry.at = Date.now();
-          this.upstreamFailures.set(mirror, entry);
-        },
-      },
-    );
   }
 
-  static async open(config: Config): Promise<AppContext> {
+  /** The base URL for URLs in events and webhooks. */
+  get publicUrl(): string {
+    return this.publicUrls.get();
+  }
+
+  static async open(config: Config): Promise<App> {
     const dataDir = resolve(config.dataDir);
     mkdirSync(dataDir, { recursive: true });
     const blobs = new BlobStore(dataDir);
     await blobs.init();
     const state = new StateStore(resolve(dataDir, "state.sqlite"));
-    return new AppContext(config, state, blobs);
+    return new App(config, state, blobs);
   }
 
   mirror(name: string): MirrorContext {
@@ -151,7 +145,7 @@ export class AppContext {
   async close(): Promise<void> {
     await this.hooks.idle();
     await this.hooks.close();
-    await this.pullThrough.close();
+    await Promise.all([...this.#kinds.values()].map((kind) => kind.close()));
     await Promise.all([...this.#mirrors.values()].map((m) => m.client.close().catch(() => undefined)));
     this.state.close();
   }
