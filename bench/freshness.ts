@@ -16,9 +16,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { stringify } from "yaml";
-import { AppContext } from "../src/app-context.js";
+import { App } from "../src/app/app.js";
 import { parseConfigText } from "../src/config/load-config.js";
-import { syncMirror } from "../src/pypi/sync-runner.js";
+import { syncMirror } from "../src/sync/run-lifecycle.js";
 import { type WatchCycle, Watcher } from "../src/sync/watcher.js";
 import { type PublishResult, startPypiUpstream } from "../test/fixtures/pypi-upstream.js";
 import { createWorkspace, type RunningServe } from "../test/helpers/freshmirror-cli.js";
@@ -262,7 +262,7 @@ async function watchCycleCost(
   cleanup.defer(() => relay.close());
   const dir = mkdtempSync(join(tmpdir(), "fm-bench-watch-"));
   cleanup.defer(() => rmSync(dir, { recursive: true, force: true }));
-  const app = await AppContext.open(
+  const app = await App.open(
     parseConfigText(
       stringify({
         data_dir: join(dir, "data"),

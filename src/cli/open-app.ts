@@ -1,7 +1,7 @@
 import { statSync, unlinkSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
-import { AppContext } from "../app-context.js";
+import { App } from "../app/app.js";
 import { loadConfig } from "../config/load-config.js";
 import { StoreNotWritableError } from "../errors.js";
 import { createLogger, logLevelFrom } from "../logging/logger.js";
@@ -33,13 +33,13 @@ export async function openApp(
   configPath: string | undefined,
   io: CommandIo,
   options: OpenAppOptions = {},
-): Promise<AppContext> {
+): Promise<App> {
   const config = loadConfig(configPath, io.env, io.cwd);
   // The one logger of this process: JSON lines on the command's stderr.
   const logger = createLogger({ level: logLevelFrom(io.env, config.logLevel), destination: io.stderr });
-  let app: AppContext;
+  let app: App;
   try {
-    app = await AppContext.open(config, { logger });
+    app = await App.open(config, { logger });
   } catch (error) {
     throw asNotWritable(config.dataDir, error);
   }

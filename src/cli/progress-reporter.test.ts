@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { SyncProgress } from "../pypi/sync-runner.js";
+import type { SyncProgress } from "../sync/run-lifecycle.js";
 import { describeProgress, ProgressReporter, progressBar, progressFigures } from "./progress-reporter.js";
 
 const MiB = 1024 * 1024;

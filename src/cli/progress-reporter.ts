@@ -2,7 +2,7 @@
 // done/total, bytes, rate, ETA); otherwise a plain line every few seconds and at each phase
 // change, so logs collected by systemd or CI stay readable.
 import { formatBytes, formatDuration } from "../config/duration.js";
-import type { SyncProgress } from "../pypi/sync-runner.js";
+import type { SyncProgress } from "../sync/run-lifecycle.js";
 
 export interface ProgressReporterOptions {
   tty: boolean;

@@ -31,14 +31,18 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
   });
   const adminToken = io.env.FRESHMIRROR_ADMIN_TOKEN;
   const listenHost = listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";
-  const running = await startServer(app, listenHost, Number(listen.slice(at + 1)), { scheduler, adminToken });
-  if (!app.config.publicUrlConfigured) {
+  const running = await startServer(app, listenHost, Number(listen.slice(at + 1)), {
+    scheduler,
+    adminToken,
     // Without public_url, event and webhook URLs use the address actually listened on; a wildcard
-    // address becomes this machine's host name.
-    const port = new URL(running.url).port;
-    app.publicUrl =
-      listenHost === "0.0.0.0" || listenHost === "::" ? `http://${hostname()}:${port}` : running.url;
-  }
+    // address becomes this machine's host name. Fixed here, before any request or sync uses it.
+    onListening: (url) => {
+      const port = new URL(url).port;
+      app.publicUrls.fixAtListen(
+        listenHost === "0.0.0.0" || listenHost === "::" ? `http://${hostname()}:${port}` : url,
+      );
+    },
+  });
   io.stdout.write(
     `freshmirror serving ${app.config.mirrors.length} mirror(s) on ${running.url} (config: ${app.config.source}, data: ${app.dataDir})\n`,
   );

@@ -1,6 +1,6 @@
 import { formatBytes, formatDuration } from "../config/duration.js";
 import { UsageError } from "../errors.js";
-import { syncMirror } from "../pypi/sync-runner.js";
+import { syncMirror } from "../sync/run-lifecycle.js";
 import { type CommandIo, EXIT_FAILED, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
 import { ProgressReporter } from "./progress-reporter.js";

@@ -14,7 +14,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { relative, resolve } from "node:path";
-import type { AppContext } from "../app-context.js";
+import type { App } from "../app/app.js";
 import { AuthError, BadRequestError, MethodNotAllowedError, NotFoundError } from "../errors.js";
 import { streamEvents } from "../events/sse-stream.js";
 import { normalizeProjectName } from "../pypi/project-page.js";
@@ -84,10 +84,10 @@ export interface ApiOptions {
 }
 
 export class ApiRoutes {
-  readonly #app: AppContext;
+  readonly #app: App;
   readonly #options: ApiOptions;
 
-  constructor(app: AppContext, options: ApiOptions) {
+  constructor(app: App, options: ApiOptions) {
     this.#app = app;
     this.#options = options;
   }

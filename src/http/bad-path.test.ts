@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { format } from "node:util";
-import { AppContext } from "../app-context.js";
+import { App } from "../app/app.js";
 import { parseConfigText } from "../config/load-config.js";
 import { internalErrorLog, startServer } from "./server.js";
 
@@ -14,7 +14,7 @@ test("bad percent-escapes in a mirror name or an API path are 400 FM_ERR_HTTP_BA
     `data_dir: ${dataDir}\nmirrors:\n  m: { type: pypi, upstream: "http://127.0.0.1:9", mode: proxy }\n`,
     "test",
   );
-  const app = await AppContext.open(config);
+  const app = await App.open(config);
   const server = await startServer(app, "127.0.0.1", 0);
   t.after(async () => {
     await server.close();

@@ -2,7 +2,8 @@
 // into clear answers, and counts what it serves.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { AppContext } from "../app-context.js";
+import type { App } from "../app/app.js";
+import type { MirrorConfig } from "../config/schema.js";
 import {
   errorCodeOf,
   FreshmirrorError,
@@ -13,16 +14,17 @@ import {
 } from "../errors.js";
 import { withAccessLog } from "../logging/access-log.js";
 import type { Logger } from "../logging/logger.js";
-import { PypiRoutes, type RouteResult } from "../pypi/pypi-routes.js";
 import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import type { Scheduler } from "../sync/scheduler.js";
 import { redactText } from "../upstream/redact-url.js";
 import { ApiRoutes, sendJson } from "./api-routes.js";
 import { decodeSegment } from "./decode-segment.js";
-import { type HelpContext, renderHelpIndex, renderHelpPage } from "./help-page.js";
+import { type HelpContext, renderHelpIndex } from "./help-page.js";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.js";
 import { mirrorzDocument } from "./mirrorz.js";
+import type { RouteHandler, RouteResult } from "./route-handler.js";
+import { RouteTable } from "./route-table.js";
 import { renderMirrorPage, renderStatusPage } from "./status-page.js";
 import { tunasyncJobs } from "./tunasync-jobs.js";
 
@@ -49,12 +51,17 @@ export interface ServerOptions {
   adminToken?: string | undefined;
   /** For process_start_time_seconds; default now. */
   startedAt?: number;
+  /**
+   * Called with the server's URL once the socket is bound, before any request is handled (so a
+   * public URL derived from it is fixed before use).
+   */
+  onListening?: (url: string) => void;
 }
 
 const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 /** The base URL pages show: `public_url` when configured, else what the reader asked for. */
-export function publicBaseUrl(app: AppContext, req: IncomingMessage): string {
+export function publicBaseUrl(app: App, req: IncomingMessage): string {
   if (app.config.publicUrlConfigured) return app.config.publicUrl;
   const host = req.headers.host;
   if (host === undefined || !HOST_HEADER.test(host)) return app.config.publicUrl;
@@ -140,12 +147,14 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, lo
   return { route: "error", status, bytes: 0 };
 }
 
-export function createRequestHandler(app: AppContext, stats: ServeStats, options: ServerOptions = {}) {
-  const pypi = new PypiRoutes(app);
+const GET = ["GET", "HEAD"] as const;
+
+export function createRequestHandler(app: App, stats: ServeStats, options: ServerOptions = {}) {
   const scheduler = options.scheduler ?? createScheduler(app);
   const statuses = new MirrorStatusCache(app.config, app.state);
   const api = new ApiRoutes(app, { scheduler, adminToken: options.adminToken, statuses });
   const startedAt = options.startedAt ?? Date.now();
+  const table = routeTable();
   const count = (result: RouteResult) => {
     const key = `${result.route} ${result.status}`;
     stats.requests.set(key, (stats.requests.get(key) ?? 0) + 1);
@@ -180,117 +189,129 @@ export function createRequestHandler(app: AppContext, stats: ServeStats, options
     const queryAt = raw.indexOf("?");
     const path = queryAt === -1 ? raw : raw.slice(0, queryAt);
     const query = queryAt === -1 ? "" : raw.slice(queryAt);
-    if (path.startsWith("/api/")) {
-      if (!path.startsWith("/api/v1/")) throw new NotFoundError(`${path}: the API lives under /api/v1/`);
-      return api.handle(req, res, path, query);
-    }
-    if (req.method !== "GET" && req.method !== "HEAD") {
+    const found = table.find(req.method ?? "GET", path);
+    if (found === undefined) throw new NotFoundError(`${path}: no mirror named ""`);
+    if ("allowed" in found) {
       res.statusCode = 405;
-      res.setHeader("Allow", "GET, HEAD");
+      res.setHeader("Allow", found.allowed.join(", "));
       res.end();
       return { route: "method", status: 405, bytes: 0 };
     }
-    const own = ownRoute(req, res, path, query);
-    if (own) return own;
-    if (path === "/healthz") {
-      res.setHeader("Content-Type", "text/plain");
-      res.end("ok\n");
-      return { route: "health", status: 200, bytes: 3 };
-    }
-    const slash = path.indexOf("/", 1);
-    const name = decodeSegment(slash === -1 ? path.slice(1) : path.slice(1, slash));
-    const mirror = app.mirrors().find((m) => m.config.name === name);
-    if (!mirror) throw new NotFoundError(`${path}: no mirror named "${name}"`);
-    if (slash === -1) {
-      res.statusCode = 301;
-      res.setHeader("Location", `/${name}/${query}`);
-      res.end();
-      return { route: "redirect", status: 301, bytes: 0 };
-    }
-    const result = await pypi.handle(req, res, mirror, path.slice(slash + 1), query);
-    countCache(mirror.config.name, result, res);
+    const result = await found.handler(req, res, found.params, query);
+    if (result.mirror !== undefined) countCache(result.mirror, result, res);
     return result;
   }
 
-  /** The status page, mirror pages, help, /jobs, /mirrorz.json and /metrics; undefined for other paths. */
-  function ownRoute(
-    req: IncomingMessage,
-    res: ServerResponse,
-    path: string,
-    query: string,
-  ): RouteResult | undefined {
-    const now = Date.now();
+  /** The generic routes, then each mirror's (registered by its kind's runtime). */
+  function routeTable(): RouteTable<RouteHandler> {
+    const table = new RouteTable<RouteHandler>();
     const html = "text/html; charset=utf-8";
     const siteName = app.config.site.name;
-    if (path === "/" || path === "/index.html") {
+    table.add("*", "/api/*rest", (req, res, _params, query) => {
+      const path = (req.url ?? "/").split("?")[0] as string;
+      if (!path.startsWith("/api/v1/")) throw new NotFoundError(`${path}: the API lives under /api/v1/`);
+      return api.handle(req, res, path, query);
+    });
+    const statusPage: RouteHandler = (req, res) => {
+      const now = Date.now();
       return sendBody(req, res, "status_page", html, renderStatusPage(statuses.get(now), { siteName, now }));
-    }
-    if (path === "/jobs") {
-      const jobs = tunasyncJobs(statuses.get(now), now);
-      const result = sendJson(req, res, 200, jobs);
-      return { ...result, route: "jobs" };
-    }
-    if (path === "/mirrorz.json") {
-      const doc = mirrorzDocument(app.config, publicBaseUrl(app, req), statuses.get(now));
+    };
+    table.add(GET, "/", statusPage);
+    table.add(GET, "/index.html", statusPage);
+    table.add(GET, "/healthz", (_req, res) => {
+      res.setHeader("Content-Type", "text/plain");
+      res.end("ok\n");
+      return { route: "health", status: 200, bytes: 3 };
+    });
+    table.add(GET, "/jobs", (req, res) => {
+      const now = Date.now();
+      return { ...sendJson(req, res, 200, tunasyncJobs(statuses.get(now), now)), route: "jobs" };
+    });
+    table.add(GET, "/mirrorz.json", (req, res) => {
+      const doc = mirrorzDocument(app.config, publicBaseUrl(app, req), statuses.get(Date.now()));
       // mirrorz.org reads this from the browser: it must be readable cross-origin.
       res.setHeader("Access-Control-Allow-Origin", "*");
-      const result = sendJson(req, res, 200, doc);
-      return { ...result, route: "mirrorz" };
-    }
-    if (path === "/metrics") {
+      return { ...sendJson(req, res, 200, doc), route: "mirrorz" };
+    });
+    table.add(GET, "/metrics", (req, res) => {
       const body = renderMetrics({
-        statuses: statuses.get(now),
+        statuses: statuses.get(Date.now()),
         runOutcomes: app.state.runOutcomeCounts(),
         requests: stats.requests,
         bytes: stats.bytes,
         cacheResults: stats.cacheResults,
-        upstreamFailures: app.upstreamFailures,
+        upstreamFailures: app.upstreamFailures.byMirror,
         syncsRunning: scheduler.runningCount,
         syncsQueued: scheduler.queuedCount,
         startedAt,
       });
       return sendBody(req, res, "metrics", METRICS_CONTENT_TYPE, body);
-    }
-    if (path === "/help") return redirect(res, "/help/");
-    if (path.startsWith("/help/")) {
+    });
+    table.add(GET, "/help", (_req, res) => redirect(res, "/help/"));
+    table.add(GET, "/help/*rest", (req, res, params) => {
       const ctx: HelpContext = { publicUrl: publicBaseUrl(app, req), siteName, ociMirrors: [] };
-      const name = decodeSegment(path.slice("/help/".length).replace(/\/$/, ""));
+      const name = decodeSegment((params.rest ?? "").replace(/\/$/, ""));
       if (name === "") return sendBody(req, res, "help", html, renderHelpIndex(app.config.mirrors, ctx));
       const mirror = app.mirror(name);
-      return sendBody(req, res, "help", html, renderHelpPage(mirror.config, ctx));
-    }
-    if (path.startsWith("/status/")) {
-      const name = decodeSegment(path.slice("/status/".length).replace(/\/$/, ""));
-      const config = app.mirror(name).config;
-      const params = new URLSearchParams(query.slice(1));
-      const beforeRaw = params.get("before");
-      const before =
-        beforeRaw !== null && /^\d+$/.test(beforeRaw) ? Number(beforeRaw) : Number.MAX_SAFE_INTEGER;
-      const page = app.state.listRuns(config.name, 51, before);
-      const runs = page.slice(0, 50);
-      const row = app.state.listMirrorRows().find((r) => r.name === config.name);
-      const status = mirrorStatus(config, row, app.state, now);
-      const lag =
-        status.lagBasis === "watch"
-          ? watchedLagHistory(app.state, config.name, now)
-          : lagHistory(app.state.listRuns(config.name, 500).reverse(), now);
-      const body = renderMirrorPage(status, {
-        siteName,
-        now,
-        runs,
-        olderBefore: page.length > 50 ? runs[runs.length - 1]?.id : undefined,
-        chartRuns:
-          before === Number.MAX_SAFE_INTEGER ? runs.slice(0, 30) : app.state.listRuns(config.name, 30),
-        lag,
-      });
-      return sendBody(req, res, "mirror_page", html, body);
-    }
-    return undefined;
+      return sendBody(req, res, "help", html, mirror.renderHelp(ctx));
+    });
+    table.add(GET, "/status/*rest", (req, res, params, query) => {
+      const name = decodeSegment((params.rest ?? "").replace(/\/$/, ""));
+      return mirrorPage(req, res, app.mirror(name).config, query);
+    });
+    for (const mirror of app.mirrors()) mirror.registerRoutes(table);
+    // `/<name>`: to the mirror's root; `/<name>/...` with an encoded name: the mirror's own route.
+    table.add(GET, "/:mirror", (_req, res, params, query) => {
+      const name = decodeSegment(params.mirror ?? "");
+      if (!app.mirrors().some((m) => m.config.name === name))
+        throw new NotFoundError(`/${params.mirror}: no mirror named "${name}"`);
+      return redirect(res, `/${name}/${query}`);
+    });
+    table.add(GET, "/:mirror/*rest", (req, res, params, query) => {
+      const name = decodeSegment(params.mirror ?? "");
+      const own = app.mirrors().some((m) => m.config.name === name)
+        ? table.find(req.method ?? "GET", `/${encodeURIComponent(name)}/${params.rest ?? ""}`)
+        : undefined;
+      if (own === undefined || "allowed" in own || own.pattern === "/:mirror/*rest")
+        throw new NotFoundError(`/${params.mirror}/${params.rest}: no mirror named "${name}"`);
+      return own.handler(req, res, own.params, query);
+    });
+    return table;
+  }
+
+  function mirrorPage(
+    req: IncomingMessage,
+    res: ServerResponse,
+    config: MirrorConfig,
+    query: string,
+  ): RouteResult {
+    const now = Date.now();
+    const params = new URLSearchParams(query.slice(1));
+    const beforeRaw = params.get("before");
+    const before =
+      beforeRaw !== null && /^\d+$/.test(beforeRaw) ? Number(beforeRaw) : Number.MAX_SAFE_INTEGER;
+    const page = app.state.listRuns(config.name, 51, before);
+    const runs = page.slice(0, 50);
+    const row = app.state.listMirrorRows().find((r) => r.name === config.name);
+    const status = mirrorStatus(config, row, app.state, now);
+    const lag =
+      status.lagBasis === "watch"
+        ? watchedLagHistory(app.state, config.name, now)
+        : lagHistory(app.state.listRuns(config.name, 500).reverse(), now);
+    const body = renderMirrorPage(status, {
+      siteName: app.config.site.name,
+      now,
+      runs,
+      olderBefore: page.length > 50 ? runs[runs.length - 1]?.id : undefined,
+      chartRuns: before === Number.MAX_SAFE_INTEGER ? runs.slice(0, 30) : app.state.listRuns(config.name, 30),
+      lag,
+    });
+    return sendBody(req, res, "mirror_page", "text/html; charset=utf-8", body);
   }
 }
 
 export async function startServer(
-  app: AppContext,
+  app: App,
   host: string,
   port: number,
   options: ServerOptions = {},
@@ -310,9 +331,13 @@ export async function startServer(
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.address.includes(":") ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${address.port}`;
+  // Before the event loop turns again (this runs in the listen callback's microtasks): no
+  // request has been handled yet.
+  options.onListening?.(url);
   return {
     server,
-    url: `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${address.port}`,
+    url,
     stats,
     close: () =>
       new Promise<void>((resolve) => {

@@ -3,10 +3,13 @@
 // when upstream fails the cached page is served stale; upstream 404s are cached briefly. Files
 // are downloaded by the shared single-flight fetcher, so every client asking for the same file
 // reads the same growing temp file, and the bytes are verified before they are kept.
-import type { AppContext, MirrorContext } from "../app-context.js";
+import type { MirrorHandle } from "../ecosystem/mirror-kind.js";
 import { describeError, FetchAbandonedError, UpstreamStatusError } from "../errors.js";
+import type { BlobStore } from "../store/blob-store.js";
+import type { StateStore } from "../store/state-store.js";
 import type { InFlightDownload } from "../sync/blob-fetcher.js";
 import type { PageResponse } from "../upstream/http-client.js";
+import type { PypiMirrorConfig } from "./config-schema.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
 import { isIndexPattern, matchesIndex } from "./index-pattern.js";
 import { encodeMirrorPath } from "./mirror-paths.js";
@@ -42,8 +45,20 @@ const ACCESS_TOUCH_MS = 60_000;
 /** Page validators kept in memory (a few hundred bytes each). */
 const META_ENTRIES = 20_000;
 
+/** A PyPI mirror as the pull-through cache uses it. */
+export type PypiMirrorHandle = MirrorHandle<PypiMirrorConfig>;
+type MirrorContext = PypiMirrorHandle;
+
+/** What the pull-through cache uses of the app: the stores and the cache bound. */
+export interface PullThroughDeps {
+  readonly state: StateStore;
+  readonly blobs: BlobStore;
+  /** Bound on the blobs fetched on demand (all mirrors together); undefined: unbounded. */
+  readonly maxCacheSize: number | undefined;
+}
+
 export class PullThrough {
-  readonly #app: AppContext;
+  readonly #app: PullThroughDeps;
   readonly #cache: ProxyCacheStore;
   readonly #events: PullThroughEvents;
   readonly #pageFlights = new Map<string, Promise<PageLookup>>();
@@ -54,7 +69,7 @@ export class PullThrough {
   readonly #rendered = new RenderedPageCache();
   readonly #renderFlights = new Map<string, Promise<RenderedPage | undefined>>();
 
-  constructor(app: AppContext, cache: ProxyCacheStore, events: PullThroughEvents = {}) {
+  constructor(app: PullThroughDeps, cache: ProxyCacheStore, events: PullThroughEvents = {}) {
     this.#app = app;
     const dbPath = app.state.db.name;
     this.#dbPath = dbPath === "" || dbPath === ":memory:" ? undefined : dbPath;
@@ -360,7 +375,7 @@ export class PullThrough {
 
   /** LRU eviction of blobs fetched on demand beyond `max_cache_size`; published blobs are never evicted. */
   #evictIfNeeded(): void {
-    const limit = this.#app.config.maxCacheSize;
+    const limit = this.#app.maxCacheSize;
     if (limit === undefined) return;
     let total = this.#cache.fetchedBytes();
     while (total > limit) {

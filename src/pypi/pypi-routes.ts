@@ -5,7 +5,6 @@
 // (proxy mode, or `on_miss: fetch`) through the pull-through cache.
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AppContext, MirrorContext } from "../app-context.js";
 import {
   BadRequestPathError,
   describeError,
@@ -15,14 +14,19 @@ import {
 } from "../errors.js";
 import { sendFile } from "../http/file-response.js";
 import { FileResponseLimiter } from "../http/file-response-limiter.js";
-import type { ProjectRecord } from "../store/state-store.js";
+import type { Logger } from "../logging/logger.js";
+import type { BlobStore } from "../store/blob-store.js";
+import type { ProjectRecord, StateStore } from "../store/state-store.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
 import { isConfiguredIndex, matchesIndex } from "./index-pattern.js";
 import { decodeRequestPath, encodeMirrorPath } from "./mirror-paths.js";
 import type { RenderedPage } from "./page-work.js";
 import { isValidProjectName, normalizeProjectName } from "./project-page.js";
 import type { ProxyFileRow } from "./proxy-cache-store.js";
-import type { CacheStatus, PageLookup, PullThrough } from "./pull-through.js";
+import type { CacheStatus, PageLookup, PullThrough, PypiMirrorHandle } from "./pull-through.js";
+
+type MirrorContext = PypiMirrorHandle;
+
 import {
   renderProjectListHtml,
   renderProjectListJson,
@@ -117,14 +121,23 @@ export function contentTypeFor(filename: string): string {
   return "application/octet-stream";
 }
 
+/** What serving PyPI mirrors uses of the app. */
+export interface PypiRoutesDeps {
+  readonly state: StateStore;
+  readonly blobs: BlobStore;
+  readonly pullThrough: PullThrough;
+  readonly config: { readonly maxFileResponses: number; readonly sendTimeoutMs: number };
+  readonly logger: Logger;
+}
+
 export class PypiRoutes {
-  readonly #app: AppContext;
+  readonly #app: PypiRoutesDeps;
   readonly #pullThrough: PullThrough;
   readonly #pages = new PageCache();
   /** Bounds the file bodies sent at once (max_file_responses). */
   readonly fileResponses: FileResponseLimiter;
 
-  constructor(app: AppContext) {
+  constructor(app: PypiRoutesDeps) {
     this.#app = app;
     this.#pullThrough = app.pullThrough;
     this.fileResponses = new FileResponseLimiter(app.config.maxFileResponses);

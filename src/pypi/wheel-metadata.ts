@@ -315,3 +315,11 @@ export async function extractWheelMetadata(
     await file.close();
   }
 }
+
+/** The PyPI kind's check of a downloaded file before the store commits it (wheels only). */
+export async function validatePypiBlob(
+  request: { filename: string; url: string },
+  tempFile: string,
+): Promise<void> {
+  if (request.filename.endsWith(".whl")) await checkWheelZip(tempFile, request.filename, request.url);
+}

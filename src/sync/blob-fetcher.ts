@@ -26,7 +26,6 @@ import {
   StoreWriteError,
   UpstreamStatusError,
 } from "../errors.js";
-import { checkWheelZip } from "../pypi/wheel-metadata.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { StateStore } from "../store/state-store.js";
 import { backoffDelay } from "../upstream/backoff.js";
@@ -43,6 +42,8 @@ export interface BlobRequest {
   origin: string;
 }
 
+export type BlobValidator = (request: BlobRequest, tempFile: string) => Promise<void>;
+
 export interface FetchedBlob {
   sha256: string;
   size: number;
@@ -56,6 +57,12 @@ export interface BlobFetcherOptions {
   backoffMs: number;
   /** Bound on one whole download, resumes included. */
   fillTimeoutMs: number;
+  /**
+   * The mirror kind's validation of a downloaded file before it is committed (throws a coded
+   * error to refuse it). Takes the temp file's path for now; becomes a read-range function when
+   * the blob store keeps its paths to itself.
+   */
+  validate?: BlobValidator | undefined;
   /** Largest file accepted (declared or received); default unbounded. */
   maxFileSize?: number | undefined;
   /** How long an on-demand download goes on after its last client left; default 30 s. */
@@ -388,14 +395,13 @@ export class BlobFetcher {
         await this.#discard(download);
         throw new DigestMismatchError(request.filename, expected, sha256, request.url);
       }
-      // A wheel must be a whole zip: without a hash nothing else would catch one cut short.
-      if (request.filename.endsWith(".whl")) {
-        await checkWheelZip(download.tempPath, request.filename, request.url).catch(
-          async (error: unknown) => {
-            await this.#discard(download);
-            throw error;
-          },
-        );
+      // The kind's check of a whole file (a wheel must be a whole zip: without a hash nothing
+      // else would catch one cut short), before it is committed.
+      if (this.#options.validate) {
+        await this.#options.validate(request, download.tempPath).catch(async (error: unknown) => {
+          await this.#discard(download);
+          throw error;
+        });
       }
       // Verified: readers may send the last bytes now, while the blob is fsynced and renamed.
       download.verifiedSize = size;

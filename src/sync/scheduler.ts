@@ -8,7 +8,7 @@
 // a clock jump forward is noticed within a minute; and the next slot is always computed after
 // the slot last run for (persisted), so a clock jump backward (or a restart) never runs a slot
 // twice.
-import type { MirrorConfig } from "../config/schema.js";
+import type { MirrorConfigBase as MirrorConfig } from "../config/base-mirror.js";
 import { describeError, SyncRefusedError, UnknownMirrorError } from "../errors.js";
 import { fallbackLogger, type Logger } from "../logging/logger.js";
 import { isLockHolderAlive, type MirrorState, type StateStore } from "../store/state-store.js";

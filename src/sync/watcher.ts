@@ -1,32 +1,35 @@
 // Watch: cheap polls of the watched projects' upstream pages, so a new release is pulled minutes
-// after upstream publishes it instead of at the next nightly sync. Each poll is a conditional
-// GET (ETag / If-Modified-Since): an unchanged upstream costs one small 304 per page and no
-// downloads. A changed page starts a targeted sync of its project. A page older than one already
-// seen (a lower `X-PyPI-Last-Serial` / `<!--SERIAL-->` or download.pytorch.org `<!--TIMESTAMP-->`
+// after upstream publishes it instead of at the next nightly sync. This is the generic loop; the
+// mirror's kind gives the probe (which pages, one conditional poll: src/pypi/watch-probe.ts).
+// An unchanged upstream costs one small 304 per page and no downloads. A changed page starts a
+// targeted sync of its project. A page older than one already seen (a lower serial or timestamp,
 // from a lagging CDN node) is ignored, never rolled back to.
-import type { AppContext, MirrorContext } from "../app-context.js";
+import type { MirrorConfigBase } from "../config/base-mirror.js";
 import { describeError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
-import { isIndexPattern } from "../pypi/index-pattern.js";
-import { normalizeProjectName } from "../pypi/project-page.js";
-import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../pypi/simple-index-content-type.js";
-import { mapBounded } from "../pypi/sync-runner.js";
 import type { LagStore } from "../store/lag-store.js";
+import type { StateStore } from "../store/state-store.js";
 import { describeFailure } from "../upstream/root-cause.js";
+import { mapBounded } from "./bounded-map.js";
+import type { PageState, WatchProbe, WatchTarget } from "./watch-probe.js";
 
-interface PageState {
-  etag: string | undefined;
-  lastModified: string | undefined;
-  serial: number | undefined;
-  timestamp: number | undefined;
+/** A mirror as the watcher sees it: its config, its client's request count, its kind's probe. */
+export interface WatchedMirror {
+  readonly config: MirrorConfigBase;
+  readonly client: { readonly requestCount: number };
+  readonly watchProbe: WatchProbe | undefined;
+}
+
+export interface WatcherDeps {
+  readonly state: StateStore;
+  readonly logger: Logger;
+  mirrors(): readonly WatchedMirror[];
+  mirror(name: string): WatchedMirror;
 }
 
 const RETRY_PENDING_MS = 60_000;
 
-export interface WatchChange {
-  idx: string;
-  project: string;
-}
+export type WatchChange = WatchTarget;
 
 export interface WatchCycle {
   mirror: string;
@@ -52,7 +55,7 @@ export interface WatcherOptions {
 }
 
 export class Watcher {
-  readonly #app: AppContext;
+  readonly #app: WatcherDeps;
   readonly #lag: LagStore;
   readonly #options: WatcherOptions;
   readonly #pages = new Map<string, PageState>();
@@ -63,7 +66,7 @@ export class Watcher {
 
   readonly #logger: Logger;
 
-  constructor(app: AppContext, lag: LagStore, options: WatcherOptions) {
+  constructor(app: WatcherDeps, lag: LagStore, options: WatcherOptions) {
     this.#app = app;
     this.#lag = lag;
     this.#options = options;
@@ -75,6 +78,7 @@ export class Watcher {
     for (const mirror of this.#app.mirrors()) {
       const every = mirror.config.watchMs;
       if (every === undefined || mirror.config.disabled || mirror.config.mode !== "mirror") continue;
+      if (mirror.watchProbe === undefined) continue;
       this.#schedule(mirror, every);
     }
   }
@@ -85,7 +89,7 @@ export class Watcher {
     this.#timers.clear();
   }
 
-  #schedule(mirror: MirrorContext, delayMs: number): void {
+  #schedule(mirror: WatchedMirror, delayMs: number): void {
     if (this.#stopped) return;
     const timer = setTimeout(() => {
       const paused = mirror.config.paused || this.#app.state.getMirror(mirror.config.name).paused;
@@ -101,33 +105,6 @@ export class Watcher {
     }, delayMs);
     timer.unref();
     this.#timers.set(mirror.config.name, timer);
-  }
-
-  /** The pages a mirror watches: its configured projects (or those it has published) in every index. */
-  targets(mirror: MirrorContext): WatchChange[] {
-    const targets: WatchChange[] = [];
-    // Patterns (proxy mirrors) name no page to watch.
-    for (const idx of mirror.config.indexes.filter((i) => !isIndexPattern(i))) {
-      let projects = mirror.config.projects?.map(normalizeProjectName);
-      if (!projects) {
-        const snapshotId = this.#app.state.currentSnapshotId(mirror.config.name, idx);
-        projects = snapshotId === undefined ? [] : this.#app.state.projects(snapshotId).map((p) => p.name);
-      }
-      for (const project of projects) targets.push({ idx, project });
-    }
-    return targets;
-  }
-
-  /** What the last published snapshot recorded of a page: the starting point after a restart. */
-  #seed(mirror: string, idx: string, project: string): PageState {
-    const snapshotId = this.#app.state.currentSnapshotId(mirror, idx);
-    const record = snapshotId === undefined ? undefined : this.#app.state.project(snapshotId, project);
-    return {
-      etag: record?.upstreamEtag ?? undefined,
-      lastModified: undefined,
-      serial: record?.upstreamSerial ?? undefined,
-      timestamp: record?.upstreamTimestamp ?? undefined,
-    };
   }
 
   /** One watch cycle over every watched page of a mirror. */
@@ -147,7 +124,7 @@ export class Watcher {
     this.#polling.add(mirrorName);
     const requestsBefore = mirror.client.requestCount;
     try {
-      const targets = this.targets(mirror);
+      const targets = mirror.watchProbe?.targets() ?? [];
       cycle.pages = targets.length;
       await mapBounded(targets, this.#options.concurrency ?? 8, async (target) => {
         try {
@@ -167,19 +144,14 @@ export class Watcher {
     return cycle;
   }
 
-  async #poll(mirror: MirrorContext, target: WatchChange, cycle: WatchCycle): Promise<void> {
+  async #poll(mirror: WatchedMirror, target: WatchChange, cycle: WatchCycle): Promise<void> {
+    const probe = mirror.watchProbe as WatchProbe;
     const name = mirror.config.name;
     const key = `${name}\0${target.idx}\0${target.project}`;
-    const known = this.#pages.get(key) ?? this.#seed(name, target.idx, target.project);
-    const url = `${mirror.config.upstream}/${target.idx}/${target.project}/`;
-    const response = await mirror.client.fetchPage(
-      url,
-      SIMPLE_INDEX_ACCEPT,
-      { etag: known.etag, lastModified: known.lastModified },
-      { retries: 0 },
-    );
-    cycle.bytes += Buffer.byteLength(response.body);
-    if (response.status === 304) {
+    const known = this.#pages.get(key) ?? probe.seed(target);
+    const result = await probe.poll(target, known);
+    cycle.bytes += result.bytes;
+    if (result.notModified) {
       cycle.notModified++;
       this.#pages.set(key, known);
       // A change seen earlier whose sync failed is still pending: ask again, at most once a minute.
@@ -193,18 +165,7 @@ export class Watcher {
       }
       return;
     }
-    const next: PageState = {
-      etag: response.etag,
-      lastModified: response.lastModified,
-      serial: undefined,
-      timestamp: undefined,
-    };
-    if (response.status === 200) {
-      const headerSerial = Number(response.headers["x-pypi-last-serial"]);
-      const page = parseSimpleIndex(response.body, response.contentType, response.url, target.project);
-      next.serial = Number.isFinite(headerSerial) ? headerSerial : page.meta.lastSerial;
-      next.timestamp = page.meta.timestamp;
-    }
+    const next: PageState = result.state;
     const older =
       (next.serial !== undefined && known.serial !== undefined && next.serial < known.serial) ||
       (next.timestamp !== undefined && known.timestamp !== undefined && next.timestamp < known.timestamp);

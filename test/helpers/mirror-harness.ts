@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
-import type { SyncReport } from "../../src/pypi/sync-runner.js";
+import type { SyncReport } from "../../src/sync/run-lifecycle.js";
 import {
   type PublishOptions,
   type PublishResult,

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
-import { AppContext } from "../../src/app-context.js";
+import { App } from "../../src/app/app.js";
 import { parseConfigText } from "../../src/config/load-config.js";
 import type { ReleaseNewEvent } from "../../src/events/event-bus.js";
 import type { DeliveryLogEntry } from "../../src/events/hook-runner.js";
@@ -434,7 +434,7 @@ describe("freshness: a release published upstream reaches the mirror, pip and th
 describe("watcher: a stale upstream page (a lagging CDN node) is ignored, never synced to", () => {
   let upstream: Server;
   let dir: string;
-  let app: AppContext;
+  let app: App;
   const hits = new Map<string, number>();
   const wheel = (name: string) => `<a href="/files/${name}#sha256=${"ab".repeat(32)}">${name}</a><br/>`;
   // Per project, the pages served in turn: serial 10, then 9 from a lagging node, then 10 again,
@@ -477,7 +477,7 @@ describe("watcher: a stale upstream page (a lagging CDN node) is ignored, never 
     });
     const port = await listen(upstream);
     dir = mkdtempSync(join(tmpdir(), "fm-stale-"));
-    app = await AppContext.open(
+    app = await App.open(
       parseConfigText(
         stringify({
           data_dir: join(dir, "data"),

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
-import { AppContext } from "../../src/app-context.js";
+import { App } from "../../src/app/app.js";
 import { parseConfigText } from "../../src/config/load-config.js";
 import { type RunningServer, startServer } from "../../src/http/server.js";
 import { pageWorkStats } from "../../src/pypi/page-worker-pool.js";
@@ -87,7 +87,7 @@ describe("a big proxied page", () => {
   let upstream: Server;
   let upstreamUrl: string;
   const pageRequests: string[] = [];
-  let app: AppContext;
+  let app: App;
   let server: RunningServer;
 
   before(async () => {
@@ -127,7 +127,7 @@ describe("a big proxied page", () => {
       }),
       "big page test",
     );
-    app = await AppContext.open(config);
+    app = await App.open(config);
     server = await startServer(app, "127.0.0.1", 0);
   });
 

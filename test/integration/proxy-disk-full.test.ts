@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AppContext } from "../../src/app-context.js";
+import { App } from "../../src/app/app.js";
 import { parseConfigText } from "../../src/config/load-config.js";
 import { startServer } from "../../src/http/server.js";
 import { startPypiUpstream } from "../fixtures/pypi-upstream.js";
@@ -52,7 +52,7 @@ test("proxy on a full disk: cached pages and files are served, a miss is 507 FM_
     `data_dir: ${dataDir}\nmirrors:\n  pypi: { type: pypi, upstream: "${upstream.url}", indexes: [simple], mode: proxy }\n`,
     "test",
   );
-  const app = await AppContext.open(config);
+  const app = await App.open(config);
   const server = await startServer(app, "127.0.0.1", 0);
   t.after(async () => {
     await server.close();

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { stringify } from "yaml";
-import { AppContext } from "../../src/app-context.js";
+import { App } from "../../src/app/app.js";
 import { parseConfigText } from "../../src/config/load-config.js";
 import { startServer } from "../../src/http/server.js";
 import { pageWorkStats } from "../../src/pypi/page-worker-pool.js";
@@ -25,7 +25,7 @@ test("after a restart a cached page is rendered from the stored body, byte for b
       "restart test",
     );
     const read = async (accept?: string) => {
-      const app = await AppContext.open(config);
+      const app = await App.open(config);
       const server = await startServer(app, "127.0.0.1", 0);
       try {
         const res = await fetch(`${server.url}/pp/whl/cu121/torch/`, accept ? { headers: { accept } } : {});

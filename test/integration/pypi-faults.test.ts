@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { formatBytes } from "../../src/config/duration.js";
-import type { SyncReport } from "../../src/pypi/sync-runner.js";
+import type { SyncReport } from "../../src/sync/run-lifecycle.js";
 import { buildWheel } from "../fixtures/wheel-builder.js";
 import { cliArgv, createWorkspace } from "../helpers/freshmirror-cli.js";
 import {

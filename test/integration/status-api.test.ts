@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
-import { AppContext } from "../../src/app-context.js";
+import { App } from "../../src/app/app.js";
 import { parseConfigText } from "../../src/config/load-config.js";
 import { type RunningServer, startServer } from "../../src/http/server.js";
 import { formatLocalTime } from "../../src/http/time-format.js";
@@ -25,7 +25,7 @@ interface ApiError {
 describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
   let upstream: PypiUpstream;
   let dir: string;
-  let app: AppContext;
+  let app: App;
   let scheduler: Scheduler;
   let server: RunningServer;
   let noToken: RunningServer;
@@ -83,7 +83,7 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
       }),
       "status-api test",
     );
-    app = await AppContext.open(config);
+    app = await App.open(config);
     scheduler = createScheduler(app);
     scheduler.start();
     server = await startServer(app, "127.0.0.1", 0, { scheduler, adminToken: TOKEN });

@@ -8,10 +8,10 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium } from "playwright-core";
 import { stringify } from "yaml";
-import { AppContext } from "../../src/app-context.js";
+import { App } from "../../src/app/app.js";
 import { parseConfigText } from "../../src/config/load-config.js";
 import { type RunningServer, startServer } from "../../src/http/server.js";
-import { syncMirror } from "../../src/pypi/sync-runner.js";
+import { syncMirror } from "../../src/sync/run-lifecycle.js";
 import { createScheduler } from "../../src/sync/scheduled-sync.js";
 import type { Scheduler } from "../../src/sync/scheduler.js";
 import { Watcher } from "../../src/sync/watcher.js";
@@ -35,7 +35,7 @@ describe("lag while upstream is down", () => {
   let upstream: PypiUpstream;
   let upstreamUrl: string;
   let dir: string;
-  let app: AppContext;
+  let app: App;
   let scheduler: Scheduler;
   let server: RunningServer;
   let watcher: Watcher;
@@ -73,7 +73,7 @@ describe("lag while upstream is down", () => {
       }),
       "upstream-down test",
     );
-    app = await AppContext.open(config);
+    app = await App.open(config);
     scheduler = createScheduler(app);
     server = await startServer(app, "127.0.0.1", 0, { scheduler, adminToken: undefined });
     watcher = new Watcher(app, app.lag, { requestSync: () => undefined });

@@ -6,15 +6,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
-import { AppContext } from "../../src/app-context.js";
+import { App } from "../../src/app/app.js";
 import { parseConfigText } from "../../src/config/load-config.js";
-import { syncMirror } from "../../src/pypi/sync-runner.js";
+import { syncMirror } from "../../src/sync/run-lifecycle.js";
 import { Watcher } from "../../src/sync/watcher.js";
 import { type PypiUpstream, startPypiUpstream } from "../fixtures/pypi-upstream.js";
 
 describe("watch", () => {
   let upstream: PypiUpstream;
-  let app: AppContext;
+  let app: App;
   let dir: string;
   const projects = Array.from({ length: 50 }, (_, i) => `proj${i}`);
 
@@ -38,7 +38,7 @@ describe("watch", () => {
       }),
       "test",
     );
-    app = await AppContext.open(config);
+    app = await App.open(config);
     const report = await syncMirror(app, "m");
     assert.equal(report.outcome, "success", report.error);
   });

@@ -6,9 +6,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AppContext } from "../../src/app-context.js";
+import { App } from "../../src/app/app.js";
 import { parseConfigText } from "../../src/config/load-config.js";
-import { syncMirror } from "../../src/pypi/sync-runner.js";
+import { syncMirror } from "../../src/sync/run-lifecycle.js";
 import { startStaticFileServer } from "../fixtures/static-file-server.js";
 import { buildZip } from "../fixtures/zip-writer.js";
 
@@ -34,7 +34,7 @@ async function mirrorOf(files: Record<string, Buffer>) {
     `data_dir: ${join(root, "data")}\nmirrors:\n  m: { type: pypi, upstream: "${upstream.url}", projects: [${projects.join(", ")}] }\n`,
     "test",
   );
-  const app = await AppContext.open(config);
+  const app = await App.open(config);
   return {
     app,
     published: () => app.state.currentSnapshots("m").flatMap((s) => app.state.filesOfSnapshot(s.snapshotId)),

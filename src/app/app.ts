@@ -1,53 +1,51 @@
-// The composition root: one state store, one blob store, and per mirror one upstream client and
-// one blob fetcher (so in-flight downloads are shared by syncs and clients alike). Commands and
-// the server build this once and close it on exit.
+// The composition root: one state store, one blob store, one event bus and hook runner, one lag
+// store, and per mirror one upstream client, one blob fetcher (so in-flight downloads are shared
+// by syncs and clients alike) and the runtime its kind opens (src/app/mirror-kinds.ts). Commands
+// and the server build this once and close it on exit; components get the parts they use.
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { Config, MirrorConfig } from "./config/schema.js";
-import { describeError, UnknownMirrorError } from "./errors.js";
-import { EventBus } from "./events/event-bus.js";
-import { HookRunner } from "./events/hook-runner.js";
-import type { SubjectMatcher } from "./events/subject-matcher.js";
-import { fallbackLogger, type Logger } from "./logging/logger.js";
-import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
-import { PullThrough } from "./pypi/pull-through.js";
-import { pypiSubjectMatcher } from "./pypi/subject-matcher.js";
-import { BlobStore } from "./store/blob-store.js";
-import type { LagStore } from "./store/lag-store.js";
-import { StateStore } from "./store/state-store.js";
-import { BlobFetcher } from "./sync/blob-fetcher.js";
-import { lagStoreOf } from "./sync/mirror-status.js";
-import { UpstreamClient } from "./upstream/http-client.js";
+import type { Config, MirrorConfig } from "../config/schema.js";
+import type { MirrorRuntime, OpenKind } from "../ecosystem/mirror-kind.js";
+import { ConfigError, UnknownMirrorError } from "../errors.js";
+import { EventBus } from "../events/event-bus.js";
+import { HookRunner } from "../events/hook-runner.js";
+import type { SubjectMatcher } from "../events/subject-matcher.js";
+import { fallbackLogger, type Logger } from "../logging/logger.js";
+import { BlobStore } from "../store/blob-store.js";
+import type { LagStore } from "../store/lag-store.js";
+import { StateStore } from "../store/state-store.js";
+import { BlobFetcher } from "../sync/blob-fetcher.js";
+import { lagStoreOf } from "../sync/mirror-status.js";
+import { UpstreamClient } from "../upstream/http-client.js";
+import { UpstreamFailures } from "../upstream/upstream-failures.js";
+import { DEFAULT_SUBJECTS, kindOf } from "./mirror-kinds.js";
+import { PublicUrl } from "./public-url.js";
 
-export interface MirrorContext {
-  config: MirrorConfig;
-  client: UpstreamClient;
-  fetcher: BlobFetcher;
-}
+export type MirrorContext = MirrorRuntime<MirrorConfig>;
 
-export class AppContext {
+export class App {
   readonly config: Config;
   readonly dataDir: string;
   readonly state: StateStore;
   readonly blobs: BlobStore;
   readonly logsDir: string;
-  readonly pullThrough: PullThrough;
   /** Sync and release events, delivered to hooks and to `GET /api/v1/events`. */
   readonly events: EventBus;
   /** The process's log (JSON lines on stderr), made once by the CLI. */
   readonly logger: Logger;
   readonly hooks: HookRunner;
-  /** How events of a mirror name and version their subject (hooks, SSE filters); PyPI for all so far. */
-  readonly matcherFor = (_mirror: string | undefined): SubjectMatcher => pypiSubjectMatcher;
+  /** How events of a mirror name and version their subject (hooks, SSE filters): its kind's rules. */
+  readonly matcherFor = (mirror: string | undefined): SubjectMatcher => {
+    const type = this.config.mirrors.find((m) => m.name === mirror)?.type;
+    return (type === undefined ? undefined : kindOf(type)?.subjects) ?? DEFAULT_SUBJECTS;
+  };
   readonly lag: LagStore;
-  /**
-   * The base URL clients reach this server at, for URLs in events and webhooks: `public_url`, or
-   * (when it is not set) what `serve` finds out once it listens.
-   */
-  publicUrl: string;
+  /** The base URL clients reach this server at (fixed by `serve` at listen time when not configured). */
+  readonly publicUrls: PublicUrl;
   /** Upstream failures met while serving on demand, per mirror (for metrics and status). */
-  readonly upstreamFailures = new Map<string, { count: number; last: string; at: number }>();
+  readonly upstreamFailures = new UpstreamFailures();
   readonly #mirrors = new Map<string, MirrorContext>();
+  readonly #kinds = new Map<string, OpenKind>();
 
   private constructor(config: Config, state: StateStore, blobs: BlobStore, logger: Logger) {
     this.config = config;
@@ -57,8 +55,30 @@ export class AppContext {
     this.state = state;
     this.blobs = blobs;
     this.logsDir = resolve(this.dataDir, "logs");
-    this.publicUrl = config.publicUrl;
+    this.publicUrls = new PublicUrl(config.publicUrl, config.publicUrlConfigured);
+    // The same instance the status code reads (one per state store).
+    this.lag = lagStoreOf(state);
     for (const mirror of config.mirrors) {
+      const kind = kindOf(mirror.type);
+      if (!kind)
+        throw new ConfigError(
+          [`mirrors.${mirror.name}.type: no mirror kind "${mirror.type}"`],
+          config.source,
+        );
+      let open = this.#kinds.get(kind.type);
+      if (!open) {
+        open = kind.open({
+          config,
+          state,
+          blobs,
+          events: this.events,
+          lag: this.lag,
+          logger,
+          publicUrl: () => this.publicUrls.get(),
+          onUpstreamFailure: (name, error) => this.upstreamFailures.record(name, error),
+        });
+        this.#kinds.set(kind.type, open);
+      }
       const client = new UpstreamClient({
         allowedHosts: mirror.allowedHosts,
         timeoutMs: mirror.upstreamTimeoutMs,
@@ -77,13 +97,12 @@ export class AppContext {
         fillTimeoutMs: mirror.fillTimeoutMs,
         maxFileSize: mirror.maxFileSize,
         abandonGraceMs: mirror.abandonGraceMs,
+        validate: kind.validateBlob,
       });
-      this.#mirrors.set(mirror.name, { config: mirror, client, fetcher });
+      this.#mirrors.set(mirror.name, open.mirror({ config: mirror, client, fetcher }) as MirrorContext);
       state.ensureMirror(mirror.name);
     }
     mkdirSync(this.logsDir, { recursive: true });
-    // The same instance the status code reads (one per state store).
-    this.lag = lagStoreOf(state);
     this.hooks = new HookRunner(config.hooks, {
       matcherFor: this.matcherFor,
       logFile: join(this.logsDir, "hooks.log"),
@@ -111,24 +130,20 @@ export class AppContext {
       },
     });
     this.hooks.attach(this.events);
-    this.pullThrough = new PullThrough(this, new ProxyCacheStore(state.db), {
-      onUpstreamFailure: (mirror, error) => {
-        const entry = this.upstreamFailures.get(mirror) ?? { count: 0, last: "", at: 0 };
-        entry.count++;
-        entry.last = describeError(error);
-        entry.at = Date.now();
-        this.upstreamFailures.set(mirror, entry);
-      },
-    });
   }
 
-  static async open(config: Config, options: { logger?: Logger } = {}): Promise<AppContext> {
+  /** The base URL for URLs in events and webhooks. */
+  get publicUrl(): string {
+    return this.publicUrls.get();
+  }
+
+  static async open(config: Config, options: { logger?: Logger } = {}): Promise<App> {
     const dataDir = resolve(config.dataDir);
     mkdirSync(dataDir, { recursive: true });
     const blobs = new BlobStore(dataDir);
     await blobs.init();
     const state = new StateStore(resolve(dataDir, "state.sqlite"));
-    return new AppContext(config, state, blobs, options.logger ?? fallbackLogger());
+    return new App(config, state, blobs, options.logger ?? fallbackLogger());
   }
 
   mirror(name: string): MirrorContext {
@@ -144,7 +159,7 @@ export class AppContext {
   async close(): Promise<void> {
     await this.hooks.idle();
     await this.hooks.close();
-    await this.pullThrough.close();
+    await Promise.all([...this.#kinds.values()].map((kind) => kind.close()));
     await Promise.all([...this.#mirrors.values()].map((m) => m.client.close().catch(() => undefined)));
     this.state.close();
   }

@@ -1,0 +1,13 @@
+// The mirror kinds this build knows, by config `type`: the one place that imports both
+// ecosystems. OCI mirrors arrive with the OCI issue (src/oci/ holds the groundwork, unregistered).
+import type { MirrorKind } from "../ecosystem/mirror-kind.js";
+import { pypiKind } from "../pypi/kind.js";
+
+export const MIRROR_KINDS = [pypiKind] as const;
+
+export function kindOf(type: string): MirrorKind | undefined {
+  return MIRROR_KINDS.find((kind) => kind.type === type) as MirrorKind | undefined;
+}
+
+/** Hooks and event filters that name no mirror compare with PyPI's rules (PEP 503, PEP 440). */
+export const DEFAULT_SUBJECTS = pypiKind.subjects;

@@ -1,0 +1,112 @@
+// Zod pieces every mirror schema uses: durations ("30s", "6h"), sizes ("20GiB"), http(s) URLs,
+// schedules (cron or interval), environment variable names, and the upstream's credentials.
+import { Cron } from "croner";
+import { z } from "zod";
+import type { Schedule } from "./base-mirror.js";
+import { parseDuration, parseSize } from "./duration.js";
+import { splitUpstreamUrl, UpstreamCredentials } from "./upstream-credentials.js";
+
+export const duration = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = typeof value === "number" ? value * 1000 : parseDuration(value);
+    if (ms === null || !Number.isFinite(ms) || ms < 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not a duration (${what}): ${JSON.stringify(value)}; use e.g. 30s, 10m, 6h, 1d`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+export const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = typeof value === "number" ? value : parseSize(value);
+  if (bytes === null) {
+    ctx.addIssue({ code: "custom", message: `not a size: ${JSON.stringify(value)}; use e.g. 500GiB, 2TB` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+export const httpUrl = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `not a URL: ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    ctx.addIssue({ code: "custom", message: `not an http(s) URL: ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return value.replace(/\/+$/, "");
+});
+
+export const schedule = z.string().transform((value, ctx): Schedule => {
+  const text = value.trim();
+  const everyMs = parseDuration(text);
+  if (everyMs !== null) {
+    if (everyMs < 1000) {
+      ctx.addIssue({ code: "custom", message: `interval too short: ${JSON.stringify(value)} (at least 1s)` });
+      return z.NEVER;
+    }
+    return { kind: "interval", everyMs };
+  }
+  if (text.split(/\s+/).length === 5) {
+    try {
+      new Cron(text, { paused: true });
+      return { kind: "cron", expression: text };
+    } catch {
+      // reported below
+    }
+  }
+  ctx.addIssue({
+    code: "custom",
+    message: `not a cron expression or interval: ${JSON.stringify(value)}; use 5 cron fields ("0 2 * * *") or an interval ("6h")`,
+  });
+  return z.NEVER;
+});
+
+export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name");
+
+/**
+ * The upstream's credentials: `username_env`/`password_env` read from the environment, or the
+ * userinfo of the URL. Problems name the field and the variable, never a value.
+ */
+export function resolveCredentials(
+  name: string,
+  raw: { upstream: string; username_env?: string | undefined; password_env?: string | undefined },
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): { upstream: string; auth: UpstreamCredentials | undefined } {
+  const split = splitUpstreamUrl(raw.upstream);
+  const origin = new URL(split.url).origin;
+  const where = `mirrors.${name}`;
+  if (raw.username_env === undefined && raw.password_env === undefined) {
+    const auth =
+      split.userinfo && new UpstreamCredentials(split.userinfo.username, split.userinfo.password, origin);
+    return { upstream: split.url, auth };
+  }
+  if (split.userinfo) {
+    problems.push(
+      `${where}.upstream: has user:password@ and ${where} also sets username_env/password_env; use one of them`,
+    );
+  }
+  const read = (field: "username_env" | "password_env"): string => {
+    const variable = raw[field];
+    if (variable === undefined) {
+      problems.push(`${where}.${field}: missing; username_env and password_env are set together`);
+      return "";
+    }
+    const value = env[variable];
+    if (value === undefined || value === "") {
+      problems.push(`${where}.${field}: environment variable ${variable} is not set`);
+      return "";
+    }
+    return value;
+  };
+  const username = read("username_env");
+  const password = read("password_env");
+  return { upstream: split.url, auth: new UpstreamCredentials(username, password, origin) };
+}

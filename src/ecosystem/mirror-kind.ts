@@ -1,0 +1,80 @@
+// The ecosystem seam: one MirrorKind per config `type` (`pypi`, later `oci`). A kind brings its
+// mirror schema and resolver (config), and opens a runtime per mirror: the sync step the generic
+// run lifecycle calls, an optional watch probe for the generic watcher loop, its routes, its help
+// section and the subject matcher hooks and the event stream use. The generic parts (config
+// loading, store, fetcher, run lifecycle, scheduler, watcher, events, server) see only this.
+// The composition root (src/app/) is the one place that lists the kinds.
+
+import type { z } from "zod";
+import type { MirrorConfigBase } from "../config/base-mirror.js";
+import type { Config } from "../config/schema.js";
+import type { EventBus } from "../events/event-bus.js";
+import type { SubjectMatcher } from "../events/subject-matcher.js";
+import type { RouteHandler } from "../http/route-handler.js";
+import type { RouteTable } from "../http/route-table.js";
+import type { Logger } from "../logging/logger.js";
+import type { BlobStore } from "../store/blob-store.js";
+import type { LagStore } from "../store/lag-store.js";
+import type { StateStore } from "../store/state-store.js";
+import type { BlobFetcher, BlobValidator } from "../sync/blob-fetcher.js";
+import type { SyncStep } from "../sync/sync-step.js";
+import type { WatchProbe } from "../sync/watch-probe.js";
+import type { UpstreamClient } from "../upstream/http-client.js";
+
+export type { MirrorConfigBase as BaseMirrorConfig } from "../config/base-mirror.js";
+
+/** What one mirror of any kind gets from the root: its config, client and fetcher. */
+export interface MirrorHandle<C extends MirrorConfigBase = MirrorConfigBase> {
+  readonly config: C;
+  readonly client: UpstreamClient;
+  readonly fetcher: BlobFetcher;
+}
+
+/** The shared parts a kind's runtime may use; built once at the composition root. */
+export interface KindDeps {
+  readonly config: Config;
+  readonly state: StateStore;
+  readonly blobs: BlobStore;
+  readonly events: EventBus;
+  readonly lag: LagStore;
+  readonly logger: Logger;
+  /** The base URL clients reach this server at (fixed before any sync or request uses it). */
+  readonly publicUrl: () => string;
+  /** Counts an upstream failure met while serving on demand (metrics, status). */
+  readonly onUpstreamFailure: (mirror: string, error: unknown) => void;
+}
+
+/** One mirror as its kind runs it. */
+export interface MirrorRuntime<C extends MirrorConfigBase = MirrorConfigBase> extends MirrorHandle<C> {
+  /** The sync step the generic run lifecycle calls. */
+  readonly sync: SyncStep;
+  /** Cheap change detection for `watch:`; absent when the kind cannot watch. */
+  readonly watchProbe: WatchProbe | undefined;
+  /** Registers the mirror's client-facing routes (e.g. `/<mirror>/*rest`). */
+  registerRoutes(table: RouteTable<RouteHandler>): void;
+  /** The kind's section of `/help/<mirror>` (HTML), for a reader at `publicUrl`. */
+  renderHelp(ctx: { publicUrl: string; siteName: string }): string;
+}
+
+/** The kind, opened once per app for all its mirrors (shared caches, worker pools). */
+export interface OpenKind<C extends MirrorConfigBase = MirrorConfigBase> {
+  readonly subjects: SubjectMatcher;
+  mirror(handle: MirrorHandle<C>): MirrorRuntime<C>;
+  close(): Promise<void>;
+}
+
+export interface MirrorKind<C extends MirrorConfigBase = MirrorConfigBase> {
+  /** The config `type` this kind answers to. */
+  readonly type: string;
+  /** Zod schema of one mirror entry (snake_case YAML), with `type: z.literal(<type>)`. */
+  readonly schema: z.ZodObject<z.ZodRawShape & { type: z.ZodLiteral<string> }>;
+  /** Config problems across fields (a message per problem, `path` under `mirrors.<name>`). */
+  check?(name: string, parsed: unknown): { path: (string | number)[]; message: string }[];
+  /** The frozen camelCase config of one parsed entry; `problems` gets what only the env can tell. */
+  resolve(name: string, parsed: unknown, env: NodeJS.ProcessEnv, problems: string[]): C;
+  /** How events name this kind's subjects; also usable before the app opens (config checks). */
+  readonly subjects: SubjectMatcher;
+  open(deps: KindDeps): OpenKind<C>;
+  /** Checks a downloaded file before the store commits it (throws a coded error to refuse it). */
+  readonly validateBlob?: BlobValidator;
+}
