@@ -17,11 +17,10 @@ import { relative, resolve } from "node:path";
 import type { App } from "../app/app.js";
 import { AuthError, BadRequestError, MethodNotAllowedError, NotFoundError } from "../errors.js";
 import { streamEvents } from "../events/sse-stream.js";
-import { normalizeProjectName } from "../pypi/project-page.js";
-import type { RouteResult } from "../pypi/pypi-routes.js";
 import { type MirrorStatusCache, mirrorStatus } from "../sync/mirror-status.js";
 import type { Scheduler } from "../sync/scheduler.js";
 import { decodeSegment } from "./decode-segment.js";
+import type { RouteResult } from "./route-handler.js";
 import { mirrorToJson, runToJson } from "./status-json.js";
 
 const MAX_BODY_BYTES = 4096;
@@ -239,8 +238,9 @@ export class ApiRoutes {
     if (project !== undefined) {
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(project))
         throw new BadRequestError(`not a project name: ${project}`);
-      const wanted = normalizeProjectName(project);
-      if (config.projects && !config.projects.some((p) => normalizeProjectName(p) === wanted)) {
+      const { normalizeName } = this.#app.matcherFor(name);
+      const wanted = normalizeName(project);
+      if (config.projects && !config.projects.some((p) => normalizeName(p) === wanted)) {
         throw new BadRequestError(
           `project "${project}" is not among mirror "${name}"'s projects (${config.projects.join(", ")})`,
         );

@@ -5,8 +5,8 @@
 
 import type { MirrorConfig } from "../config/schema.js";
 import { isIndexPattern } from "../pypi/index-pattern.js";
-import { escapeHtml } from "../pypi/simple-pages.js";
 import { redactUrl } from "../upstream/redact-url.js";
+import { escapeHtml } from "./html-escape.js";
 import { renderPage } from "./page-layout.js";
 
 export const VERIFY_SNIPPET = `python -c "import torch; print(torch.__version__, torch.cuda.is_available())"`;

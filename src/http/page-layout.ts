@@ -1,6 +1,6 @@
 // The frame every HTML page of the server shares: one inline stylesheet (no asset from outside
 // the server, nothing to fetch), readable on a phone, and readable without JavaScript.
-import { escapeHtml } from "../pypi/simple-pages.js";
+import { escapeHtml } from "./html-escape.js";
 
 const CSS = `
 :root { color-scheme: light; --fg: #212529; --muted: #6c757d; --line: #dee2e6; --bg: #fff; --accent: #1c7ed6; }

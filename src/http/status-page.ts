@@ -4,9 +4,9 @@
 // refreshes the rows from /api/v1/mirrors every 30 s and stops while the tab is hidden. The
 // mirror page adds its run history and two SVG charts.
 import { formatBytes, formatDuration } from "../config/duration.js";
-import { escapeHtml } from "../pypi/simple-pages.js";
 import type { RunRow } from "../store/state-store.js";
 import type { LagPoint, MirrorStatus } from "../sync/mirror-status.js";
+import { escapeHtml } from "./html-escape.js";
 import { renderPage } from "./page-layout.js";
 import { renderLagChart, renderRunsChart } from "./svg-chart.js";
 import { formatLocalTime, formatRelative } from "./time-format.js";

@@ -3,9 +3,9 @@
 // script, no external asset, readable in any browser and when saved on its own.
 
 import { formatDuration } from "../config/duration.js";
-import { escapeHtml } from "../pypi/simple-pages.js";
 import type { RunRow } from "../store/state-store.js";
 import type { LagPoint } from "../sync/mirror-status.js";
+import { escapeHtml } from "./html-escape.js";
 import { formatLocalTime, formatSpan } from "./time-format.js";
 
 export const OUTCOME_COLOURS: Record<RunRow["outcome"], string> = {

@@ -3,6 +3,7 @@
 // does. Pages come from the current snapshot (rendered once per generation, with ETags); files
 // and `.metadata` files from the blob store. What the snapshot lacks is fetched on demand
 // (proxy mode, or `on_miss: fetch`) through the pull-through cache.
+
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
@@ -14,6 +15,7 @@ import {
 } from "../errors.js";
 import { sendFile } from "../http/file-response.js";
 import { FileResponseLimiter } from "../http/file-response-limiter.js";
+import type { RouteResult } from "../http/route-handler.js";
 import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { ProjectRecord, StateStore } from "../store/state-store.js";
@@ -23,7 +25,7 @@ import { decodeRequestPath, encodeMirrorPath } from "./mirror-paths.js";
 import type { RenderedPage } from "./page-work.js";
 import { isValidProjectName, normalizeProjectName } from "./project-page.js";
 import type { ProxyFileRow } from "./proxy-cache-store.js";
-import type { CacheStatus, PageLookup, PullThrough, PypiMirrorHandle } from "./pull-through.js";
+import type { PageLookup, PullThrough, PypiMirrorHandle } from "./pull-through.js";
 
 type MirrorContext = PypiMirrorHandle;
 
@@ -33,14 +35,6 @@ import {
   renderProjectPageHtml,
   renderProjectPageJson,
 } from "./simple-pages.js";
-
-export interface RouteResult {
-  route: string;
-  status: number;
-  bytes: number;
-  /** For files: served from the store, or fetched on demand (first request, or joined). */
-  cache?: CacheStatus;
-}
 
 interface CachedPage {
   body: Buffer;

@@ -2,6 +2,7 @@
 // (api-version 1.1: PEP 700 `versions`, `size`, `upload-time`). Hrefs are relative to the page,
 // so the mirror works behind a reverse proxy at any prefix.
 // https://packaging.python.org/en/latest/specifications/simple-repository-api/
+import { escapeHtml } from "../http/html-escape.js";
 import type { ProjectRecord } from "../store/state-store.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
 import { relativeHref } from "./mirror-paths.js";
@@ -25,10 +26,6 @@ export interface ServedFile {
   metadataSha256: string | null;
   /** Core metadata offered without a known hash (PEP 658 `data-core-metadata="true"`). */
   metadataOffered?: boolean;
-}
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 export function renderProjectListHtml(projects: readonly ProjectRecord[]): string {
