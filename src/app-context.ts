@@ -9,7 +9,9 @@ import { EventBus } from "./events/event-bus.js";
 import { HookRunner } from "./events/hook-runner.js";
 import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
 import { PullThrough } from "./pypi/pull-through.js";
-import { BlobStore } from "./store/blob-store.js";
+import { verifyWheelDownload } from "./pypi/wheel-metadata.js";
+import type { BlobStore } from "./store/blob-store.js";
+import { FsBlobStore } from "./store/fs/fs-blob-store.js";
 import type { LagStore } from "./store/lag-store.js";
 import { StateStore } from "./store/state-store.js";
 import { BlobFetcher } from "./sync/blob-fetcher.js";
@@ -68,6 +70,7 @@ export class AppContext {
         fillTimeoutMs: mirror.fillTimeoutMs,
         maxFileSize: mirror.maxFileSize,
         abandonGraceMs: mirror.abandonGraceMs,
+        verifyContent: verifyWheelDownload,
       });
       this.#mirrors.set(mirror.name, { config: mirror, client, fetcher });
       state.ensureMirror(mirror.name);
@@ -114,7 +117,7 @@ export class AppContext {
   static async open(config: Config): Promise<AppContext> {
     const dataDir = resolve(config.dataDir);
     mkdirSync(dataDir, { recursive: true });
-    const blobs = new BlobStore(dataDir);
+    const blobs = new FsBlobStore(dataDir);
     await blobs.init();
     const state = new StateStore(resolve(dataDir, "state.sqlite"));
     return new AppContext(config, state, blobs);

@@ -5,7 +5,8 @@
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { AppContext, MirrorContext } from "../app-context.js";
 import { describeError, FetchAbandonedError, UpstreamStatusError } from "../errors.js";
-import type { InFlightDownload } from "../sync/blob-fetcher.js";
+import { withBlob } from "../store/blob-store.js";
+import type { InFlightDownload } from "../sync/in-flight-download.js";
 import type { PageResponse } from "../upstream/http-client.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
 import { isIndexPattern, matchesIndex } from "./index-pattern.js";
@@ -289,7 +290,7 @@ export class PullThrough {
   async cachedBlob(row: ProxyFileRow): Promise<string | undefined> {
     if (row.sha256 === null) return undefined;
     if (this.#app.state.getBlob(row.sha256) === undefined) return undefined;
-    if ((await this.#app.blobs.size(row.sha256)) === undefined) return undefined;
+    if ((await this.#app.blobs.stat(row.sha256)) === undefined) return undefined;
     this.#touch(row.sha256);
     return row.sha256;
   }
@@ -345,7 +346,9 @@ export class PullThrough {
     }
     const wheel = await this.cachedBlob(row);
     if (wheel === undefined || parseDistributionFilename(row.filename)?.kind !== "wheel") return undefined;
-    const content = await extractWheelMetadata(this.#app.blobs.pathFor(wheel), { filename: row.filename });
+    const content = await withBlob(this.#app.blobs, wheel, (bytes) =>
+      extractWheelMetadata(bytes, { filename: row.filename }),
+    );
     const sha256 = await this.#app.blobs.putBuffer(content, `${row.filename}.metadata`);
     this.#app.state.recordBlob(sha256, content.length, "fetch", Date.now());
     return { sha256, size: content.length };

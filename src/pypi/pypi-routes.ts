@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppContext, MirrorContext } from "../app-context.js";
 import {
   BadRequestPathError,
+  BlobMissingError,
   describeError,
   FreshmirrorError,
   NotFoundError,
@@ -332,7 +333,7 @@ export class PypiRoutes {
   ): Promise<RouteResult> {
     if (req.method === "GET") this.fileResponses.acquire(res);
     const blob = this.#app.state.getBlob(sha256);
-    const path = this.#app.blobs.pathFor(sha256);
+    const blobs = this.#app.blobs;
     const result = await sendFile(
       req,
       res,
@@ -343,7 +344,13 @@ export class PypiRoutes {
         contentType: contentTypeFor(filename),
         extraHeaders: { "X-Cache": "HIT" },
       },
-      { path },
+      {
+        open: async () => {
+          const handle = await blobs.open(sha256);
+          if (handle === undefined) throw new BlobMissingError(sha256);
+          return handle;
+        },
+      },
       { sendTimeoutMs: this.#app.config.sendTimeoutMs },
     );
     return { route, cache: "HIT", ...result };
@@ -364,7 +371,7 @@ export class PypiRoutes {
   ): Promise<RouteResult> {
     const stored = await this.#pullThrough.cachedBlob(row);
     if (stored !== undefined) {
-      const size = row.size ?? (await this.#app.blobs.size(stored)) ?? 0;
+      const size = row.size ?? (await this.#app.blobs.stat(stored)) ?? 0;
       return this.#sendStored(req, res, stored, size, row.filename, "file");
     }
     if (req.method === "GET") this.fileResponses.acquire(res);

@@ -6,8 +6,9 @@ import { join } from "node:path";
 import type { AppContext, MirrorContext } from "../app-context.js";
 import type { PypiMirrorConfig } from "../config/schema.js";
 import { describeError, FreshmirrorError, StoreWriteError, SyncFailedError, UsageError } from "../errors.js";
+import { withBlob } from "../store/blob-store.js";
 import type { FileRecord, IndexPublication, ProjectRecord } from "../store/state-store.js";
-import type { FetchedBlob } from "../sync/blob-fetcher.js";
+import type { FetchedBlob } from "../sync/in-flight-download.js";
 import { redactText, redactUrl } from "../upstream/redact-url.js";
 import { describeFailure } from "../upstream/root-cause.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
@@ -650,7 +651,9 @@ async function takeCoreMetadata(
     }
   }
   try {
-    const content = await extractWheelMetadata(app.blobs.pathFor(blob.sha256), { filename: file.filename });
+    const content = await withBlob(app.blobs, blob.sha256, (bytes) =>
+      extractWheelMetadata(bytes, { filename: file.filename }),
+    );
     const sha256 = await app.blobs.putBuffer(content, `${file.filename}.metadata`);
     app.state.recordBlob(sha256, content.length, "metadata", Date.now());
     return { metadataSha256: sha256, metadataSize: content.length, metadataSource: "extracted" };
