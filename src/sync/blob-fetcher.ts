@@ -10,6 +10,7 @@ import {
   FetchTooLargeError,
   FileSizeLimitError,
   FreshmirrorError,
+  isDiskFull,
   SizeMismatchError,
   StoreWriteError,
   UpstreamStatusError,
@@ -92,7 +93,7 @@ export class BlobFetcher {
     const expected = request.sha256?.toLowerCase();
     const stored = expected && isSha256Hex(expected) ? await this.#store.stat(expected) : undefined;
     if (expected && stored !== undefined) {
-      this.#state.recordBlob(expected, stored, request.origin, Date.now());
+      this.#record(expected, stored, request.origin);
       return { sha256: expected, size: stored, hashSource: "index", reused: true };
     }
     const limit = this.#options.maxFileSize;
@@ -145,8 +146,21 @@ export class BlobFetcher {
       download.verifiedSize = size;
       download.emit("progress");
       await writer.commit(sha256);
-      this.#state.recordBlob(sha256, size, request.origin, Date.now());
+      this.#record(sha256, size, request.origin);
       return { sha256, size, hashSource: expected ? "index" : "computed", reused: false };
+    }
+  }
+
+  /**
+   * Records a stored blob in the state. The bytes are in the store either way: when the disk
+   * filled up since (clients may already hold every byte, and fill it), they are still served, and
+   * the row is written by a later fetch of the blob once there is room.
+   */
+  #record(sha256: string, size: number, origin: string): void {
+    try {
+      this.#state.recordBlob(sha256, size, origin, Date.now());
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
     }
   }
 
