@@ -7,12 +7,11 @@ import type { Config, MirrorConfig } from "./config/schema.js";
 import { describeError, UnknownMirrorError } from "./errors.js";
 import { EventBus } from "./events/event-bus.js";
 import { HookRunner } from "./events/hook-runner.js";
-import { ProxyCacheStore } from "./pypi/proxy-cache-store.js";
 import { PullThrough } from "./pypi/pull-through.js";
 import { verifyWheelDownload } from "./pypi/wheel-metadata.js";
 import type { BlobStore } from "./store/blob-store.js";
 import { FsBlobStore } from "./store/fs/fs-blob-store.js";
-import type { LagStore } from "./store/lag-store.js";
+import type { LagRepository } from "./store/state-repositories.js";
 import { StateStore } from "./store/state-store.js";
 import { BlobFetcher } from "./sync/blob-fetcher.js";
 import { lagStoreOf } from "./sync/mirror-status.js";
@@ -34,7 +33,7 @@ export class AppContext {
   /** Sync and release events, delivered to hooks and to `GET /api/v1/events`. */
   readonly events = new EventBus();
   readonly hooks: HookRunner;
-  readonly lag: LagStore;
+  readonly lag: LagRepository;
   /**
    * The base URL clients reach this server at, for URLs in events and webhooks: `public_url`, or
    * (when it is not set) what `serve` finds out once it listens.
@@ -103,7 +102,7 @@ export class AppContext {
       },
     });
     this.hooks.attach(this.events);
-    this.pullThrough = new PullThrough(this, new ProxyCacheStore(state.db), {
+    this.pullThrough = new PullThrough(this, state.proxyCache, {
       onUpstreamFailure: (mirror, error) => {
         const entry = this.upstreamFailures.get(mirror) ?? { count: 0, last: "", at: 0 };
         entry.count++;

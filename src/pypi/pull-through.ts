@@ -6,6 +6,11 @@
 import type { AppContext, MirrorContext } from "../app-context.js";
 import { describeError, FetchAbandonedError, UpstreamStatusError } from "../errors.js";
 import { withBlob } from "../store/blob-store.js";
+import type {
+  ProxyCacheRepository as ProxyCacheStore,
+  ProxyFileRow,
+  ProxyPageRow,
+} from "../store/state-repositories.js";
 import type { InFlightDownload } from "../sync/in-flight-download.js";
 import type { PageResponse } from "../upstream/http-client.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
@@ -14,7 +19,6 @@ import { encodeMirrorPath } from "./mirror-paths.js";
 import type { RenderedPage } from "./page-work.js";
 import { PageWorkerPool } from "./page-worker-pool.js";
 import { isValidProjectName, normalizeProjectName } from "./project-page.js";
-import type { ProxyCacheStore, ProxyFileRow, ProxyPageRow } from "./proxy-cache-store.js";
 import { RenderedPageCache } from "./rendered-page-cache.js";
 import { SIMPLE_INDEX_ACCEPT } from "./simple-index-content-type.js";
 import { extractWheelMetadata } from "./wheel-metadata.js";
@@ -57,8 +61,7 @@ export class PullThrough {
 
   constructor(app: AppContext, cache: ProxyCacheStore, events: PullThroughEvents = {}) {
     this.#app = app;
-    const dbPath = app.state.db.name;
-    this.#dbPath = dbPath === "" || dbPath === ":memory:" ? undefined : dbPath;
+    this.#dbPath = app.state.sqlitePath;
     this.#cache = cache;
     this.#events = events;
   }

@@ -16,13 +16,13 @@ import {
 } from "../errors.js";
 import { sendFile } from "../http/file-response.js";
 import { FileResponseLimiter } from "../http/file-response-limiter.js";
+import type { ProxyFileRow } from "../store/state-repositories.js";
 import type { ProjectRecord } from "../store/state-store.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
 import { isConfiguredIndex, matchesIndex } from "./index-pattern.js";
 import { decodeRequestPath, encodeMirrorPath } from "./mirror-paths.js";
 import type { RenderedPage } from "./page-work.js";
 import { isValidProjectName, normalizeProjectName } from "./project-page.js";
-import type { ProxyFileRow } from "./proxy-cache-store.js";
 import type { CacheStatus, PageLookup, PullThrough } from "./pull-through.js";
 import {
   renderProjectListHtml,

@@ -201,7 +201,7 @@ export async function syncMirror(
     mkdirSync(logDir, { recursive: true });
     const runId = app.state.startRun(mirrorName, "sync", project ?? null, started, null);
     const logPath = join(logDir, `${runId}.log`);
-    app.state.db.prepare("UPDATE runs SET log_path = ? WHERE id = ?").run(logPath, runId);
+    app.state.setRunLogPath(runId, logPath);
     report.runId = runId;
     log = new RunLog(logPath, options.onLog);
     app.state.updateMirror(mirrorName, { state: "syncing", lastAttemptAt: started });

@@ -10,7 +10,7 @@ import { isIndexPattern } from "../pypi/index-pattern.js";
 import { normalizeProjectName } from "../pypi/project-page.js";
 import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../pypi/simple-index-content-type.js";
 import { mapBounded } from "../pypi/sync-runner.js";
-import type { LagStore } from "../store/lag-store.js";
+import type { LagRepository as LagStore } from "../store/state-repositories.js";
 import { describeFailure } from "../upstream/root-cause.js";
 
 interface PageState {
