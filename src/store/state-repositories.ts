@@ -291,3 +291,14 @@ export interface ProxyCacheRepository {
     hashSource: "index" | "computed",
   ): void;
 }
+
+/** Every repository of one state backend (StateStore holds the SQLite ones). */
+export interface StateRepositories {
+  readonly mirrors: MirrorRepository;
+  readonly snapshots: SnapshotRepository;
+  readonly blobs: BlobRepository;
+  readonly runs: RunRepository;
+  readonly locks: SyncLocks;
+  readonly lag: LagRepository;
+  readonly proxyCache: ProxyCacheRepository;
+}

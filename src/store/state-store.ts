@@ -25,6 +25,7 @@ import type {
   RunResult,
   RunRow,
   SnapshotRepository,
+  StateRepositories,
   SyncLocks,
 } from "./state-repositories.js";
 
@@ -43,7 +44,7 @@ export type {
   RunRow,
 } from "./state-repositories.js";
 
-export class StateStore {
+export class StateStore implements StateRepositories {
   readonly mirrors: MirrorRepository;
   readonly snapshots: SnapshotRepository;
   readonly blobs: BlobRepository;
