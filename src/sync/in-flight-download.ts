@@ -226,6 +226,9 @@ export class InFlightDownload extends EventEmitter {
           return await this.writer.openWritten();
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+          // Moved into the store while the open was under way: if the download finished (or
+          // failed) meanwhile, its event has fired already and no other one is coming.
+          if (this.state !== "running") continue;
         }
       }
       // Not started yet, or moved into the store a moment ago: the next event tells.
