@@ -40,7 +40,7 @@ function seed(dataDir: string, names: readonly string[], runs: number): void {
   try {
     const now = Date.now();
     const perMirror = Math.ceil(runs / names.length);
-    state.db.transaction(() => {
+    state.atomically(() => {
       let made = 0;
       for (const [m, name] of names.entries()) {
         state.ensureMirror(name);
@@ -88,7 +88,7 @@ function seed(dataDir: string, names: readonly string[], runs: number): void {
           lastError: m % 17 === 0 ? "upstream answered HTTP 503" : null,
         });
       }
-    })();
+    });
   } finally {
     state.close();
   }

@@ -11,8 +11,9 @@ import { EventBus } from "../events/event-bus.js";
 import { HookRunner } from "../events/hook-runner.js";
 import type { SubjectMatcher } from "../events/subject-matcher.js";
 import { fallbackLogger, type Logger } from "../logging/logger.js";
-import { BlobStore } from "../store/blob-store.js";
-import type { LagStore } from "../store/lag-store.js";
+import type { BlobStore } from "../store/blob-store.js";
+import { FsBlobStore } from "../store/fs/fs-blob-store.js";
+import type { LagRepository } from "../store/state-repositories.js";
 import { StateStore } from "../store/state-store.js";
 import { BlobFetcher } from "../sync/blob-fetcher.js";
 import { lagStoreOf } from "../sync/mirror-status.js";
@@ -39,7 +40,7 @@ export class App {
     const type = this.config.mirrors.find((m) => m.name === mirror)?.type;
     return (type === undefined ? undefined : kindOf(type)?.subjects) ?? DEFAULT_SUBJECTS;
   };
-  readonly lag: LagStore;
+  readonly lag: LagRepository;
   /** The base URL clients reach this server at (fixed by `serve` at listen time when not configured). */
   readonly publicUrls: PublicUrl;
   /** Upstream failures met while serving on demand, per mirror (for metrics and status). */
@@ -97,7 +98,7 @@ export class App {
         fillTimeoutMs: mirror.fillTimeoutMs,
         maxFileSize: mirror.maxFileSize,
         abandonGraceMs: mirror.abandonGraceMs,
-        validate: kind.validateBlob,
+        verifyContent: kind.validateBlob,
       });
       this.#mirrors.set(mirror.name, open.mirror({ config: mirror, client, fetcher }) as MirrorContext);
       state.ensureMirror(mirror.name);
@@ -140,7 +141,7 @@ export class App {
   static async open(config: Config, options: { logger?: Logger } = {}): Promise<App> {
     const dataDir = resolve(config.dataDir);
     mkdirSync(dataDir, { recursive: true });
-    const blobs = new BlobStore(dataDir);
+    const blobs = new FsBlobStore(dataDir);
     await blobs.init();
     const state = new StateStore(resolve(dataDir, "state.sqlite"));
     return new App(config, state, blobs, options.logger ?? fallbackLogger());

@@ -45,10 +45,8 @@ export async function openApp(
   }
   if (options.writes) {
     try {
-      // Creates this process's temp folder: a real write, which is what tells a read-only mount or
-      // an immutable folder apart (access(2) says yes to root either way).
-      await app.blobs.tempPath("probe");
-      await app.blobs.sweepTemp();
+      // A real write (this process's temp folder), then the sweep of what killed writers left.
+      await app.blobs.prepareForWrites();
     } catch (error) {
       await app.close().catch(() => undefined);
       throw asNotWritable(config.dataDir, error);

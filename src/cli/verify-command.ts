@@ -1,4 +1,5 @@
 import { describeError, UsageError } from "../errors.js";
+import { rehashBlob } from "../store/blob-store.js";
 import { type CommandIo, EXIT_FAILED, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
 
@@ -47,7 +48,7 @@ export async function verifyCommand(argv: string[], io: CommandIo): Promise<numb
     const problems: Problem[] = [];
     let bytes = 0;
     for (const [sha256, owner] of blobs) {
-      const found = await app.blobs.rehash(sha256);
+      const found = await rehashBlob(app.blobs, sha256);
       if (found) bytes += found.size;
       if (found && found.sha256 === sha256) continue;
       const problem: Problem = found

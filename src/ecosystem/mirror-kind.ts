@@ -14,7 +14,7 @@ import type { RouteHandler } from "../http/route-handler.js";
 import type { RouteTable } from "../http/route-table.js";
 import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
-import type { LagStore } from "../store/lag-store.js";
+import type { LagRepository as LagStore } from "../store/state-repositories.js";
 import type { StateStore } from "../store/state-store.js";
 import type { BlobFetcher, BlobValidator } from "../sync/blob-fetcher.js";
 import type { SyncStep } from "../sync/sync-step.js";

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,7 +12,29 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { request } from "undici";
+import type { BlobHandle } from "../store/blob-store.js";
 import { type ByteRange, type FileMeta, type OpenBody, parseRange, sendFile } from "./file-response.js";
+
+/** A file on disk as the blob handle the server sends committed blobs from. */
+function fileBody(path: string): OpenBody {
+  return {
+    async open(): Promise<BlobHandle> {
+      const file = await open(path, "r");
+      const { size } = await file.stat();
+      return {
+        size,
+        readInto: async (buffer, offset, length, position) =>
+          (await file.read(buffer, offset, length, position)).bytesRead,
+        async readRange(start, end) {
+          const buffer = Buffer.alloc(Math.max(0, end - start));
+          const { bytesRead } = await file.read(buffer, 0, buffer.length, start);
+          return buffer.subarray(0, bytesRead);
+        },
+        close: () => file.close(),
+      };
+    },
+  };
+}
 
 describe("parseRange", () => {
   test("no header, another unit, or an empty spec: ignored (the whole file)", () => {
@@ -86,7 +109,7 @@ describe("sendFile over HTTP", () => {
     dir = mkdtempSync(join(tmpdir(), "fm-file-response-"));
     path = join(dir, "blob");
     writeFileSync(path, content);
-    serve = { meta: fileMeta(), body: { path } };
+    serve = { meta: fileMeta(), body: fileBody(path) };
     server = createServer((req, res) => {
       sendFile(req, res, serve.meta, serve.body).catch((error: unknown) => res.destroy(error as Error));
     });
@@ -106,7 +129,7 @@ describe("sendFile over HTTP", () => {
   }
 
   function fromPath(meta: FileMeta = fileMeta()): void {
-    serve = { meta, body: { path } };
+    serve = { meta, body: fileBody(path) };
   }
 
   test("GET: the whole file with its validators and immutable caching", async () => {
@@ -242,7 +265,7 @@ describe("sendFile over HTTP", () => {
     writeFileSync(empty, "");
     serve = {
       meta: fileMeta({ size: 0, sha256: createHash("sha256").digest("hex") }),
-      body: { path: empty },
+      body: fileBody(empty),
     };
     const r = await get();
     assert.equal(r.status, 200);

@@ -4,9 +4,9 @@
 // still in flight — never buffered whole. A file of unknown size (a download from an upstream
 // that gives none) is sent at once with chunked encoding. A client that takes no bytes for
 // `send_timeout` is cut off, and a stalled response pins at most two 256 KiB buffers.
-import { open } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
+import type { BlobHandle } from "../store/blob-store.js";
 
 export interface FileMeta {
   /** Undefined while a download whose size nobody declared is in flight: sent chunked. */
@@ -63,8 +63,11 @@ function etagMatches(header: string, etag: string, weak: boolean): boolean {
   });
 }
 
-/** Where the body comes from: a stream from any offset (a download in flight), or a complete file. */
-export type OpenBody = ((range: ByteRange) => Readable) | { path: string };
+/**
+ * Where the body comes from: a stream from any offset (a download in flight), or random access to
+ * complete bytes (a stored blob), read chunk by chunk into the sender's own buffers.
+ */
+export type OpenBody = ((range: ByteRange) => Readable) | { open: () => Promise<BlobHandle> };
 
 export interface SendOptions {
   /**
@@ -140,11 +143,11 @@ function closedEarly(res: ServerResponse): { closed: Promise<never>; dispose(): 
  */
 async function sendFileRange(
   res: ServerResponse,
-  path: string,
+  openHandle: () => Promise<BlobHandle>,
   range: ByteRange,
   watchdog: SendWatchdog,
 ): Promise<void> {
-  const handle = await open(path, "r");
+  const handle = await openHandle();
   const { closed, dispose } = closedEarly(res);
   try {
     const buffers = [Buffer.allocUnsafe(FILE_CHUNK), Buffer.allocUnsafe(FILE_CHUNK)];
@@ -154,13 +157,13 @@ async function sendFileRange(
     while (position <= range.end) {
       if (pending[turn]) await watchdog.guard(Promise.race([pending[turn], closed]));
       const buffer = buffers[turn] as Buffer;
-      const { bytesRead } = await handle.read(
+      const bytesRead = await handle.readInto(
         buffer,
         0,
         Math.min(FILE_CHUNK, range.end - position + 1),
         position,
       );
-      if (bytesRead === 0) throw new Error(`${path} is shorter than expected`);
+      if (bytesRead === 0) throw new Error(`the stored bytes end before offset ${position}`);
       position += bytesRead;
       const written = new Promise<void>((resolve, reject) => {
         res.write(buffer.subarray(0, bytesRead), (error) => (error ? reject(error) : resolve()));
@@ -276,7 +279,7 @@ async function sendBody(
   const body = typeof openBody === "function" ? openBody(span) : undefined;
   try {
     if (body) await sendStream(res, body, watchdog);
-    else await sendFileRange(res, (openBody as { path: string }).path, span, watchdog);
+    else await sendFileRange(res, (openBody as { open: () => Promise<BlobHandle> }).open, span, watchdog);
   } catch {
     // Client gone, send_timeout, or the source failed (a download that did not verify): destroy
     // the socket so the client sees a failed transfer, never a short body that looks complete.

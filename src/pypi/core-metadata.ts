@@ -1,7 +1,9 @@
 // PEP 658 core metadata for a wheel a sync fetched: upstream's `.metadata` file when it offers
 // one (verified against its hash), else the METADATA extracted from the wheel in the store.
+
 import { describeError, StoreWriteError } from "../errors.js";
 import type { BlobStore } from "../store/blob-store.js";
+import { withBlob } from "../store/blob-store.js";
 import type { FileRecord, StateStore } from "../store/state-store.js";
 import type { BlobFetcher, FetchedBlob } from "../sync/blob-fetcher.js";
 import type { PypiMirrorConfig } from "./config-schema.js";
@@ -44,9 +46,9 @@ export async function takeCoreMetadata(
     }
   }
   try {
-    const content = await extractWheelMetadata(mirror.blobs.pathFor(blob.sha256), {
-      filename: file.filename,
-    });
+    const content = await withBlob(mirror.blobs, blob.sha256, (bytes) =>
+      extractWheelMetadata(bytes, { filename: file.filename }),
+    );
     const sha256 = await mirror.blobs.putBuffer(content, `${file.filename}.metadata`);
     mirror.state.recordBlob(sha256, content.length, "metadata", Date.now());
     return { metadataSha256: sha256, metadataSize: content.length, metadataSource: "extracted" };

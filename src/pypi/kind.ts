@@ -10,13 +10,12 @@ import {
   pypiMirrorSchema,
   resolvePypiMirror,
 } from "./config-schema.js";
-import { ProxyCacheStore } from "./proxy-cache-store.js";
 import { PullThrough } from "./pull-through.js";
 import { PypiRoutes } from "./pypi-routes.js";
 import { pypiSyncStep } from "./pypi-sync-step.js";
 import { pypiSubjectMatcher } from "./subject-matcher.js";
 import { pypiWatchProbe } from "./watch-probe.js";
-import { validatePypiBlob } from "./wheel-metadata.js";
+import { verifyWheelDownload } from "./wheel-metadata.js";
 
 type ParsedPypiMirror = Parameters<typeof resolvePypiMirror>[1];
 
@@ -26,18 +25,18 @@ export interface OpenPypiKind {
   readonly routes: PypiRoutes;
 }
 
-export const pypiKind: MirrorKind<PypiMirrorConfig> & { validateBlob: typeof validatePypiBlob } = {
+export const pypiKind: MirrorKind<PypiMirrorConfig> & { validateBlob: typeof verifyWheelDownload } = {
   type: "pypi",
   schema: pypiMirrorSchema,
   check: (name, parsed) => pypiMirrorProblems(name, parsed as ParsedPypiMirror),
   resolve: (name, parsed, env, problems) =>
     resolvePypiMirror(name, parsed as ParsedPypiMirror, env, problems),
   subjects: pypiSubjectMatcher,
-  validateBlob: validatePypiBlob,
+  validateBlob: verifyWheelDownload,
   open(deps) {
     const pullThrough = new PullThrough(
       { state: deps.state, blobs: deps.blobs, maxCacheSize: deps.config.maxCacheSize },
-      new ProxyCacheStore(deps.state.db),
+      deps.state.proxyCache,
       { onUpstreamFailure: deps.onUpstreamFailure },
     );
     const routes = new PypiRoutes({

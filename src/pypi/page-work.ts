@@ -6,9 +6,10 @@ import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { PageTooManyLinksError } from "../errors.js";
 import { isSha256Hex } from "../store/blob-store.js";
+import type { ProxyFileRow } from "../store/state-repositories.js";
 import { mirrorPathFor } from "./mirror-paths.js";
 import { normalizeProjectName } from "./project-page.js";
-import type { ProxyFileRow, ProxyPageBody } from "./proxy-cache-store.js";
+import type { ProxyPageBody } from "./proxy-cache-store.js";
 import { parseSimpleIndex, parseSimpleProjectList } from "./simple-index-content-type.js";
 import {
   renderProjectListHtml,

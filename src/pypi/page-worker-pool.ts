@@ -3,9 +3,9 @@
 // queue on the one worker; a page is parsed once per upstream version, so one is enough.
 import { Worker } from "node:worker_threads";
 import { FreshmirrorError, InternalError, isErrorCode } from "../errors.js";
+import type { ProxyFileRow } from "../store/state-repositories.js";
 import type { ParseJob, RenderedPage } from "./page-work.js";
 import type { PageWorkerReply, PageWorkerRequest } from "./page-worker.js";
-import type { ProxyFileRow } from "./proxy-cache-store.js";
 
 type WorkerJob = PageWorkerRequest extends infer R
   ? R extends PageWorkerRequest

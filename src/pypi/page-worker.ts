@@ -4,8 +4,9 @@
 import { parentPort } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { FreshmirrorError } from "../errors.js";
+import { SqliteProxyCacheRepository as ProxyCacheStore } from "../store/sqlite/sqlite-proxy-cache-repository.js";
 import { loadBody, type ParseJob, parsePage, type RenderedPage, renderPage } from "./page-work.js";
-import { ProxyCacheStore, type ProxyPageBody } from "./proxy-cache-store.js";
+import type { ProxyPageBody } from "./proxy-cache-store.js";
 
 /** Rows per batch: each is stored in one transaction of a few ms, then the event loop moves on. */
 export const ROW_BATCH = 500;
@@ -15,7 +16,7 @@ export type PageWorkerRequest =
   | { id: number; op: "render"; project: string; stored: Uint8Array | string; pageDir: readonly string[] };
 
 export type PageWorkerReply =
-  | { id: number; type: "rows"; rows: import("./proxy-cache-store.js").ProxyFileRow[] }
+  | { id: number; type: "rows"; rows: import("../store/state-repositories.js").ProxyFileRow[] }
   /** `stored` is absent when the worker stored the page itself. */
   | { id: number; type: "done"; stored?: Uint8Array; rendered: RenderedPage }
   | { id: number; type: "error"; code?: string; status?: number; hint?: string; message: string };

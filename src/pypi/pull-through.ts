@@ -5,9 +5,14 @@
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { MirrorHandle } from "../ecosystem/mirror-kind.js";
 import { describeError, FetchAbandonedError, UpstreamStatusError } from "../errors.js";
-import type { BlobStore } from "../store/blob-store.js";
+import { type BlobStore, withBlob } from "../store/blob-store.js";
+import type {
+  ProxyCacheRepository as ProxyCacheStore,
+  ProxyFileRow,
+  ProxyPageRow,
+} from "../store/state-repositories.js";
 import type { StateStore } from "../store/state-store.js";
-import type { InFlightDownload } from "../sync/blob-fetcher.js";
+import type { InFlightDownload } from "../sync/in-flight-download.js";
 import type { PageResponse } from "../upstream/http-client.js";
 import type { PypiMirrorConfig } from "./config-schema.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
@@ -16,7 +21,6 @@ import { encodeMirrorPath } from "./mirror-paths.js";
 import type { RenderedPage } from "./page-work.js";
 import { PageWorkerPool } from "./page-worker-pool.js";
 import { isValidProjectName, normalizeProjectName } from "./project-page.js";
-import type { ProxyCacheStore, ProxyFileRow, ProxyPageRow } from "./proxy-cache-store.js";
 import { RenderedPageCache } from "./rendered-page-cache.js";
 import { SIMPLE_INDEX_ACCEPT } from "./simple-index-content-type.js";
 import { extractWheelMetadata } from "./wheel-metadata.js";
@@ -71,8 +75,7 @@ export class PullThrough {
 
   constructor(app: PullThroughDeps, cache: ProxyCacheStore, events: PullThroughEvents = {}) {
     this.#app = app;
-    const dbPath = app.state.db.name;
-    this.#dbPath = dbPath === "" || dbPath === ":memory:" ? undefined : dbPath;
+    this.#dbPath = app.state.sqlitePath;
     this.#cache = cache;
     this.#events = events;
   }
@@ -304,7 +307,7 @@ export class PullThrough {
   async cachedBlob(row: ProxyFileRow): Promise<string | undefined> {
     if (row.sha256 === null) return undefined;
     if (this.#app.state.getBlob(row.sha256) === undefined) return undefined;
-    if ((await this.#app.blobs.size(row.sha256)) === undefined) return undefined;
+    if ((await this.#app.blobs.stat(row.sha256)) === undefined) return undefined;
     this.#touch(row.sha256);
     return row.sha256;
   }
@@ -360,7 +363,9 @@ export class PullThrough {
     }
     const wheel = await this.cachedBlob(row);
     if (wheel === undefined || parseDistributionFilename(row.filename)?.kind !== "wheel") return undefined;
-    const content = await extractWheelMetadata(this.#app.blobs.pathFor(wheel), { filename: row.filename });
+    const content = await withBlob(this.#app.blobs, wheel, (bytes) =>
+      extractWheelMetadata(bytes, { filename: row.filename }),
+    );
     const sha256 = await this.#app.blobs.putBuffer(content, `${row.filename}.metadata`);
     this.#app.state.recordBlob(sha256, content.length, "fetch", Date.now());
     return { sha256, size: content.length };

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   BadRequestPathError,
+  BlobMissingError,
   describeError,
   FreshmirrorError,
   NotFoundError,
@@ -18,13 +19,13 @@ import { FileResponseLimiter } from "../http/file-response-limiter.js";
 import type { RouteResult } from "../http/route-handler.js";
 import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
+import type { ProxyFileRow } from "../store/state-repositories.js";
 import type { ProjectRecord, StateStore } from "../store/state-store.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
 import { isConfiguredIndex, matchesIndex } from "./index-pattern.js";
 import { decodeRequestPath, encodeMirrorPath } from "./mirror-paths.js";
 import type { RenderedPage } from "./page-work.js";
 import { isValidProjectName, normalizeProjectName } from "./project-page.js";
-import type { ProxyFileRow } from "./proxy-cache-store.js";
 import type { PageLookup, PullThrough, PypiMirrorHandle } from "./pull-through.js";
 
 type MirrorContext = PypiMirrorHandle;
@@ -339,7 +340,7 @@ export class PypiRoutes {
   ): Promise<RouteResult> {
     if (req.method === "GET") this.fileResponses.acquire(res);
     const blob = this.#app.state.getBlob(sha256);
-    const path = this.#app.blobs.pathFor(sha256);
+    const blobs = this.#app.blobs;
     const result = await sendFile(
       req,
       res,
@@ -350,7 +351,13 @@ export class PypiRoutes {
         contentType: contentTypeFor(filename),
         extraHeaders: { "X-Cache": "HIT" },
       },
-      { path },
+      {
+        open: async () => {
+          const handle = await blobs.open(sha256);
+          if (handle === undefined) throw new BlobMissingError(sha256);
+          return handle;
+        },
+      },
       { sendTimeoutMs: this.#app.config.sendTimeoutMs },
     );
     return { route, cache: "HIT", ...result };
@@ -371,7 +378,7 @@ export class PypiRoutes {
   ): Promise<RouteResult> {
     const stored = await this.#pullThrough.cachedBlob(row);
     if (stored !== undefined) {
-      const size = row.size ?? (await this.#app.blobs.size(stored)) ?? 0;
+      const size = row.size ?? (await this.#app.blobs.stat(stored)) ?? 0;
       return this.#sendStored(req, res, stored, size, row.filename, "file");
     }
     if (req.method === "GET") this.fileResponses.acquire(res);

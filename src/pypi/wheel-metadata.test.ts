@@ -9,7 +9,17 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { buildWheel } from "../../test/fixtures/wheel-builder.js";
 import { buildZip, type ZipEntry } from "../../test/fixtures/zip-writer.js";
-import { extractWheelMetadata } from "./wheel-metadata.js";
+import { withFileRangeSource } from "../store/fs/file-range-source.js";
+import {
+  type ExtractWheelMetadataOptions,
+  extractWheelMetadata as extractFromSource,
+} from "./wheel-metadata.js";
+
+/** The reader takes a range source; these cases keep their wheels in files. */
+function extractWheelMetadata(path: string, options?: ExtractWheelMetadataOptions): Promise<Buffer> {
+  const label = options?.filename === undefined ? path : `${options.filename} (${path})`;
+  return withFileRangeSource(path, (source) => extractFromSource(source, { label, ...options }));
+}
 
 const run = promisify(execFile);
 const REAL_TORCH = "/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl";

@@ -1,20 +1,23 @@
-// Core metadata (the `.dist-info/METADATA` file) from a wheel on disk, for serving PEP 658
+// Core metadata (the `.dist-info/METADATA` file) from a stored wheel, for serving PEP 658
 // `.metadata` files when upstream offers none. Only the end records, the central directory and
-// the one entry are read, with positioned reads: a 2 GiB torch wheel costs a few small reads.
+// the one entry are read, with ranged reads (a ByteRangeSource: a blob in the store, or a
+// download being verified): a 2 GiB torch wheel costs a few small reads.
 // https://peps.python.org/pep-0658/
 // https://packaging.python.org/en/latest/specifications/binary-distribution-format/
 // https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT (4.3.6 layout, 4.3.14-16 ZIP64, 4.5.3)
-import { type FileHandle, open } from "node:fs/promises";
 import { crc32, inflateRawSync } from "node:zlib";
 import { WheelInvalidError, WheelMetadataError } from "../errors.js";
+import type { ByteRangeSource } from "../store/blob-store.js";
 import { normalizeProjectName } from "./project-page.js";
 
 export interface ExtractWheelMetadataOptions {
   /**
-   * The wheel's filename (the file on disk may be a content-addressed blob). When given, the
+   * The wheel's filename (the bytes may be a content-addressed blob). When given, the
    * `.dist-info` directory must belong to the same project and version.
    */
   filename?: string;
+  /** How errors name the wheel; default the filename. */
+  label?: string;
   /** Largest METADATA accepted, uncompressed. Default 10 MiB. */
   maxBytes?: number;
 }
@@ -48,7 +51,7 @@ interface CentralEntry {
 
 class WheelReader {
   constructor(
-    private readonly file: FileHandle,
+    private readonly source: ByteRangeSource,
     private readonly label: string,
     private readonly error: (label: string, what: string) => Error = (label, what) =>
       new WheelMetadataError(label, what),
@@ -59,13 +62,8 @@ class WheelReader {
   }
 
   async read(position: number, length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.file.read(buffer, done, length - done, position + done);
-      if (bytesRead === 0) this.fail(`unexpected end of file at offset ${position + done}`);
-      done += bytesRead;
-    }
+    const buffer = await this.source.readRange(position, position + length);
+    if (buffer.length < length) this.fail(`unexpected end of file at offset ${position + buffer.length}`);
     return buffer;
   }
 
@@ -213,19 +211,20 @@ function parseCentralDirectory(cd: Buffer, expected: number, reader: WheelReader
  * starts with a local header. A wheel cut short (a short Content-Length, listed without a hash
  * so no digest catches it) fails here before it is stored.
  */
-export async function checkWheelZip(path: string, filename: string, url?: string): Promise<void> {
-  const file = await open(path, "r");
-  try {
-    const reader = new WheelReader(file, filename, (label, what) => new WheelInvalidError(label, what, url));
-    const { size: fileSize } = await file.stat();
-    const cd = await locateCentralDirectory(reader, fileSize);
-    if (cd.entries === 0) reader.fail("the zip has no entries");
-    parseCentralDirectory(await reader.read(cd.offset, cd.size), cd.entries, reader);
-    if ((await reader.read(0, 4)).readUInt32LE(0) !== LOCAL_HEADER)
-      reader.fail("no local header at offset 0");
-  } finally {
-    await file.close();
-  }
+export async function checkWheelZip(source: ByteRangeSource, filename: string, url?: string): Promise<void> {
+  const reader = new WheelReader(source, filename, (label, what) => new WheelInvalidError(label, what, url));
+  const cd = await locateCentralDirectory(reader, source.size);
+  if (cd.entries === 0) reader.fail("the zip has no entries");
+  parseCentralDirectory(await reader.read(cd.offset, cd.size), cd.entries, reader);
+  if ((await reader.read(0, 4)).readUInt32LE(0) !== LOCAL_HEADER) reader.fail("no local header at offset 0");
+}
+
+/** The blob fetcher's content check for PyPI files: a `.whl` must be a whole zip (see above). */
+export async function verifyWheelDownload(
+  request: { filename: string; url: string },
+  bytes: ByteRangeSource,
+): Promise<void> {
+  if (request.filename.endsWith(".whl")) await checkWheelZip(bytes, request.filename, request.url);
 }
 
 /** `torch-2.5.1+cu121-cp311-cp311-linux_x86_64.whl` -> `torch-2.5.1+cu121`. */
@@ -243,83 +242,69 @@ function filenamePrefix(filename: string): string | undefined {
  * CRC-32, or is larger than `maxBytes`.
  */
 export async function extractWheelMetadata(
-  path: string,
+  source: ByteRangeSource,
   options: ExtractWheelMetadataOptions = {},
 ): Promise<Buffer> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const label = options.filename === undefined ? path : `${options.filename} (${path})`;
-  const file = await open(path, "r");
-  try {
-    const reader: WheelReader = new WheelReader(file, label);
-    const { size: fileSize } = await file.stat();
-    const cd = await locateCentralDirectory(reader, fileSize);
-    const candidates = parseCentralDirectory(await reader.read(cd.offset, cd.size), cd.entries, reader);
-    if (candidates.length === 0) reader.fail("no <name>.dist-info/METADATA at the top level");
-    if (candidates.length > 1) {
-      reader.fail(`several METADATA files: ${candidates.map((entry) => entry.name).join(", ")}`);
-    }
-    const entry = candidates[0] as CentralEntry;
-    const distInfo = entry.name.slice(0, -"/METADATA".length);
-    if (options.filename !== undefined) {
-      const prefix = filenamePrefix(options.filename);
-      if (prefix === undefined) reader.fail("the filename is not a wheel filename");
-      // Compare as PEP 503 names do, so `Flask_Bcrypt-1.0.1.dist-info` matches `flask_bcrypt-1.0.1-…`.
-      const stem = distInfo.slice(0, -".dist-info".length);
-      if (normalizeProjectName(stem) !== normalizeProjectName(prefix)) {
-        reader.fail(`${distInfo} does not match the filename's project and version ${prefix}`);
-      }
-    }
-    if (entry.flags & 1) reader.fail(`${entry.name} is encrypted`);
-    if (entry.method !== 0 && entry.method !== 8) {
-      reader.fail(
-        `${entry.name} uses compression method ${entry.method} (only stored and deflate are supported)`,
-      );
-    }
-    if (entry.size > maxBytes)
-      reader.fail(`${entry.name} is ${entry.size} bytes, over the limit of ${maxBytes}`);
-    if (entry.method === 0 && entry.compressedSize !== entry.size) {
-      reader.fail(`${entry.name} is stored but its sizes differ (${entry.compressedSize} != ${entry.size})`);
-    }
-    // Deflate never grows data by more than a little; a huge compressed size is a lie.
-    if (entry.compressedSize > maxBytes + 1024 * 1024)
-      reader.fail(`${entry.name} compressed size is over the limit`);
-
-    const local = await reader.read(entry.localOffset, LOCAL_HEADER_SIZE);
-    if (local.readUInt32LE(0) !== LOCAL_HEADER)
-      reader.fail(`no local header for ${entry.name} at offset ${entry.localOffset}`);
-    const nameLength = local.readUInt16LE(26);
-    const extraLength = local.readUInt16LE(28);
-    const localName = await reader.read(entry.localOffset + LOCAL_HEADER_SIZE, nameLength);
-    if (localName.toString(entry.flags & (1 << 11) ? "utf8" : "latin1") !== entry.name) {
-      reader.fail(`local header name for ${entry.name} differs from the central directory`);
-    }
-    const dataStart = entry.localOffset + LOCAL_HEADER_SIZE + nameLength + extraLength;
-    if (dataStart + entry.compressedSize > cd.offset)
-      reader.fail(`${entry.name} data runs into the central directory`);
-    const raw = await reader.read(dataStart, entry.compressedSize);
-    let data: Buffer;
-    if (entry.method === 0) {
-      data = raw;
-    } else {
-      try {
-        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, maxBytes) });
-      } catch (error) {
-        reader.fail(`${entry.name} does not inflate: ${(error as Error).message}`);
-      }
-    }
-    if (data.length !== entry.size)
-      reader.fail(`${entry.name} is ${data.length} bytes, the zip says ${entry.size}`);
-    if (crc32(data) !== entry.crc) reader.fail(`${entry.name} fails its CRC-32 check`);
-    return data;
-  } finally {
-    await file.close();
+  const label = options.label ?? options.filename ?? "wheel";
+  const reader: WheelReader = new WheelReader(source, label);
+  const cd = await locateCentralDirectory(reader, source.size);
+  const candidates = parseCentralDirectory(await reader.read(cd.offset, cd.size), cd.entries, reader);
+  if (candidates.length === 0) reader.fail("no <name>.dist-info/METADATA at the top level");
+  if (candidates.length > 1) {
+    reader.fail(`several METADATA files: ${candidates.map((entry) => entry.name).join(", ")}`);
   }
-}
+  const entry = candidates[0] as CentralEntry;
+  const distInfo = entry.name.slice(0, -"/METADATA".length);
+  if (options.filename !== undefined) {
+    const prefix = filenamePrefix(options.filename);
+    if (prefix === undefined) reader.fail("the filename is not a wheel filename");
+    // Compare as PEP 503 names do, so `Flask_Bcrypt-1.0.1.dist-info` matches `flask_bcrypt-1.0.1-…`.
+    const stem = distInfo.slice(0, -".dist-info".length);
+    if (normalizeProjectName(stem) !== normalizeProjectName(prefix)) {
+      reader.fail(`${distInfo} does not match the filename's project and version ${prefix}`);
+    }
+  }
+  if (entry.flags & 1) reader.fail(`${entry.name} is encrypted`);
+  if (entry.method !== 0 && entry.method !== 8) {
+    reader.fail(
+      `${entry.name} uses compression method ${entry.method} (only stored and deflate are supported)`,
+    );
+  }
+  if (entry.size > maxBytes)
+    reader.fail(`${entry.name} is ${entry.size} bytes, over the limit of ${maxBytes}`);
+  if (entry.method === 0 && entry.compressedSize !== entry.size) {
+    reader.fail(`${entry.name} is stored but its sizes differ (${entry.compressedSize} != ${entry.size})`);
+  }
+  // Deflate never grows data by more than a little; a huge compressed size is a lie.
+  if (entry.compressedSize > maxBytes + 1024 * 1024)
+    reader.fail(`${entry.name} compressed size is over the limit`);
 
-/** The PyPI kind's check of a downloaded file before the store commits it (wheels only). */
-export async function validatePypiBlob(
-  request: { filename: string; url: string },
-  tempFile: string,
-): Promise<void> {
-  if (request.filename.endsWith(".whl")) await checkWheelZip(tempFile, request.filename, request.url);
+  const local = await reader.read(entry.localOffset, LOCAL_HEADER_SIZE);
+  if (local.readUInt32LE(0) !== LOCAL_HEADER)
+    reader.fail(`no local header for ${entry.name} at offset ${entry.localOffset}`);
+  const nameLength = local.readUInt16LE(26);
+  const extraLength = local.readUInt16LE(28);
+  const localName = await reader.read(entry.localOffset + LOCAL_HEADER_SIZE, nameLength);
+  if (localName.toString(entry.flags & (1 << 11) ? "utf8" : "latin1") !== entry.name) {
+    reader.fail(`local header name for ${entry.name} differs from the central directory`);
+  }
+  const dataStart = entry.localOffset + LOCAL_HEADER_SIZE + nameLength + extraLength;
+  if (dataStart + entry.compressedSize > cd.offset)
+    reader.fail(`${entry.name} data runs into the central directory`);
+  const raw = await reader.read(dataStart, entry.compressedSize);
+  let data: Buffer;
+  if (entry.method === 0) {
+    data = raw;
+  } else {
+    try {
+      data = inflateRawSync(raw, { maxOutputLength: Math.max(1, maxBytes) });
+    } catch (error) {
+      reader.fail(`${entry.name} does not inflate: ${(error as Error).message}`);
+    }
+  }
+  if (data.length !== entry.size)
+    reader.fail(`${entry.name} is ${data.length} bytes, the zip says ${entry.size}`);
+  if (crc32(data) !== entry.crc) reader.fail(`${entry.name} fails its CRC-32 check`);
+  return data;
 }

@@ -16,7 +16,7 @@ import {
   type PypiUpstream,
   startPypiUpstream,
 } from "../../test/fixtures/pypi-upstream.js";
-import { BlobStore } from "../store/blob-store.js";
+import { FsBlobStore as BlobStore } from "../store/fs/fs-blob-store.js";
 import { StateStore } from "../store/state-store.js";
 import { UpstreamClient } from "../upstream/http-client.js";
 import { BlobFetcher, type BlobRequest, type InFlightDownload } from "./blob-fetcher.js";
@@ -83,7 +83,7 @@ describe("blob fetcher: one download, many readers", () => {
   });
 
   const tempFiles = () =>
-    readdirSync(store.tmpRoot, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    readdirSync(join(dir, "tmp"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
 
   async function publish(): Promise<PublishResult> {
     serial++;

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type PypiUpstream, startPypiUpstream } from "../../test/fixtures/pypi-upstream.js";
-import { BlobStore } from "../store/blob-store.js";
+import { FsBlobStore as BlobStore } from "../store/fs/fs-blob-store.js";
 import { StateStore } from "../store/state-store.js";
 import { UpstreamClient } from "../upstream/http-client.js";
 import { BlobFetcher } from "./blob-fetcher.js";
@@ -52,7 +52,7 @@ describe("blob fetcher: abandon_grace", () => {
   });
 
   const tempFiles = () =>
-    readdirSync(store.tmpRoot, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    readdirSync(join(dir, "tmp"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
 
   async function slowFile(project: string) {
     const file = await upstream.publish({

@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { parseConfigText } from "../config/load-config.js";
 import type { MirrorConfig } from "../config/schema.js";
-import { LagStore } from "../store/lag-store.js";
 import { type RunRow, StateStore } from "../store/state-store.js";
 import { collectMirrorStatuses, effectiveState, lagHistory, MirrorStatusCache } from "./mirror-status.js";
 
@@ -53,7 +52,7 @@ test("lag: the age of the last full sync's start unwatched; the oldest pending c
       state.finishRun(project, { outcome: "success" }, now - 2 * H + 1000);
       state.updateMirror(name, { state: "success", lastSuccessAt: now - 2 * H + 1000 });
     }
-    const lag = new LagStore(state.db);
+    const lag = state.lag;
     lag.recordChange("watched", "simple", "torch", now - 30 * 60_000);
     const [plain, watched, proxy] = collectMirrorStatuses(config, state, now);
     assert.equal(plain?.lagMs, 10 * H, "a one-project run does not reset a mirror's lag");

@@ -14,7 +14,7 @@
 //   lag is unknown: no figure (null), level "unknown", with since when and the last good look.
 //   A figure then would be one nobody checked (a watched mirror would show a green 0).
 import type { Config, MirrorConfig } from "../config/schema.js";
-import { LagStore, type UpstreamCheck } from "../store/lag-store.js";
+import type { LagRepository, UpstreamCheck } from "../store/state-repositories.js";
 import {
   type CurrentSnapshot,
   isLockHolderAlive,
@@ -31,16 +31,9 @@ export type LagLevel = "ok" | "warn" | "critical" | "unknown";
 /** Where a lag figure comes from: the watcher's change records, or the last sync's age. */
 export type LagBasis = "watch" | "last-sync";
 
-const lagStores = new WeakMap<StateStore, LagStore>();
-
-/** One LagStore (its statements prepared once) per state store. */
-export function lagStoreOf(state: StateStore): LagStore {
-  let lag = lagStores.get(state);
-  if (!lag) {
-    lag = new LagStore(state.db);
-    lagStores.set(state, lag);
-  }
-  return lag;
+/** The state store's lag repository (its statements prepared once). */
+export function lagStoreOf(state: StateStore): LagRepository {
+  return state.lag;
 }
 
 export interface MirrorStatus {

@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { MirrorConfigBase } from "../config/base-mirror.js";
 import type { EventBus } from "../events/event-bus.js";
-import type { LagStore } from "../store/lag-store.js";
+import type { LagRepository as LagStore } from "../store/state-repositories.js";
 import type { StateStore } from "../store/state-store.js";
 import { redactText } from "../upstream/redact-url.js";
 import { describeFailure } from "../upstream/root-cause.js";
@@ -91,7 +91,7 @@ export async function syncMirror(
     mkdirSync(logDir, { recursive: true });
     const runId = app.state.startRun(mirrorName, "sync", project ?? null, started, null);
     const logPath = join(logDir, `${runId}.log`);
-    app.state.db.prepare("UPDATE runs SET log_path = ? WHERE id = ?").run(logPath, runId);
+    app.state.setRunLogPath(runId, logPath);
     report.runId = runId;
     log = new RunLog(logPath, options.onLog);
     app.state.updateMirror(mirrorName, { state: "syncing", lastAttemptAt: started });

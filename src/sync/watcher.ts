@@ -7,7 +7,7 @@
 import type { MirrorConfigBase } from "../config/base-mirror.js";
 import { describeError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
-import type { LagStore } from "../store/lag-store.js";
+import type { LagRepository as LagStore } from "../store/state-repositories.js";
 import type { StateStore } from "../store/state-store.js";
 import { describeFailure } from "../upstream/root-cause.js";
 import { mapBounded } from "./bounded-map.js";

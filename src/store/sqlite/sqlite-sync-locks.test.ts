@@ -3,12 +3,25 @@ import { mkdtempSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { SyncLockedError } from "../errors.js";
-import { selfIdentity } from "./process-alive.js";
-import { isLockHolderAlive, StateStore } from "./state-store.js";
+import { SyncLockedError } from "../../errors.js";
+import { isLockHolderAlive } from "../lock-holder.js";
+import { selfIdentity } from "../process-alive.js";
+import { StateStore } from "../state-store.js";
+import { openSqliteDatabase } from "./sqlite-database.js";
 
-function openState(): StateStore {
-  return new StateStore(join(mkdtempSync(join(tmpdir(), "fm-lock-")), "state.sqlite"));
+/** A state store, and a second connection to its database to plant rows other processes left. */
+function openState(): StateStore & { db: ReturnType<typeof openSqliteDatabase> } {
+  const path = join(mkdtempSync(join(tmpdir(), "fm-lock-")), "state.sqlite");
+  const state = new StateStore(path);
+  const db = openSqliteDatabase(path);
+  const close = state.close.bind(state);
+  return Object.assign(state, {
+    db,
+    close: () => {
+      db.close();
+      close();
+    },
+  });
 }
 
 test("a lock left by an earlier process with our pid (PID 1 in a restarted container) is taken over", (t) => {

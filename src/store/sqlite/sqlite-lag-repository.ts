@@ -6,33 +6,13 @@
 // A lag figure is only as good as the last look at upstream: each sync and watch cycle records
 // whether it could read upstream's pages (`recordCheck`). While upstream cannot be read, the
 // status shows the lag as unknown instead of a figure nobody checked.
-import type Database from "better-sqlite3";
+import type { LagRepository, LagSample, UpstreamCheck } from "../state-repositories.js";
+import type { SqliteDatabase } from "./sqlite-database.js";
 
-/** What the last looks at upstream found. */
-export interface UpstreamCheck {
-  /** The last time upstream's pages were read. */
-  lastOkAt: number | null;
-  /** The first failed look since then; null while upstream answers. */
-  failingSince: number | null;
-  lastFailedAt: number | null;
-  /** The latest failure, root cause first. */
-  lastError: string | null;
-}
-
-export interface LagSample {
-  id: number;
-  mirror: string;
-  idx: string;
-  project: string;
-  firstSeenAt: number;
-  publishedAt: number | null;
-  runId: number | null;
-}
-
-export class LagStore {
+export class SqliteLagRepository implements LagRepository {
   readonly #stmts;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqliteDatabase) {
     this.#stmts = {
       pending: db.prepare(
         `SELECT id FROM upstream_changes WHERE mirror = ? AND idx = ? AND project = ? AND published_at IS NULL`,

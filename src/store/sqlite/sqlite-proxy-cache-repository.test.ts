@@ -4,8 +4,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { StateStore } from "../store/state-store.js";
-import { PROXY_CACHE_LIMITS, ProxyCacheStore, type ProxyPageRow, TRIM_EVERY } from "./proxy-cache-store.js";
+import type { ProxyPageRow } from "../state-repositories.js";
+import { openSqliteDatabase, type SqliteDatabase } from "./sqlite-database.js";
+import {
+  PROXY_CACHE_LIMITS,
+  SqliteProxyCacheRepository as ProxyCacheStore,
+  TRIM_EVERY,
+} from "./sqlite-proxy-cache-repository.js";
 
 function page(project: string, status: number, fetchedAt: number): ProxyPageRow {
   return {
@@ -20,15 +25,15 @@ function page(project: string, status: number, fetchedAt: number): ProxyPageRow 
   };
 }
 
-function rows(state: StateStore, status: "200" | "other"): number {
+function rows(db: SqliteDatabase, status: "200" | "other"): number {
   const where = status === "200" ? "status = 200" : "status <> 200";
-  return state.db.prepare(`SELECT COUNT(*) FROM proxy_pages WHERE ${where}`).pluck().get() as number;
+  return db.prepare(`SELECT COUNT(*) FROM proxy_pages WHERE ${where}`).pluck().get() as number;
 }
 
 test("5,000 random project names do not leave 5,000 rows: negative entries are bounded, the newest kept", (t) => {
-  const state = new StateStore(join(mkdtempSync(join(tmpdir(), "fm-proxycache-")), "state.sqlite"));
-  t.after(() => state.close());
-  const cache = new ProxyCacheStore(state.db);
+  const db = openSqliteDatabase(join(mkdtempSync(join(tmpdir(), "fm-proxycache-")), "state.sqlite"));
+  t.after(() => db.close());
+  const cache = new ProxyCacheStore(db);
   cache.putPage(page("torch", 200, 1), []);
   const started = performance.now();
   let last = "";
@@ -37,7 +42,7 @@ test("5,000 random project names do not leave 5,000 rows: negative entries are b
     cache.putPage(page(last, 404, 1_000 + i), []);
   }
   const perPut = (performance.now() - started) / 5_000;
-  const negatives = rows(state, "other");
+  const negatives = rows(db, "other");
   assert.ok(
     negatives >= PROXY_CACHE_LIMITS.negativePages &&
       negatives < PROXY_CACHE_LIMITS.negativePages + TRIM_EVERY,
@@ -49,11 +54,11 @@ test("5,000 random project names do not leave 5,000 rows: negative entries are b
 });
 
 test("real pages are bounded too, oldest fetched first", (t) => {
-  const state = new StateStore(join(mkdtempSync(join(tmpdir(), "fm-proxycache-")), "state.sqlite"));
-  t.after(() => state.close());
-  const cache = new ProxyCacheStore(state.db, { negativePages: 10, pages: 100 });
+  const db = openSqliteDatabase(join(mkdtempSync(join(tmpdir(), "fm-proxycache-")), "state.sqlite"));
+  t.after(() => db.close());
+  const cache = new ProxyCacheStore(db, { negativePages: 10, pages: 100 });
   for (let i = 0; i < 1_000; i++) cache.putPage(page(`p${i}`, 200, i), []);
-  const kept = rows(state, "200");
+  const kept = rows(db, "200");
   assert.ok(kept >= 100 && kept < 100 + TRIM_EVERY, `kept ${kept}`);
   assert.ok(cache.page("pypi", "simple", "p999"));
   assert.equal(cache.page("pypi", "simple", "p0"), undefined);

@@ -4,9 +4,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { main } from "../cli/main.js";
-import { BlobStore, isDeadTempDir, tempDirName } from "./blob-store.js";
-import { bootId, hostTag, processStartTime, selfIdentity } from "./process-alive.js";
+import { main } from "../../cli/main.js";
+import { bootId, hostTag, processStartTime, selfIdentity } from "../process-alive.js";
+import { FsBlobStore as BlobStore } from "./fs-blob-store.js";
+import { isDeadTempDir, tempDirName } from "./temp-dirs.js";
 
 const ME = "0123456789abcdef";
 

@@ -1,0 +1,86 @@
+// Blob records in SQLite: size, origin and access times, for gc and cache eviction.
+import { isDiskFull } from "../../errors.js";
+import type { BlobRepository, BlobRow } from "../state-repositories.js";
+import type { SqliteDatabase } from "./sqlite-database.js";
+
+export class SqliteBlobRepository implements BlobRepository {
+  readonly #stmts;
+
+  constructor(db: SqliteDatabase) {
+    this.#stmts = {
+      upsertBlob: db.prepare(
+        `INSERT INTO blobs (sha256, size, created_at, last_access_at, origin) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (sha256) DO UPDATE SET last_access_at = excluded.last_access_at`,
+      ),
+      getBlob: db.prepare(
+        "SELECT sha256, size, created_at, last_access_at, origin FROM blobs WHERE sha256 = ?",
+      ),
+      touchBlob: db.prepare("UPDATE blobs SET last_access_at = ? WHERE sha256 = ?"),
+      deleteBlob: db.prepare("DELETE FROM blobs WHERE sha256 = ?"),
+      unreferencedBlobs: db.prepare(
+        `SELECT sha256, size, created_at, last_access_at, origin FROM blobs b
+         WHERE b.last_access_at < ?
+           AND NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = b.sha256)
+           AND NOT EXISTS (SELECT 1 FROM files f WHERE f.metadata_sha256 = b.sha256)
+         ORDER BY b.last_access_at`,
+      ),
+      digests: db.prepare("SELECT sha256 FROM blobs").pluck(),
+    };
+  }
+
+  record(sha256: string, size: number, origin: string, now: number): void {
+    this.#stmts.upsertBlob.run(sha256, size, now, now, origin);
+  }
+
+  get(sha256: string): BlobRow | undefined {
+    const row = this.#stmts.getBlob.get(sha256) as
+      | { sha256: string; size: number; created_at: number; last_access_at: number; origin: string }
+      | undefined;
+    return (
+      row && {
+        sha256: row.sha256,
+        size: row.size,
+        createdAt: row.created_at,
+        lastAccessAt: row.last_access_at,
+        origin: row.origin,
+      }
+    );
+  }
+
+  /** The digests of every blob the store has recorded. */
+  digests(): Set<string> {
+    return new Set(this.#stmts.digests.all() as string[]);
+  }
+
+  /** Best effort: an access time only orders eviction, so a full disk must not fail a read. */
+  touch(sha256: string, now: number): void {
+    try {
+      this.#stmts.touchBlob.run(now, sha256);
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
+    }
+  }
+
+  delete(sha256: string): void {
+    this.#stmts.deleteBlob.run(sha256);
+  }
+
+  /** Blobs no snapshot lists (as a file or as core metadata), last used before `before`. */
+  unreferenced(before: number): BlobRow[] {
+    return (
+      this.#stmts.unreferencedBlobs.all(before) as {
+        sha256: string;
+        size: number;
+        created_at: number;
+        last_access_at: number;
+        origin: string;
+      }[]
+    ).map((row) => ({
+      sha256: row.sha256,
+      size: row.size,
+      createdAt: row.created_at,
+      lastAccessAt: row.last_access_at,
+      origin: row.origin,
+    }));
+  }
+}

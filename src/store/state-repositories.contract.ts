@@ -1,0 +1,328 @@
+// The contract every state backend keeps, as one suite any implementation runs unchanged (SQLite
+// today; PostgreSQL later), through the repository interfaces only. Modelled on undici's
+// cache-store tests.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { FileRecord, ProxyFileRow, ProxyPageRow, StateRepositories } from "./state-repositories.js";
+
+export interface StateFixture {
+  repos: StateRepositories;
+  cleanup(): Promise<void>;
+}
+
+const digest = (n: number) => n.toString(16).padStart(64, "0");
+
+function file(name: string, sha: number, extra: Partial<FileRecord> = {}): FileRecord {
+  return {
+    path: `simple/demo/${name}`,
+    project: "demo",
+    filename: name,
+    upstreamUrl: `https://upstream.example/${name}`,
+    sha256: digest(sha),
+    size: 100 + sha,
+    hashSource: "index",
+    requiresPython: null,
+    yanked: null,
+    uploadTime: null,
+    metadataSha256: null,
+    metadataSize: null,
+    metadataSource: null,
+    ...extra,
+  };
+}
+
+function proxyFile(path: string, extra: Partial<ProxyFileRow> = {}): ProxyFileRow {
+  return {
+    mirror: "m",
+    path,
+    project: "demo",
+    filename: path.split("/").pop() as string,
+    upstreamUrl: `https://upstream.example/${path}`,
+    sha256: null,
+    hashSource: "index",
+    size: null,
+    metadataSha256: null,
+    metadataOffered: false,
+    ...extra,
+  };
+}
+
+export function runStateRepositoriesContract(name: string, make: () => Promise<StateFixture>): void {
+  describe(`state repositories contract: ${name}`, () => {
+    const withRepos = (title: string, body: (repos: StateRepositories) => void | Promise<void>) =>
+      test(title, async () => {
+        const fixture = await make();
+        try {
+          await body(fixture.repos);
+        } finally {
+          await fixture.cleanup();
+        }
+      });
+
+    withRepos(
+      "mirrors: get creates a blank row, update sets given fields only, list creates none",
+      ({ mirrors }) => {
+        assert.deepEqual(mirrors.list(), []);
+        const blank = mirrors.get("m");
+        assert.equal(blank.state, "none");
+        assert.equal(blank.paused, false);
+        assert.equal(blank.lastSuccessAt, null);
+        mirrors.update("m", { state: "success", lastSuccessAt: 5, paused: true, lastError: "boom" });
+        mirrors.update("m", { lastError: null, nextRunAt: undefined });
+        const row = mirrors.get("m");
+        assert.deepEqual(
+          {
+            state: row.state,
+            lastSuccessAt: row.lastSuccessAt,
+            paused: row.paused,
+            lastError: row.lastError,
+          },
+          { state: "success", lastSuccessAt: 5, paused: true, lastError: null },
+        );
+        mirrors.update("other", { state: "failed" });
+        assert.deepEqual(
+          mirrors.list().map((r) => [r.name, r.state]),
+          [
+            ["m", "success"],
+            ["other", "failed"],
+          ],
+        );
+      },
+    );
+
+    withRepos(
+      "runs: start, log path, finish, newest-first pages, last full run, counts, abandon",
+      ({ runs }) => {
+        const first = runs.start("m", "sync", null, 1000, null);
+        runs.setLogPath(first, "/logs/m/1.log");
+        runs.finish(first, { outcome: "success", filesAdded: 3, bytesAdded: 30, warnings: ["w"] }, 2000);
+        const project = runs.start("m", "sync", "torch", 3000, null);
+        runs.finish(project, { outcome: "success" }, 3500);
+        const running = runs.start("m", "sync", null, 4000, null);
+        runs.start("n", "sync", null, 4000, null);
+        const got = runs.get(first);
+        assert.ok(got);
+        assert.deepEqual(
+          [got.outcome, got.endedAt, got.filesAdded, got.bytesAdded, got.warnings, got.logPath],
+          ["success", 2000, 3, 30, ["w"], "/logs/m/1.log"],
+        );
+        assert.equal(runs.get(running)?.outcome, "running");
+        assert.deepEqual(
+          runs.list("m", 10).map((r) => r.id),
+          [running, project, first],
+        );
+        assert.deepEqual(
+          runs.list("m", 1, running).map((r) => r.id),
+          [project],
+        );
+        assert.equal(runs.lastFull("m", "success")?.id, first, "a one-project run is not a full run");
+        assert.equal(runs.count("m"), 3);
+        runs.abandon("m", 5000, "the process running it exited");
+        const abandoned = runs.get(running);
+        assert.deepEqual(
+          [abandoned?.outcome, abandoned?.endedAt, abandoned?.error],
+          ["failed", 5000, "the process running it exited"],
+        );
+        assert.equal(runs.get(first)?.outcome, "success");
+        const counts = runs
+          .outcomeCounts()
+          .sort((a, b) => `${a.mirror}${a.outcome}`.localeCompare(`${b.mirror}${b.outcome}`));
+        assert.deepEqual(counts, [
+          { mirror: "m", outcome: "failed", count: 1 },
+          { mirror: "m", outcome: "success", count: 2 },
+          { mirror: "n", outcome: "running", count: 1 },
+        ]);
+      },
+    );
+
+    withRepos("locks: one holder at a time, released by its holder, names independent", ({ locks }) => {
+      assert.equal(locks.holder("sync:m"), undefined);
+      assert.deepEqual(locks.acquire("sync:m", 100), { tookOverFrom: null });
+      const holder = locks.holder("sync:m");
+      assert.ok(holder);
+      assert.equal(holder.pid, process.pid);
+      assert.equal(holder.acquiredAt, 100);
+      assert.equal(locks.isHolderAlive(holder), true);
+      assert.throws(() => locks.acquire("sync:m", 200), { code: "FM_ERR_SYNC_LOCKED" });
+      assert.deepEqual(locks.acquire("sync:other", 200), { tookOverFrom: null });
+      locks.release("sync:m");
+      assert.equal(locks.holder("sync:m"), undefined);
+      assert.ok(locks.holder("sync:other"));
+      assert.deepEqual(locks.acquire("sync:m", 300), { tookOverFrom: null });
+    });
+
+    withRepos("lag: a change counts once, until a sync that started after it publishes", ({ lag }) => {
+      assert.equal(lag.lagMs("m", 10_000), 0);
+      lag.recordChange("m", "simple", "torch", 1000);
+      lag.recordChange("m", "simple", "torch", 2000);
+      lag.recordChange("m", "simple", "numpy", 3000);
+      assert.equal(lag.lagMs("m", 10_000), 9000);
+      assert.equal(lag.lagMs("m", 10_000, "numpy"), 7000);
+      assert.equal(lag.recordPublished("m", "torch", 1500, 6000, 7), 1, "one pending change of torch");
+      assert.equal(lag.lagMs("m", 10_000), 7000);
+      assert.equal(
+        lag.recordPublished("m", null, 2500, 8000, 8),
+        0,
+        "numpy's change came after the run began",
+      );
+      assert.equal(lag.recordPublished("m", null, 3500, 9000, 9), 1);
+      assert.equal(lag.lagMs("m", 10_000), 0);
+      const history = lag.history("m");
+      assert.deepEqual(
+        history.map((s) => [s.project, s.firstSeenAt, s.publishedAt, s.runId]),
+        [
+          ["numpy", 3000, 9000, 9],
+          ["torch", 1000, 6000, 7],
+        ],
+      );
+    });
+
+    withRepos("lag: upstream checks keep the failing spell until a later success", ({ lag }) => {
+      assert.equal(lag.check("m"), undefined);
+      lag.recordCheck("m", 100);
+      lag.recordCheck("m", 200, "HTTP 503");
+      lag.recordCheck("m", 300, "HTTP 502");
+      assert.deepEqual(lag.check("m"), {
+        lastOkAt: 100,
+        failingSince: 200,
+        lastFailedAt: 300,
+        lastError: "HTTP 502",
+      });
+      lag.recordCheck("m", 150);
+      assert.equal(lag.check("m")?.failingSince, 200, "a success from before the failures does not end them");
+      lag.recordCheck("m", 400);
+      assert.deepEqual(lag.check("m"), {
+        lastOkAt: 400,
+        failingSince: null,
+        lastFailedAt: 300,
+        lastError: null,
+      });
+      assert.deepEqual([...lag.allChecks().keys()], ["m"]);
+    });
+
+    withRepos("snapshots: publish makes indexes current, keeps generations, finds files", ({ snapshots }) => {
+      const before = snapshots.changeStamp();
+      const project = {
+        name: "demo",
+        displayName: "Demo",
+        upstreamSerial: null,
+        upstreamTimestamp: null,
+        upstreamEtag: null,
+      };
+      const [first] = snapshots.publish(
+        "m",
+        null,
+        [{ idx: "simple", projects: [project], files: [file("a.whl", 1)] }],
+        10,
+      );
+      assert.notEqual(snapshots.changeStamp(), before);
+      assert.equal(snapshots.currentSnapshotId("m", "simple"), first);
+      for (let generation = 2; generation <= 4; generation++) {
+        snapshots.publish(
+          "m",
+          null,
+          [
+            {
+              idx: "simple",
+              projects: [project],
+              files: [file("a.whl", 1), file(`b${generation}.whl`, generation)],
+            },
+          ],
+          10 * generation,
+          2,
+        );
+      }
+      const [current] = snapshots.currentSnapshots("m");
+      assert.ok(current);
+      assert.deepEqual([current.fileCount, current.totalSize, current.publishedAt], [2, 101 + 104, 40]);
+      assert.deepEqual(snapshots.filesOfProject(first as number, "demo"), [], "old generations are dropped");
+      assert.deepEqual(
+        snapshots.filesOfProject(current.snapshotId, "demo").map((f) => f.filename),
+        ["a.whl", "b4.whl"],
+      );
+      assert.deepEqual(snapshots.project(current.snapshotId, "demo"), project);
+      assert.equal(snapshots.fileByPath("m", "simple/demo/b4.whl")?.sha256, digest(4));
+      assert.equal(snapshots.fileByPath("m", "simple/demo/b3.whl"), undefined);
+      assert.equal(snapshots.fileByPath("other", "simple/demo/b4.whl"), undefined);
+      assert.deepEqual([...snapshots.allCurrentSnapshots().keys()], ["m"]);
+    });
+
+    withRepos("blobs: recorded, touched, unreferenced ones found for gc", ({ blobs, snapshots }) => {
+      blobs.record(digest(1), 101, "sync", 10);
+      blobs.record(digest(2), 102, "sync", 10);
+      blobs.record(digest(1), 101, "sync", 50);
+      assert.deepEqual(blobs.get(digest(1)), {
+        sha256: digest(1),
+        size: 101,
+        createdAt: 10,
+        lastAccessAt: 50,
+        origin: "sync",
+      });
+      blobs.touch(digest(2), 20);
+      assert.equal(blobs.get(digest(2))?.lastAccessAt, 20);
+      snapshots.publish("m", null, [{ idx: "simple", projects: [], files: [file("a.whl", 1)] }], 60);
+      assert.deepEqual(
+        blobs.unreferenced(100).map((b) => b.sha256),
+        [digest(2)],
+        "a blob a snapshot lists is not garbage",
+      );
+      assert.deepEqual(blobs.unreferenced(15), [], "nor is one used since the cut-off");
+      blobs.delete(digest(2));
+      assert.equal(blobs.get(digest(2)), undefined);
+      assert.deepEqual([...blobs.digests()], [digest(1)]);
+    });
+
+    withRepos(
+      "proxy cache: pages with opaque bodies, files, digests of unhashed files",
+      ({ proxyCache, blobs }) => {
+        const body = new Uint8Array([31, 139, 8, 0, 1, 2, 3]);
+        const row: ProxyPageRow = {
+          mirror: "m",
+          idx: "simple",
+          project: "demo",
+          fetchedAt: 100,
+          status: 200,
+          etag: '"v1"',
+          lastModified: null,
+          body,
+        };
+        proxyCache.putPage(row, [proxyFile("simple/demo/a.whl", { sha256: digest(1), size: 101 })]);
+        const page = proxyCache.page("m", "simple", "demo");
+        assert.ok(page);
+        assert.deepEqual(Buffer.from(page.body as Uint8Array), Buffer.from(body));
+        assert.equal(proxyCache.pageMeta("m", "simple", "demo")?.body, null);
+        assert.equal(proxyCache.pageMeta("m", "simple", "demo")?.etag, '"v1"');
+        proxyCache.touchPage("m", "simple", "demo", 500);
+        assert.equal(proxyCache.pageMeta("m", "simple", "demo")?.fetchedAt, 500);
+        assert.equal(proxyCache.page("m", "simple", "nothing"), undefined);
+        assert.deepEqual(
+          proxyCache.file("m", "simple/demo/a.whl"),
+          proxyFile("simple/demo/a.whl", { sha256: digest(1), size: 101 }),
+        );
+
+        // A file listed without a hash gets the digest of its downloaded bytes, which a later
+        // listing without a hash does not erase.
+        proxyCache.putFiles([proxyFile("simple/demo/b.whl")]);
+        proxyCache.setDigest("m", "simple/demo/b.whl", digest(2), 102, "computed");
+        proxyCache.putFiles([proxyFile("simple/demo/b.whl")]);
+        const b = proxyCache.file("m", "simple/demo/b.whl");
+        assert.deepEqual([b?.sha256, b?.size, b?.hashSource], [digest(2), 102, "computed"]);
+        proxyCache.setDigest("m", "simple/demo/b.whl", digest(3), 103, "computed");
+        assert.equal(
+          proxyCache.file("m", "simple/demo/b.whl")?.sha256,
+          digest(2),
+          "a digest is not replaced",
+        );
+
+        blobs.record(digest(1), 101, "fetch", 10);
+        blobs.record(digest(2), 102, "fetch", 5);
+        blobs.record(digest(3), 1000, "sync", 1);
+        assert.equal(proxyCache.fetchedBytes(), 203);
+        assert.deepEqual(
+          proxyCache.evictionCandidates(10).map((c) => c.sha256),
+          [digest(2), digest(1)],
+        );
+      },
+    );
+  });
+}

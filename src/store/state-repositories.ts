@@ -1,0 +1,304 @@
+// The state a mirror keeps besides blobs, as repositories: mirrors, snapshots (and their projects
+// and files), blobs, runs, sync locks, lag and the pull-through cache. Each is an interface a
+// second backend (PostgreSQL) can implement; src/store/sqlite/ holds the SQLite ones, and the
+// contract suite in state-repositories.contract.ts runs against every implementation. Methods are
+// synchronous: SQLite answers in microseconds; a networked backend would wrap these in a cache
+// or make them async in one sweep.
+
+export type MirrorState = "none" | "pre-syncing" | "syncing" | "success" | "failed" | "paused" | "disabled";
+
+export interface MirrorRow {
+  name: string;
+  state: MirrorState;
+  lastSuccessAt: number | null;
+  lastAttemptAt: number | null;
+  lastEndedAt: number | null;
+  nextRunAt: number | null;
+  lastError: string | null;
+  paused: boolean;
+  /** The schedule slot the scheduler last started (or skipped) a run for. */
+  lastScheduledAt: number | null;
+  pausedAt: number | null;
+}
+
+export interface LockHolder {
+  pid: number;
+  hostname: string;
+  acquiredAt: number;
+  /** "<boot>-<start ticks>" of the holder (see process-alive.ts); null in rows from before it was kept. */
+  start: string | null;
+}
+
+export interface FileRecord {
+  /** The file's path under the mirror prefix, percent-decoded segments joined by "/". */
+  path: string;
+  /** Normalized project name. */
+  project: string;
+  filename: string;
+  upstreamUrl: string;
+  sha256: string;
+  size: number;
+  /** "index" when upstream published the hash, "computed" when freshmirror hashed an unhashed file. */
+  hashSource: "index" | "computed";
+  requiresPython: string | null;
+  /** null when not yanked, otherwise the reason ("" for none). */
+  yanked: string | null;
+  uploadTime: string | null;
+  metadataSha256: string | null;
+  metadataSize: number | null;
+  metadataSource: "upstream" | "extracted" | null;
+}
+
+export interface ProjectRecord {
+  name: string;
+  displayName: string;
+  upstreamSerial: number | null;
+  upstreamTimestamp: number | null;
+  upstreamEtag: string | null;
+}
+
+export interface IndexPublication {
+  idx: string;
+  projects: ProjectRecord[];
+  files: FileRecord[];
+}
+
+export interface CurrentSnapshot {
+  idx: string;
+  snapshotId: number;
+  publishedAt: number;
+  fileCount: number;
+  totalSize: number;
+}
+
+export interface RunRow {
+  id: number;
+  mirror: string;
+  kind: string;
+  project: string | null;
+  startedAt: number;
+  endedAt: number | null;
+  outcome: "running" | "success" | "failed";
+  filesAdded: number;
+  filesRemoved: number;
+  bytesAdded: number;
+  bytesRemoved: number;
+  filesTotal: number;
+  bytesTotal: number;
+  upstreamRequests: number;
+  error: string | null;
+  warnings: string[];
+  logPath: string | null;
+}
+
+export interface RunResult {
+  outcome: "success" | "failed";
+  filesAdded?: number;
+  filesRemoved?: number;
+  bytesAdded?: number;
+  bytesRemoved?: number;
+  filesTotal?: number;
+  bytesTotal?: number;
+  upstreamRequests?: number;
+  error?: string | null;
+  warnings?: string[];
+}
+
+export interface BlobRow {
+  sha256: string;
+  size: number;
+  createdAt: number;
+  lastAccessAt: number;
+  origin: string;
+}
+
+/** What the last looks at upstream found. */
+export interface UpstreamCheck {
+  /** The last time upstream's pages were read. */
+  lastOkAt: number | null;
+  /** The first failed look since then; null while upstream answers. */
+  failingSince: number | null;
+  lastFailedAt: number | null;
+  /** The latest failure, root cause first. */
+  lastError: string | null;
+}
+
+export interface LagSample {
+  id: number;
+  mirror: string;
+  idx: string;
+  project: string;
+  firstSeenAt: number;
+  publishedAt: number | null;
+  runId: number | null;
+}
+
+export interface ProxyPageRow {
+  mirror: string;
+  idx: string;
+  /** Normalized project name; "" for the project list. */
+  project: string;
+  fetchedAt: number;
+  /** 200, or 404 for a negative entry. */
+  status: number;
+  etag: string | null;
+  lastModified: string | null;
+  /** The ecosystem's page body, opaque here (PyPI: gzipped JSON; plain JSON text in rows from before). */
+  body: Uint8Array | string | null;
+}
+
+export interface ProxyFileRow {
+  mirror: string;
+  path: string;
+  project: string;
+  filename: string;
+  upstreamUrl: string;
+  sha256: string | null;
+  hashSource: "index" | "computed";
+  size: number | null;
+  metadataSha256: string | null;
+  metadataOffered: boolean;
+}
+
+export interface MirrorRepository {
+  ensure(name: string): void;
+  /** The mirror's row, created when missing. */
+  get(name: string): MirrorRow;
+  /** Every mirror row, without creating any (a read-only query, safe for status pages). */
+  list(): MirrorRow[];
+  /** Sets the fields given (an undefined field is left alone; null clears it). */
+  update(name: string, patch: Partial<Omit<MirrorRow, "name">>): void;
+}
+
+export interface SnapshotRepository {
+  currentSnapshotId(mirror: string, idx: string): number | undefined;
+  currentSnapshots(mirror: string): CurrentSnapshot[];
+  /** Every mirror's current snapshots, in one query. */
+  allCurrentSnapshots(): Map<string, CurrentSnapshot[]>;
+  projects(snapshotId: number): ProjectRecord[];
+  project(snapshotId: number, name: string): ProjectRecord | undefined;
+  filesOfProject(snapshotId: number, project: string): FileRecord[];
+  filesOfSnapshot(snapshotId: number): FileRecord[];
+  /** A file (or the file a `.metadata` path belongs to) in any current snapshot of the mirror. */
+  fileByPath(mirror: string, path: string): FileRecord | undefined;
+  /** Changes whenever anything was written to the state, by this process or another. */
+  changeStamp(): string;
+  /**
+   * Publishes new snapshots of the given indexes atomically: either every index of the run
+   * becomes current, or none does. Generations beyond `keep` are dropped. Returns the new ids.
+   */
+  publish(
+    mirror: string,
+    runId: number | null,
+    indexes: IndexPublication[],
+    now: number,
+    keep?: number,
+  ): number[];
+}
+
+export interface BlobRepository {
+  /** Records a stored blob, or (when known) its latest use. */
+  record(sha256: string, size: number, origin: string, now: number): void;
+  get(sha256: string): BlobRow | undefined;
+  /** The digests of every blob recorded. */
+  digests(): Set<string>;
+  /** Best effort: an access time only orders eviction, so a full disk must not fail a read. */
+  touch(sha256: string, now: number): void;
+  delete(sha256: string): void;
+  /** Blobs no snapshot lists (as a file or as core metadata), last used before `before`. */
+  unreferenced(before: number): BlobRow[];
+}
+
+export interface RunRepository {
+  start(mirror: string, kind: string, project: string | null, now: number, logPath: string | null): number;
+  setLogPath(id: number, logPath: string): void;
+  finish(id: number, result: RunResult, now: number): void;
+  get(id: number): RunRow | undefined;
+  /** Newest first, ids below `beforeId`. */
+  list(mirror: string, limit: number, beforeId?: number): RunRow[];
+  /** The latest full-mirror run (not a one-project run) with this outcome. */
+  lastFull(mirror: string, outcome: RunRow["outcome"]): RunRow | undefined;
+  outcomeCounts(): { mirror: string; outcome: RunRow["outcome"]; count: number }[];
+  count(mirror: string): number;
+  /** Marks runs left "running" by a killed process as failed. */
+  abandon(mirror: string, now: number, reason: string): void;
+}
+
+/**
+ * Named locks across processes (and, with a shared backend, nodes): what keeps two syncs of one
+ * mirror apart. A PostgreSQL implementation can hold an advisory lock per name.
+ */
+export interface SyncLocks {
+  /**
+   * Takes the lock for this process. A lock whose holder is gone is taken over (its pid is
+   * returned). Throws SyncLockedError while a live holder has it, this process included.
+   */
+  acquire(name: string, now: number): { tookOverFrom: number | null };
+  /** Releases the lock if this process holds it. */
+  release(name: string): void;
+  /** Who holds the lock, if anyone (alive or not). */
+  holder(name: string): LockHolder | undefined;
+  /** Whether a holder may still run (one on another host is taken to be alive). */
+  isHolderAlive(holder: LockHolder): boolean;
+}
+
+export interface LagRepository {
+  /** Notes a change seen upstream (once while it is pending). */
+  recordChange(mirror: string, idx: string, project: string, seenAt: number): void;
+  /**
+   * A sync that started at `runStartedAt` published: changes it covered (of its project, or all
+   * when it synced the whole mirror) seen before it started are now published. Returns how many.
+   */
+  recordPublished(
+    mirror: string,
+    project: string | null,
+    runStartedAt: number,
+    publishedAt: number,
+    runId: number | null,
+  ): number;
+  /** Milliseconds the mirror (or one project) has been behind upstream now (0 when current). */
+  lagMs(mirror: string, now: number, project?: string): number;
+  /** A look at upstream at `at`: its pages were read (no `failure`), or could not be. */
+  recordCheck(mirror: string, at: number, failure?: string): void;
+  check(mirror: string): UpstreamCheck | undefined;
+  /** Every mirror's check record, in one query. */
+  allChecks(): Map<string, UpstreamCheck>;
+  history(mirror: string, limit?: number): LagSample[];
+}
+
+/** The pull-through cache's records: pages fetched on demand and the files they list. */
+export interface ProxyCacheRepository {
+  page(mirror: string, idx: string, project: string): ProxyPageRow | undefined;
+  /** A page's validators and status, without its (possibly large) body. */
+  pageMeta(mirror: string, idx: string, project: string): ProxyPageRow | undefined;
+  /** Stores files a page lists (one batch of a big page), atomically. */
+  putFiles(files: readonly ProxyFileRow[]): void;
+  /** Stores a fetched page and the files it lists, atomically; old pages beyond a bound go. */
+  putPage(row: ProxyPageRow, files: readonly ProxyFileRow[]): void;
+  /** A 304 from upstream: the cached page is fresh again (best effort on a full disk). */
+  touchPage(mirror: string, idx: string, project: string, now: number): void;
+  file(mirror: string, path: string): ProxyFileRow | undefined;
+  /** Bytes of blobs fetched on demand (the pull-through cache). */
+  fetchedBytes(): number;
+  /** Blobs fetched on demand that no published snapshot lists, least recently used first. */
+  evictionCandidates(limit: number): { sha256: string; size: number }[];
+  /** Records the digest of downloaded bytes (for files upstream lists without one). */
+  setDigest(
+    mirror: string,
+    path: string,
+    sha256: string,
+    size: number,
+    hashSource: "index" | "computed",
+  ): void;
+}
+
+/** Every repository of one state backend (StateStore holds the SQLite ones). */
+export interface StateRepositories {
+  readonly mirrors: MirrorRepository;
+  readonly snapshots: SnapshotRepository;
+  readonly blobs: BlobRepository;
+  readonly runs: RunRepository;
+  readonly locks: SyncLocks;
+  readonly lag: LagRepository;
+  readonly proxyCache: ProxyCacheRepository;
+}
