@@ -1,9 +1,8 @@
 // The `type: pypi` mirror entry: its YAML keys (snake_case) with defaults, and the frozen
 // camelCase config it resolves to. Generic fields and their parsers come from src/config.
 import { z } from "zod";
-import type { MirrorConfigBase, Schedule } from "../config/base-mirror.js";
+import type { MirrorConfigBase } from "../config/base-mirror.js";
 import { duration, envName, httpUrl, resolveCredentials, schedule, size } from "../config/field-schemas.js";
-import type { UpstreamCredentials } from "../config/upstream-credentials.js";
 import { ANY_INDEX, indexEntryProblem, isIndexPattern } from "./index-pattern.js";
 import { parseSpecifierSet } from "./pep440-specifier.js";
 import { normalizeProjectName } from "./project-page.js";
@@ -96,14 +95,8 @@ export const pypiMirrorSchema = z
 type ParsedPypiMirror = z.output<typeof pypiMirrorSchema>;
 
 export interface PypiMirrorConfig extends MirrorConfigBase {
-  readonly name: string;
   readonly type: "pypi";
-  /** The upstream URL, never with credentials (they are in `upstreamAuth`). */
-  readonly upstream: string;
-  /** Basic credentials for the upstream's origin; shown as "***" in JSON. */
-  readonly upstreamAuth: UpstreamCredentials | undefined;
   readonly indexes: readonly string[];
-  readonly mode: "mirror" | "proxy";
   readonly maxPageLinks: number;
   readonly projects: readonly string[] | undefined;
   /** Version specifiers by normalized project name; "*" applies to projects not named. */
@@ -115,31 +108,9 @@ export interface PypiMirrorConfig extends MirrorConfigBase {
   readonly sdists: boolean;
   readonly yanked: boolean;
   readonly coreMetadata: boolean;
-  readonly schedule: Schedule;
-  readonly watchMs: number | undefined;
   readonly onMiss: "fetch" | "404";
-  /** Hosts whose files this mirror may fetch: the upstream's own host plus `allow_hosts`. */
-  readonly allowedHosts: readonly string[];
-  readonly concurrency: number;
-  readonly retries: number;
-  readonly retryBackoffMs: number;
-  readonly upstreamTimeoutMs: number;
   readonly indexTtlMs: number;
   readonly negativeTtlMs: number;
-  readonly fillTimeoutMs: number;
-  readonly maxFileSize: number;
-  readonly abandonGraceMs: number;
-  readonly maxFails: number;
-  readonly failTimeoutMs: number;
-  readonly disabled: boolean;
-  readonly paused: boolean;
-  readonly description: string | undefined;
-  readonly jitterMs: number;
-  /** Retries of a failed scheduled sync: how many, and the first delay (doubling after). */
-  readonly syncRetry: { readonly count: number; readonly backoffMs: number };
-  readonly catchUp: boolean;
-  readonly lagWarnMs: number;
-  readonly lagCriticalMs: number;
 }
 
 /** Problems across fields of one entry (paths under `mirrors.<name>`). */
