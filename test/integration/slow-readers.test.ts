@@ -133,6 +133,14 @@ describe("slow readers", () => {
       t.diagnostic(`slots free ${freedAfter} ms after the sockets stalled`);
       assert.ok(freedAfter >= 2500, `freed after ${freedAfter} ms, before send_timeout`);
       t.diagnostic(`server RSS after the timeouts: ${(rssBytes(pid) / MiB).toFixed(1)} MiB`);
+      // The stalled responses did not all stall at once (each when its socket buffers filled), so
+      // each times out send_timeout after its own stall: wait until every slot is free again (CAP
+      // probes at once all get 200) before the clients read, or a late one would finish its body.
+      const allFree = await until(async () => {
+        const answers = await Promise.all(Array.from({ length: CAP }, () => probe(fileUrl)));
+        return answers.every((res) => res.status === 200) ? true : undefined;
+      }, 15_000);
+      assert.ok(allFree, "every stalled response was timed out, freeing all max_file_responses slots");
 
       // Reading again, each client that got a 200 finds its transfer cut short by the server.
       for (const client of clients) client.socket.resume();
