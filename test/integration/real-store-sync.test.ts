@@ -5,30 +5,16 @@
 // patches/undici+7.30.2.patch). Every project page and every file of the store is synced by the
 // real CLI. Skipped, saying why, where no such store exists.
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { createWorkspace } from "../helpers/freshmirror-cli.js";
-
-const run = promisify(execFile);
+import { configuredFileIndexes } from "../helpers/pip-wheel-stores.js";
 
 /** The `file://…/simple` indexes pip on this machine is configured with, largest first. */
 async function configuredIndexesBySize(): Promise<{ root: string; projects: string[] }[]> {
-  let text = "";
-  try {
-    text = (await run("python3", ["-m", "pip", "config", "list"])).stdout;
-  } catch {
-    return [];
-  }
-  text += ` ${process.env.PIP_EXTRA_INDEX_URL ?? ""} ${process.env.PIP_INDEX_URL ?? ""}`;
-  const roots = [...text.matchAll(/file:\/\/(\/[^\s'"]+\/simple)\/?/g)].map((m) =>
-    fileURLToPath(`file://${m[1]}`),
-  );
-  return [...new Set(roots)]
-    .filter((root) => existsSync(root))
+  return (await configuredFileIndexes())
     .map((root) => ({
       root,
       projects: readdirSync(root, { withFileTypes: true })

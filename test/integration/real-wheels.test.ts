@@ -8,28 +8,13 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { startStaticFileServer } from "../fixtures/static-file-server.js";
 import { createWorkspace } from "../helpers/freshmirror-cli.js";
 import { runPip } from "../helpers/pip.js";
+import { configuredFileIndexes } from "../helpers/pip-wheel-stores.js";
 
 const run = promisify(execFile);
-
-/** The `file://…/simple` indexes pip on this machine is configured with (config files and PIP_* variables). */
-async function configuredFileIndexes(): Promise<string[]> {
-  let text = "";
-  try {
-    text = (await run("python3", ["-m", "pip", "config", "list"])).stdout;
-  } catch {
-    return [];
-  }
-  text += ` ${process.env.PIP_EXTRA_INDEX_URL ?? ""} ${process.env.PIP_INDEX_URL ?? ""}`;
-  const roots = [...text.matchAll(/file:\/\/(\/[^\s'"]+\/simple)\/?/g)].map((m) =>
-    fileURLToPath(`file://${m[1]}`),
-  );
-  return [...new Set(roots)].filter((root) => existsSync(root));
-}
 
 test("real numpy wheels from the machine's wheel store: synced, verified, pip-installed and imported", async (t) => {
   const indexes = await configuredFileIndexes();
