@@ -10,7 +10,7 @@ import {
   UnknownMirrorError,
   UsageError,
 } from "../errors.js";
-import { checkCommand } from "./check-command.js";
+import { checkCommand } from "../pypi/check/check-command.js";
 import { type Command, type CommandIo, EXIT_FAILED, EXIT_USAGE } from "./command-io.js";
 import { configCommand } from "./config-command.js";
 import { gcCommand } from "./gc-command.js";

@@ -1,37 +1,37 @@
-// `freshmirror check --then CMD ...`: once the mirror is current, run a command (no shell) with
-// the project and version it waited for. The hook runner in src/events runs commands for events
+// `--then CMD ...` of CLI commands that wait (`freshmirror check --wait`): once the wait is over,
+// run a command (no shell) with the values the waiting command names (`{project}`, `{version}`). The hook runner in src/events runs commands for events
 // with its own timeouts and delivery log; this is the CLI's simpler case (inherit our output,
 // pass on the exit code), so it stays here rather than reaching into the hook runner's internals.
 import { spawn } from "node:child_process";
-import type { CheckReport } from "./check-report.js";
 import { type CommandIo, EXIT_FAILED, EXIT_USAGE } from "./command-io.js";
+
+export interface ThenValues {
+  /** `{name}` placeholders in the command's arguments, replaced by these values. */
+  readonly placeholders: Readonly<Record<string, string>>;
+  /** Extra environment variables for the command (FRESHMIRROR_*). */
+  readonly env: Readonly<Record<string, string>>;
+}
 
 /**
  * Runs the --then command, its output to ours (stderr only when `json`: stdout stays the report
- * alone); resolves with its exit code. `{project}` and `{version}` in its arguments become the
- * first project and its newest wanted version, also passed as FRESHMIRROR_* variables.
+ * alone); resolves with its exit code. `{name}` in its arguments becomes `values.placeholders[name]`
+ * (unknown names are left as they are).
  */
 export function runThenCommand(
   argv: string[],
-  report: CheckReport,
+  values: ThenValues,
   io: CommandIo,
   json: boolean,
 ): Promise<number> {
-  const first = report.projects[0];
-  const values: Record<string, string> = {
-    project: first?.project ?? "",
-    version: first?.newestOnMirror ?? first?.newestUpstream ?? "",
-  };
-  const args = argv.map((arg) => arg.replace(/\{(project|version)\}/g, (_, k: string) => values[k] ?? ""));
+  const args = argv.map((arg) =>
+    arg.replace(/\{([a-z_]+)\}/g, (whole, k: string) => values.placeholders[k] ?? whole),
+  );
   return new Promise((resolve) => {
     const child = spawn(args[0] as string, args.slice(1), {
       cwd: io.cwd,
       env: {
         ...io.env,
-        FRESHMIRROR_CHECK_MIRROR: report.mirror,
-        FRESHMIRROR_CHECK_UPSTREAM: report.upstream,
-        FRESHMIRROR_PROJECT: values.project,
-        FRESHMIRROR_VERSION: values.version,
+        ...values.env,
       },
       stdio: ["ignore", "pipe", "pipe"],
       shell: false,

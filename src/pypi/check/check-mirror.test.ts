@@ -5,7 +5,11 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { type PypiUpstream, publishTorchLike, startPypiUpstream } from "../../test/fixtures/pypi-upstream.js";
+import {
+  type PypiUpstream,
+  publishTorchLike,
+  startPypiUpstream,
+} from "../../../test/fixtures/pypi-upstream.js";
 import { checkMirror, createCheckClient } from "./check-mirror.js";
 
 const INDEX = "whl/cu121";

@@ -8,10 +8,14 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type PypiUpstream, publishTorchLike, startPypiUpstream } from "../../test/fixtures/pypi-upstream.js";
+import {
+  type PypiUpstream,
+  publishTorchLike,
+  startPypiUpstream,
+} from "../../../test/fixtures/pypi-upstream.js";
+import type { CommandIo } from "../../cli/command-io.js";
 import { checkCommand, checkHelp } from "./check-command.js";
 import type { CheckReport } from "./check-report.js";
-import type { CommandIo } from "./command-io.js";
 
 const INDEX = "whl/cu121";
 const NEW_TORCH = { index: INDEX, project: "torch", version: "2.8.0+cu121", dependencies: ["filelock"] };

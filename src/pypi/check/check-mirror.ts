@@ -1,7 +1,7 @@
 // One pass of `freshmirror check`: fetch each project's page from the mirror and from upstream
 // (PEP 691 JSON, else PEP 503 HTML) with the project's one upstream client, and compare them.
 // https://packaging.python.org/en/latest/specifications/simple-repository-api/
-import { formatDuration } from "../config/duration.js";
+import { formatDuration } from "../../config/duration.js";
 import {
   BodyTooLargeError,
   describeError,
@@ -10,12 +10,12 @@ import {
   UpstreamNetworkError,
   UpstreamStatusError,
   UpstreamTimeoutError,
-} from "../errors.js";
-import { compareProjectPages, projectPageUrl } from "../pypi/mirror-comparison.js";
-import { parseSpecifierSet } from "../pypi/pep440-specifier.js";
-import type { ProjectPage } from "../pypi/project-page.js";
-import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../pypi/simple-index-content-type.js";
-import { UpstreamClient } from "../upstream/http-client.js";
+} from "../../errors.js";
+import { UpstreamClient } from "../../upstream/http-client.js";
+import { compareProjectPages, projectPageUrl } from "../mirror-comparison.js";
+import { parseSpecifierSet } from "../pep440-specifier.js";
+import type { ProjectPage } from "../project-page.js";
+import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "../simple-index-content-type.js";
 import type { CheckError, CheckReport, ProjectCheck } from "./check-report.js";
 
 /** Idle timeout of one request (connect, headers, between body chunks). */

@@ -1,7 +1,7 @@
 // What `freshmirror check` found: the report's shape (its --json output) and its text forms.
-import { formatDuration } from "../config/duration.js";
-import type { ErrorCode } from "../errors.js";
-import type { ProjectComparison } from "../pypi/mirror-comparison.js";
+import { formatDuration } from "../../config/duration.js";
+import type { ErrorCode } from "../../errors.js";
+import type { ProjectComparison } from "../mirror-comparison.js";
 
 export interface CheckError {
   side: "mirror" | "upstream";

@@ -4,16 +4,16 @@
 // has had them (PEP 700 `upload-time`). `--wait` polls until the mirror has caught up, then
 // optionally runs a command. Works against any simple-repository index; needs no config.
 // This file is the command: its options and the --wait loop. One pass is check-mirror.ts, the
-// comparison src/pypi/mirror-comparison.ts, the report check-report.ts, --then then-command.ts.
+// comparison ../mirror-comparison.ts, the report check-report.ts, --then src/cli/then-command.ts.
 // https://packaging.python.org/en/latest/specifications/simple-repository-api/
 import { setTimeout as sleep } from "node:timers/promises";
-import { formatDuration, parseDuration } from "../config/duration.js";
-import { describeError, UsageError } from "../errors.js";
-import { versionFilter } from "../pypi/mirror-comparison.js";
+import { type CommandIo, EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseCommandArgs } from "../../cli/command-io.js";
+import { runThenCommand, type ThenValues } from "../../cli/then-command.js";
+import { formatDuration, parseDuration } from "../../config/duration.js";
+import { describeError, UsageError } from "../../errors.js";
+import { versionFilter } from "../mirror-comparison.js";
 import { checkMirror, createCheckClient } from "./check-mirror.js";
 import { type CheckReport, formatCheckReport, plural, satisfied, waitingLine } from "./check-report.js";
-import { type CommandIo, EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseCommandArgs } from "./command-io.js";
-import { runThenCommand } from "./then-command.js";
 
 export const checkHelp = `freshmirror check --mirror URL --upstream URL --project NAME [--project NAME ...]
                   [--version SPEC] [--wait] [--timeout T] [--interval T] [--json] [--then CMD ...]
@@ -188,6 +188,22 @@ async function check(argv: string[], io: CommandIo): Promise<number> {
     if (!values.json) io.stdout.write(`upstream has no version matching ${version}\n`);
     return values.wait || thenArgv !== undefined ? EXIT_FAILED : EXIT_OK;
   }
-  if (thenArgv !== undefined) return runThenCommand(thenArgv, report, io, values.json === true);
+  if (thenArgv !== undefined) return runThenCommand(thenArgv, thenValues(report), io, values.json === true);
   return EXIT_OK;
+}
+
+/** `{project}` and `{version}`: the first project and its newest wanted version (also as env). */
+function thenValues(report: CheckReport): ThenValues {
+  const first = report.projects[0];
+  const project = first?.project ?? "";
+  const version = first?.newestOnMirror ?? first?.newestUpstream ?? "";
+  return {
+    placeholders: { project, version },
+    env: {
+      FRESHMIRROR_CHECK_MIRROR: report.mirror,
+      FRESHMIRROR_CHECK_UPSTREAM: report.upstream,
+      FRESHMIRROR_PROJECT: project,
+      FRESHMIRROR_VERSION: version,
+    },
+  };
 }
