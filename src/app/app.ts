@@ -16,7 +16,6 @@ import { FsBlobStore } from "../store/fs/fs-blob-store.js";
 import type { LagRepository } from "../store/state-repositories.js";
 import { StateStore } from "../store/state-store.js";
 import { BlobFetcher } from "../sync/blob-fetcher.js";
-import { lagStoreOf } from "../sync/mirror-status.js";
 import { UpstreamClient } from "../upstream/http-client.js";
 import { UpstreamFailures } from "../upstream/upstream-failures.js";
 import { DEFAULT_SUBJECTS, kindOf } from "./mirror-kinds.js";
@@ -57,8 +56,7 @@ export class App {
     this.blobs = blobs;
     this.logsDir = resolve(this.dataDir, "logs");
     this.publicUrls = new PublicUrl(config.publicUrl, config.publicUrlConfigured);
-    // The same instance the status code reads (one per state store).
-    this.lag = lagStoreOf(state);
+    this.lag = state.lag;
     for (const mirror of config.mirrors) {
       const kind = kindOf(mirror.type);
       if (!kind)

@@ -14,7 +14,7 @@
 //   lag is unknown: no figure (null), level "unknown", with since when and the last good look.
 //   A figure then would be one nobody checked (a watched mirror would show a green 0).
 import type { Config, MirrorConfig } from "../config/schema.js";
-import type { LagRepository, UpstreamCheck } from "../store/state-repositories.js";
+import type { UpstreamCheck } from "../store/state-repositories.js";
 import {
   type CurrentSnapshot,
   isLockHolderAlive,
@@ -30,11 +30,6 @@ export type LagLevel = "ok" | "warn" | "critical" | "unknown";
 
 /** Where a lag figure comes from: the watcher's change records, or the last sync's age. */
 export type LagBasis = "watch" | "last-sync";
-
-/** The state store's lag repository (its statements prepared once). */
-export function lagStoreOf(state: StateStore): LagRepository {
-  return state.lag;
-}
 
 export interface MirrorStatus {
   name: string;
@@ -135,7 +130,7 @@ export function mirrorStatus(
   state: StateStore,
   now: number,
   snapshots: readonly CurrentSnapshot[] = state.currentSnapshots(config.name),
-  check: UpstreamCheck | undefined = lagStoreOf(state).check(config.name),
+  check: UpstreamCheck | undefined = state.lag.check(config.name),
 ): MirrorStatus {
   row = interruptedRow(state, row);
   const lastFullSuccess = state.lastFullRun(config.name, "success");
@@ -143,7 +138,7 @@ export function mirrorStatus(
   const lastSuccessAt = row?.lastSuccessAt ?? null;
   const measured =
     basis === "watch" && lastSuccessAt !== null
-      ? lagStoreOf(state).lagMs(config.name, now)
+      ? state.lag.lagMs(config.name, now)
       : lagOf(config, lastFullSuccess, lastSuccessAt, now);
   const checked = config.mode === "mirror" && check !== undefined;
   const failingSince = checked ? check.failingSince : null;
@@ -193,7 +188,7 @@ export function mirrorStatus(
 export function collectMirrorStatuses(config: Config, state: StateStore, now = Date.now()): MirrorStatus[] {
   const rows = new Map(state.listMirrorRows().map((r) => [r.name, r]));
   const snapshots = state.allCurrentSnapshots();
-  const checks = lagStoreOf(state).allChecks();
+  const checks = state.lag.allChecks();
   return config.mirrors.map((m) =>
     mirrorStatus(m, rows.get(m.name), state, now, snapshots.get(m.name) ?? [], checks.get(m.name)),
   );
@@ -209,7 +204,7 @@ export interface LagPoint {
  * publish time (published − first seen), and the oldest pending change now.
  */
 export function watchedLagHistory(state: StateStore, mirror: string, now: number, limit = 200): LagPoint[] {
-  const lag = lagStoreOf(state);
+  const lag = state.lag;
   const samples = lag.history(mirror, limit);
   const points = samples
     .filter((s) => s.publishedAt !== null)
