@@ -14,13 +14,13 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { relative, resolve } from "node:path";
-import type { App } from "../app/app.js";
 import { AuthError, BadRequestError, MethodNotAllowedError, NotFoundError } from "../errors.js";
 import { streamEvents } from "../events/sse-stream.js";
 import { type MirrorStatusCache, mirrorStatus } from "../sync/mirror-status.js";
 import type { Scheduler } from "../sync/scheduler.js";
 import { decodeSegment } from "./decode-segment.js";
 import type { RouteResult } from "./route-handler.js";
+import type { ServedApp } from "./served-app.js";
 import { mirrorToJson, runToJson } from "./status-json.js";
 
 const MAX_BODY_BYTES = 4096;
@@ -83,10 +83,10 @@ export interface ApiOptions {
 }
 
 export class ApiRoutes {
-  readonly #app: App;
+  readonly #app: ServedApp;
   readonly #options: ApiOptions;
 
-  constructor(app: App, options: ApiOptions) {
+  constructor(app: ServedApp, options: ApiOptions) {
     this.#app = app;
     this.#options = options;
   }

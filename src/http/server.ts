@@ -2,7 +2,6 @@
 // into clear answers, and counts what it serves.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { App } from "../app/app.js";
 import type { MirrorConfig } from "../config/schema.js";
 import {
   errorCodeOf,
@@ -25,6 +24,7 @@ import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.js";
 import { mirrorzDocument } from "./mirrorz.js";
 import type { RouteHandler, RouteResult } from "./route-handler.js";
 import { RouteTable } from "./route-table.js";
+import type { ServedApp } from "./served-app.js";
 import { renderMirrorPage, renderStatusPage } from "./status-page.js";
 import { tunasyncJobs } from "./tunasync-jobs.js";
 
@@ -61,7 +61,7 @@ export interface ServerOptions {
 const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 /** The base URL pages show: `public_url` when configured, else what the reader asked for. */
-export function publicBaseUrl(app: App, req: IncomingMessage): string {
+export function publicBaseUrl(app: ServedApp, req: IncomingMessage): string {
   if (app.config.publicUrlConfigured) return app.config.publicUrl;
   const host = req.headers.host;
   if (host === undefined || !HOST_HEADER.test(host)) return app.config.publicUrl;
@@ -149,7 +149,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, lo
 
 const GET = ["GET", "HEAD"] as const;
 
-export function createRequestHandler(app: App, stats: ServeStats, options: ServerOptions = {}) {
+export function createRequestHandler(app: ServedApp, stats: ServeStats, options: ServerOptions = {}) {
   const scheduler = options.scheduler ?? createScheduler(app);
   const statuses = new MirrorStatusCache(app.config, app.state);
   const api = new ApiRoutes(app, { scheduler, adminToken: options.adminToken, statuses });
@@ -311,7 +311,7 @@ export function createRequestHandler(app: App, stats: ServeStats, options: Serve
 }
 
 export async function startServer(
-  app: App,
+  app: ServedApp,
   host: string,
   port: number,
   options: ServerOptions = {},
