@@ -10,7 +10,10 @@ import { parseDuration, parseSize } from "./duration.js";
 import type { Config } from "./schema.js";
 
 /** These configs hold PyPI mirrors only. */
-function parseConfigText(text: string, source: string): Omit<Config, "mirrors"> & { mirrors: readonly PypiMirrorConfig[] } {
+function parseConfigText(
+  text: string,
+  source: string,
+): Omit<Config, "mirrors"> & { mirrors: readonly PypiMirrorConfig[] } {
   return parseAny(text, source) as Omit<Config, "mirrors"> & { mirrors: readonly PypiMirrorConfig[] };
 }
 
