@@ -172,4 +172,15 @@ export const MIGRATIONS: readonly string[] = [
     last_error TEXT
   ) WITHOUT ROWID;
   `,
+  // 7: references between blobs (an OCI index names its manifests, a manifest its config and
+  // layers): the owner of a parent records them while it keeps it, and neither gc nor cache
+  // eviction removes a blob a kept parent references.
+  `
+  CREATE TABLE blob_refs (
+    parent TEXT NOT NULL,
+    child TEXT NOT NULL,
+    PRIMARY KEY (parent, child)
+  ) WITHOUT ROWID;
+  CREATE INDEX blob_refs_by_child ON blob_refs(child);
+  `,
 ];

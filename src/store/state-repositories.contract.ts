@@ -273,6 +273,75 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
     });
 
     withRepos(
+      "blob references: what a kept blob references, transitively, is neither collected nor evicted",
+      ({ blobs, snapshots, proxyCache }) => {
+        // An index (1) names a manifest (2) that names a layer (3); 4 is an orphan; all old.
+        for (const n of [1, 2, 3, 4]) blobs.record(digest(n), 100 + n, "sync", 10);
+        blobs.addReferences(digest(1), [digest(2)]);
+        blobs.addReferences(digest(2), [digest(3), digest(3)]);
+        assert.deepEqual(blobs.references(digest(2)), [digest(3)], "a reference is kept once");
+        const indexFile = file("index", 1, { path: "repo/manifests/index" });
+        snapshots.publish("m", null, [{ idx: "repo", projects: [], files: [indexFile] }], 20, 1);
+        assert.deepEqual(
+          blobs.unreferenced(100).map((b) => b.sha256),
+          [digest(4)],
+          "the snapshot keeps the index, the index its manifest, the manifest its layer",
+        );
+        snapshots.publish("m", null, [{ idx: "repo", projects: [], files: [] }], 30, 1);
+        assert.deepEqual(
+          blobs
+            .unreferenced(100)
+            .map((b) => b.sha256)
+            .sort(),
+          [digest(1), digest(2), digest(3), digest(4)],
+          "once no snapshot lists the index, the whole tree goes in one pass",
+        );
+        blobs.touch(digest(1), 200);
+        assert.deepEqual(
+          blobs.unreferenced(100).map((b) => b.sha256),
+          [digest(4)],
+          "a recently used parent keeps its old children",
+        );
+        blobs.touch(digest(1), 10);
+        // A blob fetched on demand (an index pulled through) keeps what it references.
+        blobs.record(digest(5), 105, "fetch", 10);
+        blobs.addReferences(digest(5), [digest(2)]);
+        assert.deepEqual(
+          blobs
+            .unreferenced(100)
+            .map((b) => b.sha256)
+            .sort(),
+          [digest(1), digest(4)],
+          "gc never returns fetched blobs, and keeps what they reference",
+        );
+        // A parent kept outside the blob store (a manifest held in a table) keeps its children.
+        blobs.addReferences(digest(9), [digest(4)]);
+        assert.deepEqual(
+          blobs.unreferenced(100).map((b) => b.sha256),
+          [digest(1)],
+        );
+        blobs.dropReferences(digest(9));
+        assert.deepEqual(blobs.references(digest(9)), []);
+
+        // Eviction: a fetched index (6) names a fetched manifest (7); only the index is a candidate.
+        blobs.record(digest(6), 106, "fetch", 1);
+        blobs.record(digest(7), 107, "fetch", 2);
+        blobs.addReferences(digest(6), [digest(7)]);
+        assert.deepEqual(
+          proxyCache.evictionCandidates(10).map((c) => c.sha256),
+          [digest(6), digest(5)],
+          "a referenced fetched blob is not evicted while its parent is kept",
+        );
+        blobs.delete(digest(6));
+        assert.deepEqual(blobs.references(digest(6)), [], "a deleted blob's references go with it");
+        assert.deepEqual(
+          proxyCache.evictionCandidates(10).map((c) => c.sha256),
+          [digest(7), digest(5)],
+        );
+      },
+    );
+
+    withRepos(
       "proxy cache: pages with opaque bodies, files, digests of unhashed files",
       ({ proxyCache, blobs }) => {
         const body = new Uint8Array([31, 139, 8, 0, 1, 2, 3]);

@@ -204,9 +204,25 @@ export interface BlobRepository {
   digests(): Set<string>;
   /** Best effort: an access time only orders eviction, so a full disk must not fail a read. */
   touch(sha256: string, now: number): void;
+  /** Forgets the blob, and the references it makes (what it referenced may become garbage). */
   delete(sha256: string): void;
-  /** Blobs no snapshot lists (as a file or as core metadata), last used before `before`. */
+  /**
+   * What gc may remove: blobs last used before `before` that nothing live reaches. Live are the
+   * blobs a snapshot lists (as a file or as core metadata), blobs fetched on demand (max_cache_size
+   * governs those), blobs used since `before`, parents kept outside the blob store, and whatever
+   * a live blob references, transitively. Blobs fetched on demand are never in the answer.
+   */
   unreferenced(before: number): BlobRow[];
+  /**
+   * Records that `parent` references `children` (an OCI index its manifests, a manifest its config
+   * and layers). The references last while the parent does (`delete` drops them) or until
+   * `dropReferences`: as long as they stand, the children are neither collected nor evicted.
+   */
+  addReferences(parent: string, children: readonly string[]): void;
+  /** What `parent` references. */
+  references(parent: string): string[];
+  /** Drops what `parent` references (its owner no longer keeps it). */
+  dropReferences(parent: string): void;
 }
 
 export interface RunRepository {
@@ -280,7 +296,10 @@ export interface ProxyCacheRepository {
   file(mirror: string, path: string): ProxyFileRow | undefined;
   /** Bytes of blobs fetched on demand (the pull-through cache). */
   fetchedBytes(): number;
-  /** Blobs fetched on demand that no published snapshot lists, least recently used first. */
+  /**
+   * Blobs fetched on demand that no published snapshot lists and no kept blob references, least
+   * recently used first (evicting a parent makes its children candidates).
+   */
   evictionCandidates(limit: number): { sha256: string; size: number }[];
   /** Records the digest of downloaded bytes (for files upstream lists without one). */
   setDigest(
