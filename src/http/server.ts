@@ -249,12 +249,17 @@ export function createRequestHandler(app: App, stats: ServeStats, options: Serve
     });
     table.add(GET, "/help", (_req, res) => redirect(res, "/help/"));
     table.add(GET, "/help/*rest", (req, res, params) => {
-      const ociMirrors = app.config.mirrors
-        .filter((m) => (m.type as string) === "oci" && !m.disabled)
-        .map((m) => m.name);
+      const ociMirrors = app.config.mirrors.filter((m) => m.type === "oci" && !m.disabled).map((m) => m.name);
       const ctx: HelpContext = { publicUrl: publicBaseUrl(app, req), siteName, ociMirrors };
       const name = decodeSegment((params.rest ?? "").replace(/\/$/, ""));
-      if (name === "") return sendBody(req, res, "help", html, renderHelpIndex(app.config.mirrors, ctx));
+      if (name === "")
+        return sendBody(
+          req,
+          res,
+          "help",
+          html,
+          renderHelpIndex(app.config.mirrors as Parameters<typeof renderHelpIndex>[0], ctx),
+        );
       const mirror = app.mirror(name);
       return sendBody(req, res, "help", html, mirror.renderHelp(ctx));
     });

@@ -46,10 +46,23 @@ test("gc keeps what a snapshot or a kept manifest references, transitively, and 
     const pulledLayer = await put("layer pulled on demand", "fetch", 1);
     const pulledManifest = await put(`{manifest ${pulledLayer}}`, "sync", 1);
     const pulledIndex = await put(`{index ${pulledManifest}}`, "fetch", 1);
-    state.blobs.addReferences(index, [manifest]);
-    state.blobs.addReferences(manifest, [config, layer]);
-    state.blobs.addReferences(pulledIndex, [pulledManifest]);
-    state.blobs.addReferences(pulledManifest, [pulledLayer]);
+    const keep = (parent: string, children: string[], origin: string) =>
+      state.manifests.putManifest(
+        {
+          mirror: origin === "fetch" ? "hub" : "m",
+          repository: "org/img",
+          digest: `sha256:${parent}`,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          size: 1,
+          fetchedAt: 1,
+          lastUsedAt: 1,
+        },
+        children.map((c) => ({ digest: `sha256:${c}`, mediaType: "application/octet-stream", size: 1 })),
+      );
+    keep(index, [manifest], "sync");
+    keep(manifest, [config, layer], "sync");
+    keep(pulledIndex, [pulledManifest], "fetch");
+    keep(pulledManifest, [pulledLayer], "fetch");
     state.publish(
       "m",
       null,
@@ -83,6 +96,11 @@ test("gc keeps what a snapshot or a kept manifest references, transitively, and 
     assert.deepEqual(second.blobs.map((b) => b.sha256).sort(), [layer, config, manifest, index].sort());
     for (const gone of [layer, config, manifest, index]) assert.equal(await store.has(gone), false);
     assert.equal(await store.has(pulledManifest), true, "a fetched index still keeps its manifest");
+    assert.equal(
+      state.manifests.manifestAnywhere(`sha256:${index}`),
+      undefined,
+      "a collected manifest's row goes",
+    );
   } finally {
     state.close();
     rmSync(dir, { recursive: true, force: true });

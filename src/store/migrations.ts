@@ -172,15 +172,39 @@ export const MIGRATIONS: readonly string[] = [
     last_error TEXT
   ) WITHOUT ROWID;
   `,
-  // 7: references between blobs (an OCI index names its manifests, a manifest its config and
-  // layers): the owner of a parent records them while it keeps it, and neither gc nor cache
-  // eviction removes a blob a kept parent references.
+  // 7: content-addressed manifests (OCI issue): a tag names a digest (until rechecked); a manifest
+  // is a blob in the blob store (raw upstream bytes, keyed by their sha256) with its media type;
+  // its references (config, layers, an index's children) are kept so garbage collection of any
+  // kind can count what still points at a blob.
   `
-  CREATE TABLE blob_refs (
+  CREATE TABLE tags (
+    mirror TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    checked_at INTEGER NOT NULL,
+    PRIMARY KEY (mirror, repository, tag)
+  ) WITHOUT ROWID;
+  CREATE INDEX tags_by_digest ON tags(digest);
+  CREATE TABLE manifests (
+    mirror TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    last_used_at INTEGER NOT NULL,
+    PRIMARY KEY (mirror, repository, digest)
+  ) WITHOUT ROWID;
+  CREATE INDEX manifests_by_digest ON manifests(digest);
+  CREATE TABLE manifest_references (
     parent TEXT NOT NULL,
     child TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
     PRIMARY KEY (parent, child)
-  ) WITHOUT ROWID;
-  CREATE INDEX blob_refs_by_child ON blob_refs(child);
+  );
+  CREATE INDEX manifest_references_by_child ON manifest_references(child);
   `,
 ];

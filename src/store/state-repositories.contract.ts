@@ -3,7 +3,13 @@
 // cache-store tests.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { FileRecord, ProxyFileRow, ProxyPageRow, StateRepositories } from "./state-repositories.js";
+import type {
+  FileRecord,
+  ProxyFileRow,
+  ProxyPageRow,
+  StateRepositories,
+  TagRow,
+} from "./state-repositories.js";
 
 export interface StateFixture {
   repos: StateRepositories;
@@ -273,21 +279,33 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
     });
 
     withRepos(
-      "blob references: what a kept blob references, transitively, is neither collected nor evicted",
-      ({ blobs, snapshots, proxyCache }) => {
+      "manifest references: what a kept manifest references, transitively, is neither collected nor evicted",
+      ({ blobs, snapshots, proxyCache, manifests }) => {
+        const keep = (parent: number, children: number[], mirror = "m") =>
+          manifests.putManifest(
+            {
+              mirror,
+              repository: "org/img",
+              digest: `sha256:${digest(parent)}`,
+              mediaType: "application/vnd.oci.image.index.v1+json",
+              size: 100 + parent,
+              fetchedAt: 1,
+              lastUsedAt: 1,
+            },
+            children.map((c) => ({ digest: `sha256:${digest(c)}`, mediaType: "x", size: 100 + c })),
+          );
         // An index (1) names a manifest (2) that names a layer (3); 4 is an orphan; all old.
         for (const n of [1, 2, 3, 4]) blobs.record(digest(n), 100 + n, "sync", 10);
-        blobs.addReferences(digest(1), [digest(2)]);
-        blobs.addReferences(digest(2), [digest(3), digest(3)]);
-        assert.deepEqual(blobs.references(digest(2)), [digest(3)], "a reference is kept once");
-        const indexFile = file("index", 1, { path: "repo/manifests/index" });
-        snapshots.publish("m", null, [{ idx: "repo", projects: [], files: [indexFile] }], 20, 1);
+        keep(1, [2]);
+        keep(2, [3]);
+        const indexFile = file("index", 1, { path: "org/img/manifests/index" });
+        snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [indexFile] }], 20, 1);
         assert.deepEqual(
           blobs.unreferenced(100).map((b) => b.sha256),
           [digest(4)],
           "the snapshot keeps the index, the index its manifest, the manifest its layer",
         );
-        snapshots.publish("m", null, [{ idx: "repo", projects: [], files: [] }], 30, 1);
+        snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [] }], 30, 1);
         assert.deepEqual(
           blobs
             .unreferenced(100)
@@ -300,12 +318,12 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
         assert.deepEqual(
           blobs.unreferenced(100).map((b) => b.sha256),
           [digest(4)],
-          "a recently used parent keeps its old children",
+          "a recently used manifest keeps its old children",
         );
         blobs.touch(digest(1), 10);
-        // A blob fetched on demand (an index pulled through) keeps what it references.
+        // A manifest fetched on demand (an index pulled through) keeps what it references.
         blobs.record(digest(5), 105, "fetch", 10);
-        blobs.addReferences(digest(5), [digest(2)]);
+        keep(5, [2], "other");
         assert.deepEqual(
           blobs
             .unreferenced(100)
@@ -314,26 +332,24 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
           [digest(1), digest(4)],
           "gc never returns fetched blobs, and keeps what they reference",
         );
-        // A parent kept outside the blob store (a manifest held in a table) keeps its children.
-        blobs.addReferences(digest(9), [digest(4)]);
-        assert.deepEqual(
-          blobs.unreferenced(100).map((b) => b.sha256),
-          [digest(1)],
+        blobs.delete(digest(1));
+        assert.equal(
+          manifests.manifestAnywhere(`sha256:${digest(1)}`),
+          undefined,
+          "a deleted manifest's rows go",
         );
-        blobs.dropReferences(digest(9));
-        assert.deepEqual(blobs.references(digest(9)), []);
+        assert.deepEqual(manifests.references(`sha256:${digest(1)}`), [], "and its references");
 
         // Eviction: a fetched index (6) names a fetched manifest (7); only the index is a candidate.
         blobs.record(digest(6), 106, "fetch", 1);
         blobs.record(digest(7), 107, "fetch", 2);
-        blobs.addReferences(digest(6), [digest(7)]);
+        keep(6, [7], "other");
         assert.deepEqual(
           proxyCache.evictionCandidates(10).map((c) => c.sha256),
           [digest(6), digest(5)],
-          "a referenced fetched blob is not evicted while its parent is kept",
+          "a referenced fetched blob is not evicted while the manifest naming it is kept",
         );
         blobs.delete(digest(6));
-        assert.deepEqual(blobs.references(digest(6)), [], "a deleted blob's references go with it");
         assert.deepEqual(
           proxyCache.evictionCandidates(10).map((c) => c.sha256),
           [digest(7), digest(5)],
@@ -391,6 +407,84 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
           proxyCache.evictionCandidates(10).map((c) => c.sha256),
           [digest(2), digest(1)],
         );
+      },
+    );
+
+    withRepos(
+      "manifests: tags name digests, manifests keep their references in order, live digests count what is kept",
+      ({ manifests }) => {
+        const index = `sha256:${digest(10)}`;
+        const image = `sha256:${digest(11)}`;
+        const config = `sha256:${digest(12)}`;
+        const layer = `sha256:${digest(13)}`;
+        assert.equal(manifests.tag("hub", "library/alpine", "3"), undefined);
+        manifests.putTag({
+          mirror: "hub",
+          repository: "library/alpine",
+          tag: "3",
+          digest: index,
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          checkedAt: 100,
+        });
+        manifests.touchTag("hub", "library/alpine", "3", 200);
+        assert.deepEqual(manifests.tag("hub", "library/alpine", "3"), {
+          mirror: "hub",
+          repository: "library/alpine",
+          tag: "3",
+          digest: index,
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          checkedAt: 200,
+        });
+        // A tag moved upstream: it names the new digest.
+        manifests.putTag({
+          ...(manifests.tag("hub", "library/alpine", "3") as TagRow),
+          digest: image,
+          checkedAt: 300,
+        });
+        assert.equal(manifests.tag("hub", "library/alpine", "3")?.digest, image);
+        assert.deepEqual(
+          manifests.tagsOf("hub").map((t) => t.tag),
+          ["3"],
+        );
+
+        const row = {
+          mirror: "hub",
+          repository: "library/alpine",
+          digest: image,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          size: 500,
+          fetchedAt: 10,
+          lastUsedAt: 10,
+        };
+        const refs = [
+          { digest: config, mediaType: "application/vnd.oci.image.config.v1+json", size: 50 },
+          { digest: layer, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", size: 5000 },
+        ];
+        manifests.putManifest(row, refs);
+        manifests.putManifest(row, refs);
+        assert.deepEqual(manifests.manifest("hub", "library/alpine", image), row);
+        assert.deepEqual(manifests.manifestAnywhere(image), row);
+        assert.equal(manifests.manifest("other", "library/alpine", image), undefined);
+        assert.deepEqual(manifests.references(image), refs);
+        assert.deepEqual(manifests.referenced(layer), refs[1]);
+        assert.deepEqual(manifests.liveDigests(), new Set([image, config, layer]));
+        manifests.touchManifest("hub", "library/alpine", image, 99);
+        assert.equal(manifests.manifest("hub", "library/alpine", image)?.lastUsedAt, 99);
+        assert.deepEqual(
+          manifests.manifestsOf("hub").map((m) => m.digest),
+          [image],
+        );
+
+        // Kept by a second mirror too: forgetting one copy keeps its references live.
+        manifests.putManifest({ ...row, mirror: "hub2" }, refs);
+        manifests.deleteManifest("hub", "library/alpine", image);
+        assert.equal(manifests.manifest("hub", "library/alpine", image), undefined);
+        assert.deepEqual(manifests.liveDigests(), new Set([image, config, layer]));
+        manifests.deleteManifest("hub2", "library/alpine", image);
+        assert.deepEqual(manifests.liveDigests(), new Set());
+        assert.deepEqual(manifests.references(image), []);
+        manifests.deleteTag("hub", "library/alpine", "3");
+        assert.equal(manifests.tag("hub", "library/alpine", "3"), undefined);
       },
     );
   });

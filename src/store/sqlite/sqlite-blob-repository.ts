@@ -7,7 +7,6 @@ export class SqliteBlobRepository implements BlobRepository {
   readonly #stmts;
 
   readonly #deleteTx: (sha256: string) => void;
-  readonly #addReferencesTx: (parent: string, children: readonly string[]) => void;
 
   constructor(db: SqliteDatabase) {
     this.#stmts = {
@@ -20,33 +19,32 @@ export class SqliteBlobRepository implements BlobRepository {
       ),
       touchBlob: db.prepare("UPDATE blobs SET last_access_at = ? WHERE sha256 = ?"),
       deleteBlob: db.prepare("DELETE FROM blobs WHERE sha256 = ?"),
-      // Mark and sweep in one statement: the live set grows from the roots along blob_refs
-      // (UNION, not UNION ALL, so a blob is visited once), and what it never reaches is garbage.
+      // Mark and sweep in one statement: the live set grows from the roots along the references
+      // of manifests (UNION, not UNION ALL, so a blob is visited once); what it never reaches is
+      // garbage. Manifest digests are "sha256:<hex>", blob names the hex.
       unreferencedBlobs: db.prepare(
         `WITH RECURSIVE live(sha256) AS (
            SELECT sha256 FROM files
            UNION SELECT metadata_sha256 FROM files WHERE metadata_sha256 IS NOT NULL
            UNION SELECT sha256 FROM blobs WHERE last_access_at >= @before OR origin = 'fetch'
-           UNION SELECT r.parent FROM blob_refs r WHERE NOT EXISTS (SELECT 1 FROM blobs p WHERE p.sha256 = r.parent)
-           UNION SELECT r.child FROM blob_refs r JOIN live l ON r.parent = l.sha256
+           UNION SELECT substr(r.child, 8) FROM manifest_references r
+             JOIN live l ON r.parent = 'sha256:' || l.sha256
+             WHERE r.child LIKE 'sha256:%'
          )
          SELECT sha256, size, created_at, last_access_at, origin FROM blobs b
          WHERE b.last_access_at < @before AND b.origin <> 'fetch'
            AND NOT EXISTS (SELECT 1 FROM live l WHERE l.sha256 = b.sha256)
          ORDER BY b.last_access_at`,
       ),
-      addReference: db.prepare("INSERT OR IGNORE INTO blob_refs (parent, child) VALUES (?, ?)"),
-      references: db.prepare("SELECT child FROM blob_refs WHERE parent = ? ORDER BY child").pluck(),
-      dropReferences: db.prepare("DELETE FROM blob_refs WHERE parent = ?"),
+      deleteManifestRows: db.prepare("DELETE FROM manifests WHERE digest = 'sha256:' || ?"),
+      deleteManifestReferences: db.prepare("DELETE FROM manifest_references WHERE parent = 'sha256:' || ?"),
       digests: db.prepare("SELECT sha256 FROM blobs").pluck(),
     };
     const stmts = this.#stmts;
     this.#deleteTx = db.transaction((sha256: string) => {
       stmts.deleteBlob.run(sha256);
-      stmts.dropReferences.run(sha256);
-    });
-    this.#addReferencesTx = db.transaction((parent: string, children: readonly string[]) => {
-      for (const child of children) stmts.addReference.run(parent, child);
+      stmts.deleteManifestRows.run(sha256);
+      stmts.deleteManifestReferences.run(sha256);
     });
   }
 
@@ -85,18 +83,6 @@ export class SqliteBlobRepository implements BlobRepository {
 
   delete(sha256: string): void {
     this.#deleteTx(sha256);
-  }
-
-  addReferences(parent: string, children: readonly string[]): void {
-    this.#addReferencesTx(parent, children);
-  }
-
-  references(parent: string): string[] {
-    return this.#stmts.references.all(parent) as string[];
-  }
-
-  dropReferences(parent: string): void {
-    this.#stmts.dropReferences.run(parent);
   }
 
   /** What gc may remove (see BlobRepository.unreferenced): a mark from the live roots, then a sweep. */
