@@ -1,11 +1,15 @@
 import { formatBytes, formatDuration } from "../config/duration.js";
+import { collectGarbage } from "../store/garbage-collector.js";
 import { type CommandIo, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
 
 export const gcHelp = `freshmirror gc [--dry-run] [--json] [--config FILE]
 
-Removes blobs that no snapshot lists and that were last used longer ago than gc_grace
-(default 1h), and reports the bytes freed. --dry-run only reports.`;
+Removes blobs that nothing live references and that were last used longer ago than gc_grace
+(default 1h), across every mirror, and reports the bytes freed. Live are the blobs a snapshot
+lists, blobs fetched on demand (max_cache_size bounds those), and whatever a live blob references
+(an OCI index its manifests, a manifest its config and layers), transitively. --dry-run lists
+what would go and removes nothing.`;
 
 export async function gcCommand(argv: string[], io: CommandIo): Promise<number> {
   const { values } = parseCommandArgs(
@@ -20,23 +24,26 @@ export async function gcCommand(argv: string[], io: CommandIo): Promise<number> 
   const app = await openApp(values.config, io, { writes: values["dry-run"] !== true });
   try {
     const dryRun = values["dry-run"] === true;
-    // Blobs fetched on demand are governed by max_cache_size, not by gc.
-    const garbage = app.state
-      .unreferencedBlobs(Date.now() - app.config.gcGraceMs)
-      .filter((b) => b.origin !== "fetch");
-    let freed = 0;
-    for (const blob of garbage) {
-      if (!dryRun) {
-        await app.blobs.remove(blob.sha256);
-        app.state.deleteBlob(blob.sha256);
-      }
-      freed += blob.size;
-    }
+    const report = await collectGarbage(
+      { records: app.state.blobs, store: app.blobs },
+      { before: Date.now() - app.config.gcGraceMs, dryRun },
+    );
+    const count = report.blobs.length;
     if (values.json) {
-      io.stdout.write(`${JSON.stringify({ dryRun, blobs: garbage.length, bytes: freed })}\n`);
-    } else {
       io.stdout.write(
-        `gc${dryRun ? " (dry run)" : ""}: ${garbage.length} unreferenced blob(s) older than ${formatDuration(app.config.gcGraceMs)}, ${formatBytes(freed)} ${dryRun ? "would be freed" : "freed"}\n`,
+        `${JSON.stringify({
+          dryRun,
+          blobs: count,
+          bytes: report.bytes,
+          removed: report.blobs.map((b) => ({ sha256: b.sha256, size: b.size, origin: b.origin })),
+        })}\n`,
+      );
+    } else {
+      if (dryRun)
+        for (const blob of report.blobs)
+          io.stdout.write(`would remove sha256:${blob.sha256} ${formatBytes(blob.size)} (${blob.origin})\n`);
+      io.stdout.write(
+        `gc${dryRun ? " (dry run)" : ""}: ${count} unreferenced blob(s) older than ${formatDuration(app.config.gcGraceMs)}, ${formatBytes(report.bytes)} ${dryRun ? "would be freed" : "freed"}\n`,
       );
     }
     return EXIT_OK;

@@ -58,15 +58,20 @@ export interface ReleaseNewEvent extends EventBase {
   runId?: number;
 }
 
-/** An image tag that now points at another manifest (emitted by the OCI mirror). */
-export interface ImageTagMovedEvent extends EventBase {
-  type: "image.tag_moved";
+/**
+ * An image tag the mirror serves now points at another manifest (emitted by an OCI mirror when a
+ * sync publishes the move: after a watch saw it, or on a scheduled sync).
+ */
+export interface ImageUpdatedEvent extends EventBase {
+  type: "image.updated";
   mirror: string;
   repository: string;
   tag: string;
-  digest: string;
-  /** Absent when the tag is new. */
-  previousDigest?: string;
+  /** The digest the mirror served before; absent when the tag is new to the mirror. */
+  oldDigest?: string;
+  newDigest: string;
+  /** The sync run that published it, when known. */
+  runId?: number;
 }
 
 export type FreshmirrorEvent =
@@ -74,7 +79,7 @@ export type FreshmirrorEvent =
   | SyncSucceededEvent
   | SyncFailedEvent
   | ReleaseNewEvent
-  | ImageTagMovedEvent;
+  | ImageUpdatedEvent;
 
 export type EventType = FreshmirrorEvent["type"];
 
@@ -83,7 +88,7 @@ export const EVENT_TYPES: readonly EventType[] = Object.freeze([
   "sync.succeeded",
   "sync.failed",
   "release.new",
-  "image.tag_moved",
+  "image.updated",
 ]);
 
 // Names operators may also write in `hooks[].on` and the SSE `type` query: the issue's wording
@@ -95,8 +100,10 @@ const EVENT_TYPE_ALIASES: Readonly<Record<string, EventType>> = Object.freeze({
   sync_started: "sync.started",
   sync_succeeded: "sync.succeeded",
   sync_failed: "sync.failed",
-  tag_moved: "image.tag_moved",
-  image_tag_moved: "image.tag_moved",
+  image_updated: "image.updated",
+  tag_moved: "image.updated",
+  image_tag_moved: "image.updated",
+  "image.tag_moved": "image.updated",
 });
 
 /**
@@ -150,7 +157,7 @@ export function eventSubject(event: FreshmirrorEvent): {
   switch (event.type) {
     case "release.new":
       return { mirror: event.mirror, project: event.project, version: event.version };
-    case "image.tag_moved":
+    case "image.updated":
       return { mirror: event.mirror, project: event.repository, version: event.tag };
     default:
       return { mirror: event.mirror, project: event.project, version: undefined };

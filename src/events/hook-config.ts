@@ -147,12 +147,12 @@ const hookSchema = z
       hook.versions !== undefined &&
       Array.isArray(hook.on) &&
       hook.on.length > 0 &&
-      !hook.on.some((t) => t === "release.new" || t === "image.tag_moved")
+      !hook.on.some((t) => t === "release.new" || t === "image.updated")
     ) {
       ctx.addIssue({
         code: "custom",
         path: ["versions"],
-        message: `only release.new (new_version) events carry a version; this hook is on ${hook.on.join(", ")}`,
+        message: `only release.new (new_version) and image.updated (a tag) events carry a version; this hook is on ${hook.on.join(", ")}`,
       });
     }
   });

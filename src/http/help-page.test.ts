@@ -75,3 +75,14 @@ test("the help page escapes what it shows and carries every section", () => {
   assert.ok(html.includes("OCI mirroring is not yet available"));
   assert.ok(!/(src|href)="https?:\/\/(?!m\.example|download\.pytorch\.org)/.test(html), "no outside assets");
 });
+
+test("with OCI mirrors configured the page stops saying OCI is unavailable and links their help", () => {
+  const m = mirror("pypi: { type: pypi, upstream: https://pypi.org, mode: proxy }");
+  const html = renderHelpPage(m, {
+    publicUrl: "https://m.example",
+    siteName: "S",
+    ociMirrors: ["dockerhub"],
+  });
+  assert.ok(!html.includes("not yet available"));
+  assert.ok(html.includes('<a href="/help/dockerhub">dockerhub</a>'));
+});

@@ -17,7 +17,7 @@ export interface HelpContext {
   /** Base URL of the server, no trailing slash: `http://mirror.example.edu`. */
   publicUrl: string;
   siteName: string;
-  /** Whether any OCI mirror is configured (none can be yet). */
+  /** The OCI (container registry) mirrors configured, by name. */
   ociMirrors: readonly string[];
 }
 
@@ -115,7 +115,7 @@ ${code(`poetry source add --priority=explicit ${indexName} ${first.url}\npoetry 
 
   const oci =
     ctx.ociMirrors.length > 0
-      ? `<p>Registry mirrors configured here: ${ctx.ociMirrors.map(escapeHtml).join(", ")}.</p>`
+      ? `<p id="oci-note">Registry mirrors configured here (Docker, containerd, podman, skopeo and Kubernetes set-up on each page): ${ctx.ociMirrors.map((m) => `<a href="/help/${encodeURIComponent(m)}">${escapeHtml(m)}</a>`).join(", ")}.</p>`
       : `<p class="error" id="oci-note"><strong>OCI mirroring is not yet available:</strong> no OCI (container registry) mirror is configured on this server, so Docker and containerd cannot use it yet. Once one is, the settings below apply.</p>`;
   const host = new URL(publicUrl).host;
   const daemonJson = JSON.stringify(

@@ -249,7 +249,8 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
     });
     table.add(GET, "/help", (_req, res) => redirect(res, "/help/"));
     table.add(GET, "/help/*rest", (req, res, params) => {
-      const ctx: HelpContext = { publicUrl: publicBaseUrl(app, req), siteName, ociMirrors: [] };
+      const ociMirrors = app.config.mirrors.filter((m) => m.type === "oci" && !m.disabled).map((m) => m.name);
+      const ctx: HelpContext = { publicUrl: publicBaseUrl(app, req), siteName, ociMirrors };
       const name = decodeSegment((params.rest ?? "").replace(/\/$/, ""));
       if (name === "")
         return sendBody(

@@ -67,7 +67,7 @@ export const pypiKind: MirrorKind<PypiMirrorConfig> & { validateBlob: typeof ver
               },
             );
           },
-          renderHelp: (ctx) => renderHelpPage(config, { ...ctx, ociMirrors: [] }),
+          renderHelp: (ctx) => renderHelpPage(config, { ociMirrors: [], ...ctx }),
         };
       },
       close: () => pullThrough.close(),

@@ -279,6 +279,85 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
     });
 
     withRepos(
+      "manifest references: what a kept manifest references, transitively, is neither collected nor evicted",
+      ({ blobs, snapshots, proxyCache, manifests }) => {
+        const keep = (parent: number, children: number[], mirror = "m") =>
+          manifests.putManifest(
+            {
+              mirror,
+              repository: "org/img",
+              digest: `sha256:${digest(parent)}`,
+              mediaType: "application/vnd.oci.image.index.v1+json",
+              size: 100 + parent,
+              fetchedAt: 1,
+              lastUsedAt: 1,
+            },
+            children.map((c) => ({ digest: `sha256:${digest(c)}`, mediaType: "x", size: 100 + c })),
+          );
+        // An index (1) names a manifest (2) that names a layer (3); 4 is an orphan; all old.
+        for (const n of [1, 2, 3, 4]) blobs.record(digest(n), 100 + n, "sync", 10);
+        keep(1, [2]);
+        keep(2, [3]);
+        const indexFile = file("index", 1, { path: "org/img/manifests/index" });
+        snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [indexFile] }], 20, 1);
+        assert.deepEqual(
+          blobs.unreferenced(100).map((b) => b.sha256),
+          [digest(4)],
+          "the snapshot keeps the index, the index its manifest, the manifest its layer",
+        );
+        snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [] }], 30, 1);
+        assert.deepEqual(
+          blobs
+            .unreferenced(100)
+            .map((b) => b.sha256)
+            .sort(),
+          [digest(1), digest(2), digest(3), digest(4)],
+          "once no snapshot lists the index, the whole tree goes in one pass",
+        );
+        blobs.touch(digest(1), 200);
+        assert.deepEqual(
+          blobs.unreferenced(100).map((b) => b.sha256),
+          [digest(4)],
+          "a recently used manifest keeps its old children",
+        );
+        blobs.touch(digest(1), 10);
+        // A manifest fetched on demand (an index pulled through) keeps what it references.
+        blobs.record(digest(5), 105, "fetch", 10);
+        keep(5, [2], "other");
+        assert.deepEqual(
+          blobs
+            .unreferenced(100)
+            .map((b) => b.sha256)
+            .sort(),
+          [digest(1), digest(4)],
+          "gc never returns fetched blobs, and keeps what they reference",
+        );
+        blobs.delete(digest(1));
+        assert.equal(
+          manifests.manifestAnywhere(`sha256:${digest(1)}`),
+          undefined,
+          "a deleted manifest's rows go",
+        );
+        assert.deepEqual(manifests.references(`sha256:${digest(1)}`), [], "and its references");
+
+        // Eviction: a fetched index (6) names a fetched manifest (7); only the index is a candidate.
+        blobs.record(digest(6), 106, "fetch", 1);
+        blobs.record(digest(7), 107, "fetch", 2);
+        keep(6, [7], "other");
+        assert.deepEqual(
+          proxyCache.evictionCandidates(10).map((c) => c.sha256),
+          [digest(6), digest(5)],
+          "a referenced fetched blob is not evicted while the manifest naming it is kept",
+        );
+        blobs.delete(digest(6));
+        assert.deepEqual(
+          proxyCache.evictionCandidates(10).map((c) => c.sha256),
+          [digest(7), digest(5)],
+        );
+      },
+    );
+
+    withRepos(
       "proxy cache: pages with opaque bodies, files, digests of unhashed files",
       ({ proxyCache, blobs }) => {
         const body = new Uint8Array([31, 139, 8, 0, 1, 2, 3]);

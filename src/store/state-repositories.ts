@@ -204,8 +204,18 @@ export interface BlobRepository {
   digests(): Set<string>;
   /** Best effort: an access time only orders eviction, so a full disk must not fail a read. */
   touch(sha256: string, now: number): void;
+  /**
+   * Forgets the blob; when it was a manifest, also the manifest's rows and references (the bytes
+   * are gone, so what it referenced may become garbage, and a pull fetches it again).
+   */
   delete(sha256: string): void;
-  /** Blobs no snapshot lists (as a file or as core metadata), last used before `before`. */
+  /**
+   * What gc may remove: blobs last used before `before` that nothing live reaches. Live are the
+   * blobs a snapshot lists (as a file or as core metadata), blobs fetched on demand (max_cache_size
+   * governs those), blobs used since `before`, and whatever a live blob references as a manifest
+   * (ManifestRepository's references: an index its manifests, a manifest its config and layers),
+   * transitively. Blobs fetched on demand are never in the answer.
+   */
   unreferenced(before: number): BlobRow[];
 }
 
@@ -280,7 +290,10 @@ export interface ProxyCacheRepository {
   file(mirror: string, path: string): ProxyFileRow | undefined;
   /** Bytes of blobs fetched on demand (the pull-through cache). */
   fetchedBytes(): number;
-  /** Blobs fetched on demand that no published snapshot lists, least recently used first. */
+  /**
+   * Blobs fetched on demand that no published snapshot lists and no stored manifest references,
+   * least recently used first (evicting a manifest makes what it references candidates).
+   */
   evictionCandidates(limit: number): { sha256: string; size: number }[];
   /** Records the digest of downloaded bytes (for files upstream lists without one). */
   setDigest(

@@ -6,6 +6,8 @@ import type { SqliteDatabase } from "./sqlite-database.js";
 export class SqliteBlobRepository implements BlobRepository {
   readonly #stmts;
 
+  readonly #deleteTx: (sha256: string) => void;
+
   constructor(db: SqliteDatabase) {
     this.#stmts = {
       upsertBlob: db.prepare(
@@ -17,15 +19,33 @@ export class SqliteBlobRepository implements BlobRepository {
       ),
       touchBlob: db.prepare("UPDATE blobs SET last_access_at = ? WHERE sha256 = ?"),
       deleteBlob: db.prepare("DELETE FROM blobs WHERE sha256 = ?"),
+      // Mark and sweep in one statement: the live set grows from the roots along the references
+      // of manifests (UNION, not UNION ALL, so a blob is visited once); what it never reaches is
+      // garbage. Manifest digests are "sha256:<hex>", blob names the hex.
       unreferencedBlobs: db.prepare(
-        `SELECT sha256, size, created_at, last_access_at, origin FROM blobs b
-         WHERE b.last_access_at < ?
-           AND NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = b.sha256)
-           AND NOT EXISTS (SELECT 1 FROM files f WHERE f.metadata_sha256 = b.sha256)
+        `WITH RECURSIVE live(sha256) AS (
+           SELECT sha256 FROM files
+           UNION SELECT metadata_sha256 FROM files WHERE metadata_sha256 IS NOT NULL
+           UNION SELECT sha256 FROM blobs WHERE last_access_at >= @before OR origin = 'fetch'
+           UNION SELECT substr(r.child, 8) FROM manifest_references r
+             JOIN live l ON r.parent = 'sha256:' || l.sha256
+             WHERE r.child LIKE 'sha256:%'
+         )
+         SELECT sha256, size, created_at, last_access_at, origin FROM blobs b
+         WHERE b.last_access_at < @before AND b.origin <> 'fetch'
+           AND NOT EXISTS (SELECT 1 FROM live l WHERE l.sha256 = b.sha256)
          ORDER BY b.last_access_at`,
       ),
+      deleteManifestRows: db.prepare("DELETE FROM manifests WHERE digest = 'sha256:' || ?"),
+      deleteManifestReferences: db.prepare("DELETE FROM manifest_references WHERE parent = 'sha256:' || ?"),
       digests: db.prepare("SELECT sha256 FROM blobs").pluck(),
     };
+    const stmts = this.#stmts;
+    this.#deleteTx = db.transaction((sha256: string) => {
+      stmts.deleteBlob.run(sha256);
+      stmts.deleteManifestRows.run(sha256);
+      stmts.deleteManifestReferences.run(sha256);
+    });
   }
 
   record(sha256: string, size: number, origin: string, now: number): void {
@@ -62,13 +82,13 @@ export class SqliteBlobRepository implements BlobRepository {
   }
 
   delete(sha256: string): void {
-    this.#stmts.deleteBlob.run(sha256);
+    this.#deleteTx(sha256);
   }
 
-  /** Blobs no snapshot lists (as a file or as core metadata), last used before `before`. */
+  /** What gc may remove (see BlobRepository.unreferenced): a mark from the live roots, then a sweep. */
   unreferenced(before: number): BlobRow[] {
     return (
-      this.#stmts.unreferencedBlobs.all(before) as {
+      this.#stmts.unreferencedBlobs.all({ before }) as {
         sha256: string;
         size: number;
         created_at: number;

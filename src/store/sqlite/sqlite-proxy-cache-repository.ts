@@ -85,6 +85,8 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
         `SELECT sha256, size FROM blobs b WHERE origin = 'fetch'
            AND NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = b.sha256)
            AND NOT EXISTS (SELECT 1 FROM files f WHERE f.metadata_sha256 = b.sha256)
+           AND NOT EXISTS (SELECT 1 FROM manifest_references r JOIN blobs p ON p.sha256 = substr(r.parent, 8)
+                           WHERE r.child = 'sha256:' || b.sha256)
          ORDER BY last_access_at LIMIT ?`,
       ),
       setDigest: db.prepare(
@@ -159,7 +161,7 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
     return this.#stmts.fetchedBytes.get() as number;
   }
 
-  /** Blobs fetched on demand that no published snapshot lists, least recently used first. */
+  /** Fetched blobs no snapshot lists and no stored manifest references, least recently used first. */
   evictionCandidates(limit: number): { sha256: string; size: number }[] {
     return this.#stmts.leastRecentlyUsed.all(limit) as { sha256: string; size: number }[];
   }
