@@ -10,6 +10,8 @@ export interface RecordedRequest {
   /** Path and query as the client sent them. */
   url: string;
   status: number;
+  /** The target's answer headers (lower-case names). */
+  responseHeaders: Record<string, string | string[] | undefined>;
   /** Body bytes passed back to the client (fewer than the full answer if it went away). */
   bytes: number;
   startedAt: number;
@@ -24,6 +26,8 @@ export interface RecordingProxy {
   requests: RecordedRequest[];
   /** Requests whose path matches, e.g. GETs of one blob. */
   count(method: string, pathPattern: RegExp): number;
+  /** Resolves once no request has started or moved a byte for `quietMs` (at most `timeoutMs`). */
+  settle(quietMs?: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -36,6 +40,7 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
       method: req.method ?? "GET",
       url: req.url ?? "/",
       status: 0,
+      responseHeaders: {},
       bytes: 0,
       startedAt: performance.now(),
     };
@@ -53,6 +58,7 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
       (answer) => {
         record.status = answer.statusCode ?? 0;
         const out = { ...answer.headers };
+        record.responseHeaders = out;
         // Redirects to the target stay valid for the client only when they are relative or
         // point at the target; the registries used here answer relative or same-host URLs.
         res.writeHead(record.status, out);
@@ -87,6 +93,20 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
     requests,
     count: (method, pattern) =>
       requests.filter((r) => r.method === method && pattern.test(r.url.split("?")[0] ?? "")).length,
+    settle: async (quietMs = 1500, timeoutMs = 60_000) => {
+      const deadline = Date.now() + timeoutMs;
+      const activity = () => `${requests.length}:${requests.reduce((n, r) => n + r.bytes, 0)}`;
+      let last = activity();
+      let quietSince = Date.now();
+      while (Date.now() < deadline && Date.now() - quietSince < quietMs) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        const now = activity();
+        if (now !== last) {
+          last = now;
+          quietSince = Date.now();
+        }
+      }
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
