@@ -438,7 +438,8 @@ export async function ociBench(options: OciBenchOptions = {}): Promise<BenchResu
 
 async function registryVersion(): Promise<string | undefined> {
   try {
-    const { stdout } = await exec("dpkg-query", ["-W", "-f", "${Version}", "docker-registry"]);
+    // dpkg-query's own field syntax, not a JavaScript template.
+    const { stdout } = await exec("dpkg-query", ["-W", "-f", "$" + "{Version}", "docker-registry"]);
     return `distribution ${stdout.trim()}`;
   } catch {
     return undefined;
