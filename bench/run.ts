@@ -11,6 +11,7 @@ import { freshness } from "./freshness.js";
 import { incrementalSync } from "./incremental-sync.js";
 import { indexPages } from "./index-pages.js";
 import { nginxVersion } from "./nginx.js";
+import { ociBench } from "./oci.js";
 import { pullThrough } from "./pull-through.js";
 import { run as statusApi } from "./status-api.js";
 
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<string, (quick: boolean) => Promise<BenchResult>> = {
     pullThrough(quick ? { log, fileBytes: 64 * 1024 * 1024, hitRuns: "none" } : { log }),
   freshness: (quick) => freshness(quick ? { log, releases: 2, watchSeconds: 2, cycleProjects: 20 } : { log }),
   "status-api": (quick) => statusApi(quick ? { log, durationMs: 1500, mirrors: 10, runs: 500 } : { log }),
+  oci: (quick) => ociBench(quick ? { log, layerBytes: 32 * 1024 * 1024, storms: [4], warmRuns: 1 } : { log }),
 };
 
 async function main(): Promise<number> {

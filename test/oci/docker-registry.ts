@@ -33,6 +33,8 @@ export interface DockerRegistry {
   url: string;
   host: string;
   port: number;
+  /** The registry's process id (for memory figures). */
+  pid: number;
   storageDir: string;
   /** What the registry printed (for failure messages). */
   output(): string;
@@ -133,6 +135,7 @@ export async function startDockerRegistry(options: DockerRegistryOptions): Promi
       url,
       host: `127.0.0.1:${port}`,
       port,
+      pid: child.pid as number,
       storageDir,
       output: () => out,
       stop: async () => {
