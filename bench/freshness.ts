@@ -17,7 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { stringify } from "yaml";
 import { App } from "../src/app/app.js";
-import { parseConfigText } from "../src/config/load-config.js";
+import { parseConfigText } from "../src/app/load-config.js";
 import { syncMirror } from "../src/sync/run-lifecycle.js";
 import { type WatchCycle, Watcher } from "../src/sync/watcher.js";
 import { type PublishResult, startPypiUpstream } from "../test/fixtures/pypi-upstream.js";

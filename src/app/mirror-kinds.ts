@@ -1,9 +1,10 @@
 // The mirror kinds this build knows, by config `type`: the one place that imports both
-// ecosystems. OCI mirrors arrive with the OCI issue (src/oci/ holds the groundwork, unregistered).
+// ecosystems.
 import type { MirrorKind } from "../ecosystem/mirror-kind.js";
+import { ociKind } from "../oci/kind.js";
 import { pypiKind } from "../pypi/kind.js";
 
-export const MIRROR_KINDS = [pypiKind] as const;
+export const MIRROR_KINDS: readonly MirrorKind[] = [pypiKind as MirrorKind, ociKind as MirrorKind];
 
 export function kindOf(type: string): MirrorKind | undefined {
   return MIRROR_KINDS.find((kind) => kind.type === type) as MirrorKind | undefined;

@@ -1,5 +1,5 @@
+import { loadConfig } from "../app/load-config.js";
 import { DEFAULT_CONFIG_YAML } from "../config/default-config.js";
-import { loadConfig } from "../config/load-config.js";
 import { UsageError } from "../errors.js";
 import { type CommandIo, EXIT_OK, parseCommandArgs } from "./command-io.js";
 

@@ -2,7 +2,7 @@ import { statSync, unlinkSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { App } from "../app/app.js";
-import { loadConfig } from "../config/load-config.js";
+import { loadConfig } from "../app/load-config.js";
 import { StoreNotWritableError } from "../errors.js";
 import { createLogger, logLevelFrom } from "../logging/logger.js";
 import type { CommandIo } from "./command-io.js";

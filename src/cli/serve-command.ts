@@ -48,7 +48,7 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
   );
   for (const mirror of app.config.mirrors) {
     io.stdout.write(
-      `  /${mirror.name}/  ${mirror.mode} of ${redactUrl(mirror.upstream)} [${mirror.indexes.join(", ")}]${describeScheduling(mirror)}\n`,
+      `  /${mirror.name}/  ${mirror.mode} of ${redactUrl(mirror.upstream)}${describeServed(mirror)}${describeScheduling(mirror)}\n`,
     );
   }
   io.stdout.write(
@@ -69,6 +69,12 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
   await running.close();
   await app.close();
   return EXIT_OK;
+}
+
+/** What a mirror serves under its name, when its kind says (PyPI's indexes). */
+function describeServed(mirror: MirrorConfig): string {
+  const indexes = (mirror as { indexes?: readonly string[] }).indexes;
+  return indexes ? ` [${indexes.join(", ")}]` : "";
 }
 
 function describeScheduling(mirror: MirrorConfig): string {

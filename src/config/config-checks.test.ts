@@ -3,9 +3,10 @@ import { mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { loadConfig, parseConfigText } from "../app/load-config.js";
 import { ConfigError } from "../errors.js";
+import type { PypiMirrorConfig } from "../pypi/config-schema.js";
 import { systemDirProblem, unmatchableHost } from "./config-checks.js";
-import { loadConfig, parseConfigText } from "./load-config.js";
 
 function problemsOf(text: string): string {
   try {
@@ -59,7 +60,7 @@ mirrors:
     "mirrors:\n  m: { type: pypi, upstream: https://pypi.org, index_ttl: 0s, negative_ttl: 0s }\n",
     "x.yaml",
   );
-  assert.equal(ok.mirrors[0]?.indexTtlMs, 0);
+  assert.equal((ok.mirrors[0] as PypiMirrorConfig | undefined)?.indexTtlMs, 0);
 });
 
 test("allow_hosts entries that can never match a URL's host are refused", () => {

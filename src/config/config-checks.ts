@@ -2,11 +2,7 @@
 // never work (a negative cache bound, a zero timeout, an allow_hosts entry no URL can match, a
 // `versions` key for a project the mirror does not carry). Each problem names its field path,
 // as the schema's own problems do, and all are reported together.
-import type { z } from "zod";
-import { normalizeProjectName } from "../pypi/project-page.js";
-import type { configSchema } from "./schema.js";
-
-type ParsedConfig = z.output<typeof configSchema>;
+import type { ParsedConfig } from "./schema.js";
 
 /** The largest delay setTimeout honours; a longer one fires at once (Node clamps it to 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -39,6 +35,7 @@ export function configProblems(parsed: ParsedConfig): string[] {
     );
   }
   for (const [name, mirror] of Object.entries(parsed.mirrors)) {
+    // The fields every kind shares (src/config/base-mirror.ts), where the entry has them.
     const at = `mirrors.${name}`;
     for (const field of POSITIVE_DURATIONS) {
       const ms = mirror[field];
@@ -46,31 +43,24 @@ export function configProblems(parsed: ParsedConfig): string[] {
     }
     for (const field of TIMER_DURATIONS) {
       const ms = mirror[field];
-      if (ms !== undefined && ms > MAX_TIMER_MS) {
+      if (typeof ms === "number" && ms > MAX_TIMER_MS) {
         problems.push(`${at}.${field}: too long (at most 24d)`);
       }
     }
-    if (mirror.retry.backoff === 0) problems.push(`${at}.retry.backoff: must be longer than 0`);
-    mirror.allow_hosts.forEach((entry, i) => {
+    const retry = mirror.retry as { backoff?: number } | undefined;
+    if (retry?.backoff === 0) problems.push(`${at}.retry.backoff: must be longer than 0`);
+    const allowHosts = Array.isArray(mirror.allow_hosts) ? (mirror.allow_hosts as string[]) : [];
+    allowHosts.forEach((entry, i) => {
       const why = unmatchableHost(entry);
       if (why !== undefined) problems.push(`${at}.allow_hosts[${i}]: ${why}`);
     });
-    if (
-      mirror.projects !== undefined &&
-      mirror.versions !== undefined &&
-      typeof mirror.versions !== "string"
-    ) {
-      const carried = mirror.projects.map(normalizeProjectName);
-      for (const key of Object.keys(mirror.versions)) {
-        if (key === "*" || carried.includes(normalizeProjectName(key))) continue;
-        const near = closest(normalizeProjectName(key), carried);
-        problems.push(
-          `${at}.versions.${key}: not one of this mirror's projects (${mirror.projects.join(", ")})${near ? `; did you mean "${near}"?` : ""}`,
-        );
-      }
-    }
   }
   return problems;
+}
+
+/** The candidate nearest to `word` by edit distance, if it is near enough to be a typo. */
+export function closestName(word: string, candidates: readonly string[]): string | undefined {
+  return closest(word, candidates);
 }
 
 /**

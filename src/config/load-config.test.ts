@@ -3,9 +3,19 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { loadConfig, parseConfigText as parseAny } from "../app/load-config.js";
 import { ConfigError } from "../errors.js";
+import type { PypiMirrorConfig } from "../pypi/config-schema.js";
 import { parseDuration, parseSize } from "./duration.js";
-import { loadConfig, parseConfigText } from "./load-config.js";
+import type { Config } from "./schema.js";
+
+/** These configs hold PyPI mirrors only. */
+function parseConfigText(
+  text: string,
+  source: string,
+): Omit<Config, "mirrors"> & { mirrors: readonly PypiMirrorConfig[] } {
+  return parseAny(text, source) as Omit<Config, "mirrors"> & { mirrors: readonly PypiMirrorConfig[] };
+}
 
 const DESIGN_EXAMPLE = `
 listen: 0.0.0.0:8080

@@ -6,10 +6,10 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.js";
 import { hookConfigProblems } from "../events/hook-config.js";
-import { pypiSubjectMatcher } from "../pypi/subject-matcher.js";
 import { configProblems, systemDirProblem } from "./config-checks.js";
 import { DEFAULT_CONFIG_YAML } from "./default-config.js";
-import { type Config, configSchema, resolveConfig } from "./schema.js";
+import type { ConfigKinds } from "./mirror-schema-kind.js";
+import { type Config, configSchemaFor, type ParsedConfig, resolveConfig } from "./schema.js";
 
 export interface ConfigLocation {
   /** A file path, or undefined for the embedded default. */
@@ -46,14 +46,14 @@ function formatPath(path: readonly PropertyKey[]): string {
     .replace(/\.\[/g, "[");
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, types: readonly string[]): string {
   const where = formatPath(issue.path) || "(top level)";
   if (issue.code === "unrecognized_keys") {
     return `${where}: unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
   }
   if (issue.code === "invalid_union" && "discriminator" in issue && issue.discriminator) {
     const at = issue.path.at(-1) === issue.discriminator ? where : `${where}.${issue.discriminator}`;
-    return `${at}: expected one of "pypi" (OCI mirrors are not supported yet)`;
+    return `${at}: expected one of ${types.map((t) => JSON.stringify(t)).join(", ")}`;
   }
   return `${where}: ${issue.message}`;
 }
@@ -61,8 +61,16 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 /** Aliases (`*name`) a config may expand; a real config uses a handful. */
 const MAX_ALIAS_COUNT = 100;
 
-/** Parses and validates config text. Throws ConfigError listing every problem. */
-export function parseConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * Parses and validates config text with mirrors of the given kinds (the composition root's
+ * list: src/app/load-config.ts). Throws ConfigError listing every problem.
+ */
+export function parseConfigTextFor(
+  kinds: ConfigKinds,
+  text: string,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -81,27 +89,42 @@ export function parseConfigText(text: string, source: string, env: NodeJS.Proces
   if (typeof data !== "object" || Array.isArray(data)) {
     throw new ConfigError(["(top level): expected a mapping of settings"], source);
   }
-  // Hooks' `versions` are read by the matcher of each hook's mirror kind (only PyPI so far); checked
-  // on the raw value so they are reported together with the schema's problems.
-  const hookProblems = hookConfigProblems((data as { hooks?: unknown }).hooks, () => pypiSubjectMatcher);
-  const result = configSchema.safeParse(data);
+  // Hooks' `versions` are read by the matcher of each hook's mirror kind; checked on the raw value
+  // so they are reported together with the schema's problems.
+  const rawMirrors = (data as { mirrors?: unknown }).mirrors;
+  const matcherFor = (mirror: string | undefined) => {
+    const entry =
+      mirror !== undefined && typeof rawMirrors === "object" && rawMirrors !== null
+        ? (rawMirrors as Record<string, { type?: unknown } | undefined>)[mirror]
+        : undefined;
+    const kind = kinds.kinds.find((k) => k.type === entry?.type);
+    return kind?.subjects ?? kinds.defaultSubjects;
+  };
+  const hookProblems = hookConfigProblems((data as { hooks?: unknown }).hooks, matcherFor);
+  const result = configSchemaFor(kinds.kinds).safeParse(data);
+  const types = kinds.kinds.map((k) => k.type);
   if (!result.success)
-    throw new ConfigError([...result.error.issues.map(describeIssue), ...hookProblems], source);
-  const problems = [...configProblems(result.data), ...hookProblems];
+    throw new ConfigError(
+      [...result.error.issues.map((issue) => describeIssue(issue, types)), ...hookProblems],
+      source,
+    );
+  const parsed = result.data as ParsedConfig;
+  const problems = [...configProblems(parsed), ...hookProblems];
   const { port } = { port: Number(result.data.listen.slice(result.data.listen.lastIndexOf(":") + 1)) };
   if (port > 65535) problems.push(`listen: port out of range: ${port}`);
-  const config = resolveConfig(result.data, source, env, problems);
+  const config = resolveConfig(parsed, source, kinds.kinds, env, problems);
   if (problems.length > 0) throw new ConfigError(problems, source);
   return config;
 }
 
-export function loadConfig(
+export function loadConfigFor(
+  kinds: ConfigKinds,
   explicitPath: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
   cwd = process.cwd(),
 ): Config {
   const location = locateConfig(explicitPath, env, cwd);
-  const config = parseConfigText(location.text, location.source, env);
+  const config = parseConfigTextFor(kinds, location.text, location.source, env);
   // data_dir is relative to where freshmirror runs, as `./data` promises.
   const dataDir = resolve(cwd, config.dataDir);
   let real = dataDir;

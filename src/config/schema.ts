@@ -4,13 +4,9 @@
 import { z } from "zod";
 import { type HookConfig, hooksSchema } from "../events/hook-config.js";
 import { LOG_LEVELS, type LogLevel } from "../logging/logger.js";
-import {
-  type PypiMirrorConfig,
-  pypiMirrorProblems,
-  pypiMirrorSchema,
-  resolvePypiMirror,
-} from "../pypi/config-schema.js";
+import type { MirrorConfigBase } from "./base-mirror.js";
 import { duration, httpUrl, size } from "./field-schemas.js";
+import type { MirrorSchemaKind } from "./mirror-schema-kind.js";
 
 export type { Schedule } from "./base-mirror.js";
 
@@ -29,61 +25,85 @@ const RESERVED_NAMES = new Set([
   "index.html",
 ]);
 
-export const configSchema = z
-  .object({
-    listen: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, "not host:port (e.g. 0.0.0.0:8080)")
-      .default("0.0.0.0:8080"),
-    public_url: httpUrl.optional(),
-    data_dir: z.string().min(1).default("./data"),
-    max_concurrent_syncs: z.number().int().min(1).default(2),
-    gc_grace: duration("gc grace period").prefault("1h"),
-    // Bound on the blobs fetched on demand (all mirrors together); least recently used go first.
-    max_cache_size: size.optional(),
-    // A file response whose client takes no bytes for this long is closed (nginx's send_timeout).
-    send_timeout: duration("send timeout").prefault("60s"),
-    // File responses (wheels, layers) sent at once, beyond which requests get 503 + Retry-After.
-    max_file_responses: z.number().int().min(1).max(100_000).default(512),
-    // Log level of the JSON lines on stderr; FRESHMIRROR_LOG_LEVEL overrides it.
-    log_level: z.enum(LOG_LEVELS).default("info"),
-    // One JSON line per HTTP request once it is answered (src/logging/access-log.ts).
-    access_log: z.boolean().default(false),
-    // Webhooks and commands fired by events (release.new, sync.failed, ...).
-    hooks: hooksSchema.default([]),
-    mirrors: z
-      .record(z.string(), z.discriminatedUnion("type", [pypiMirrorSchema]))
-      .default({})
-      .superRefine((mirrors, ctx) => {
-        for (const [name, mirror] of Object.entries(mirrors)) {
-          for (const issue of pypiMirrorProblems(name, mirror)) ctx.addIssue({ code: "custom", ...issue });
-          if (!mirrorName.test(name) || RESERVED_NAMES.has(name)) {
-            ctx.addIssue({
-              code: "custom",
-              path: [name],
-              message: `not a usable mirror name: ${JSON.stringify(name)} (lower-case letters, digits, ".", "_", "-"; not one of ${[...RESERVED_NAMES].join(", ")})`,
-            });
+/** The whole config's schema, with `mirrors:` entries of the given kinds (told apart by `type`). */
+function buildConfigSchema(kinds: readonly MirrorSchemaKind[]) {
+  const mirrorSchemas = kinds.map((kind) => kind.schema);
+  return z
+    .object({
+      listen: z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, "not host:port (e.g. 0.0.0.0:8080)")
+        .default("0.0.0.0:8080"),
+      public_url: httpUrl.optional(),
+      data_dir: z.string().min(1).default("./data"),
+      max_concurrent_syncs: z.number().int().min(1).default(2),
+      gc_grace: duration("gc grace period").prefault("1h"),
+      // Bound on the blobs fetched on demand (all mirrors together); least recently used go first.
+      max_cache_size: size.optional(),
+      // A file response whose client takes no bytes for this long is closed (nginx's send_timeout).
+      send_timeout: duration("send timeout").prefault("60s"),
+      // File responses (wheels, layers) sent at once, beyond which requests get 503 + Retry-After.
+      max_file_responses: z.number().int().min(1).max(100_000).default(512),
+      // Log level of the JSON lines on stderr; FRESHMIRROR_LOG_LEVEL overrides it.
+      log_level: z.enum(LOG_LEVELS).default("info"),
+      // One JSON line per HTTP request once it is answered (src/logging/access-log.ts).
+      access_log: z.boolean().default(false),
+      // Webhooks and commands fired by events (release.new, sync.failed, ...).
+      hooks: hooksSchema.default([]),
+      mirrors: z
+        .record(
+          z.string(),
+          z.discriminatedUnion("type", mirrorSchemas as unknown as [(typeof mirrorSchemas)[number]]),
+        )
+        .default({})
+        .superRefine((mirrors, ctx) => {
+          for (const [name, mirror] of Object.entries(mirrors)) {
+            const kind = kinds.find((k) => k.type === mirror.type);
+            for (const issue of kind?.check?.(name, mirror) ?? []) ctx.addIssue({ code: "custom", ...issue });
+            if (!mirrorName.test(name) || RESERVED_NAMES.has(name)) {
+              ctx.addIssue({
+                code: "custom",
+                path: [name],
+                message: `not a usable mirror name: ${JSON.stringify(name)} (lower-case letters, digits, ".", "_", "-"; not one of ${[...RESERVED_NAMES].join(", ")})`,
+              });
+            }
           }
-        }
-      }),
-    // What the status page and /mirrorz.json say about this mirror site.
-    site: z
-      .object({
-        name: z.string().min(1).optional(),
-        abbr: z.string().min(1).optional(),
-        email: z.string().min(1).optional(),
-        note: z.string().min(1).optional(),
-      })
-      .strict()
-      .prefault({}),
-  })
-  .strict();
+        }),
+      // What the status page and /mirrorz.json say about this mirror site.
+      site: z
+        .object({
+          name: z.string().min(1).optional(),
+          abbr: z.string().min(1).optional(),
+          email: z.string().min(1).optional(),
+          note: z.string().min(1).optional(),
+        })
+        .strict()
+        .prefault({}),
+    })
+    .strict();
+}
 
-export type RawConfig = z.input<typeof configSchema>;
-type ParsedConfig = z.output<typeof configSchema>;
+const schemas = new WeakMap<readonly MirrorSchemaKind[], ReturnType<typeof buildConfigSchema>>();
 
-export type { PypiMirrorConfig };
-export type MirrorConfig = PypiMirrorConfig;
+/** The config schema for these kinds (built once per kinds list). */
+export function configSchemaFor(kinds: readonly MirrorSchemaKind[]): ReturnType<typeof buildConfigSchema> {
+  let schema = schemas.get(kinds);
+  if (schema === undefined) {
+    schema = buildConfigSchema(kinds);
+    schemas.set(kinds, schema);
+  }
+  return schema;
+}
+
+type Schema = ReturnType<typeof buildConfigSchema>;
+export type RawConfig = z.input<Schema>;
+/** The validated YAML, before resolving; a mirror entry is its kind's parsed entry. */
+export type ParsedConfig = Omit<z.output<Schema>, "mirrors"> & {
+  mirrors: Record<string, { type: string } & Record<string, unknown>>;
+};
+
+/** A mirror of any kind, as the generic parts see it; kinds narrow it by `type`. */
+export type MirrorConfig = MirrorConfigBase;
 
 export interface Config {
   readonly listen: { readonly host: string; readonly port: number };
@@ -127,6 +147,7 @@ function siteAbbr(publicUrl: string): string {
 export function resolveConfig(
   parsed: ParsedConfig,
   source: string,
+  kinds: readonly MirrorSchemaKind[],
   env: NodeJS.ProcessEnv = process.env,
   problems: string[] = [],
 ): Config {
@@ -146,9 +167,7 @@ export function resolveConfig(
     logLevel: parsed.log_level,
     accessLog: parsed.access_log,
     hooks: parsed.hooks,
-    mirrors: Object.freeze(
-      Object.entries(parsed.mirrors).map(([name, raw]) => resolvePypiMirror(name, raw, env, problems)),
-    ),
+    mirrors: Object.freeze(resolveMirrors(parsed, kinds, env, problems)),
     source,
     publicUrlConfigured: parsed.public_url !== undefined,
     site: Object.freeze({
@@ -158,4 +177,26 @@ export function resolveConfig(
       note: parsed.site.note,
     }),
   });
+}
+
+function resolveMirrors(
+  parsed: ParsedConfig,
+  kinds: readonly MirrorSchemaKind[],
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): MirrorConfig[] {
+  const mirrors: MirrorConfig[] = [];
+  for (const [name, raw] of Object.entries(parsed.mirrors)) {
+    const kind = kinds.find((k) => k.type === raw.type);
+    if (kind === undefined) {
+      problems.push(`mirrors.${name}.type: no mirror kind "${raw.type}"`);
+      continue;
+    }
+    mirrors.push(kind.resolve(name, raw, env, problems));
+  }
+  for (const kind of kinds) {
+    if (kind.checkAll === undefined) continue;
+    problems.push(...kind.checkAll(mirrors.filter((m) => m.type === kind.type)));
+  }
+  return mirrors;
 }

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { inspect } from "node:util";
+import { parseConfigText } from "../app/load-config.js";
 import { ConfigError } from "../errors.js";
-import { parseConfigText } from "./load-config.js";
 
 const mirror = (fields: string) => `mirrors:\n  m: { type: pypi, ${fields} }\n`;
 

@@ -21,6 +21,14 @@ export class UpstreamCredentials {
     return `Basic ${Buffer.from(`${this.username}:${this.#password}`, "utf8").toString("base64")}`;
   }
 
+  /**
+   * The password, for protocols that send it in their own way (a registry's token realm gets it as
+   * Basic credentials); never put it in a message or a log line.
+   */
+  password(): string {
+    return this.#password;
+  }
+
   toJSON(): { username: string; password: string; origin: string } {
     return { username: this.username, password: "***", origin: this.origin };
   }

@@ -5,8 +5,8 @@
 // loading, store, fetcher, run lifecycle, scheduler, watcher, events, server) see only this.
 // The composition root (src/app/) is the one place that lists the kinds.
 
-import type { z } from "zod";
 import type { MirrorConfigBase } from "../config/base-mirror.js";
+import type { MirrorSchemaKind } from "../config/mirror-schema-kind.js";
 import type { Config } from "../config/schema.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { SubjectMatcher } from "../events/subject-matcher.js";
@@ -63,17 +63,8 @@ export interface OpenKind<C extends MirrorConfigBase = MirrorConfigBase> {
   close(): Promise<void>;
 }
 
-export interface MirrorKind<C extends MirrorConfigBase = MirrorConfigBase> {
-  /** The config `type` this kind answers to. */
-  readonly type: string;
-  /** Zod schema of one mirror entry (snake_case YAML), with `type: z.literal(<type>)`. */
-  readonly schema: z.ZodObject<z.ZodRawShape & { type: z.ZodLiteral<string> }>;
-  /** Config problems across fields (a message per problem, `path` under `mirrors.<name>`). */
-  check?(name: string, parsed: unknown): { path: (string | number)[]; message: string }[];
-  /** The frozen camelCase config of one parsed entry; `problems` gets what only the env can tell. */
-  resolve(name: string, parsed: unknown, env: NodeJS.ProcessEnv, problems: string[]): C;
-  /** How events name this kind's subjects; also usable before the app opens (config checks). */
-  readonly subjects: SubjectMatcher;
+/** A kind: its config (MirrorSchemaKind: schema, checks, resolver, subjects) and its runtime. */
+export interface MirrorKind<C extends MirrorConfigBase = MirrorConfigBase> extends MirrorSchemaKind<C> {
   open(deps: KindDeps): OpenKind<C>;
   /** Checks a downloaded file before the store commits it (throws a coded error to refuse it). */
   readonly validateBlob?: BlobValidator;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parse } from "yaml";
-import { parseConfigText } from "../config/load-config.js";
+import { parseConfigText } from "../app/load-config.js";
 import { ConfigError } from "../errors.js";
 import { pypiSubjectMatcher } from "../pypi/subject-matcher.js";
 import { EventBus } from "./event-bus.js";

@@ -234,7 +234,8 @@ export class ApiRoutes {
         throw new BadRequestError("project must be a string");
       project = given ?? project;
     }
-    const config = this.#app.mirror(name).config;
+    // A mirror limited to some projects (PyPI's `projects:`) syncs only those.
+    const config = this.#app.mirror(name).config as { projects?: readonly string[] };
     if (project !== undefined) {
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(project))
         throw new BadRequestError(`not a project name: ${project}`);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { format } from "node:util";
 import { App } from "../app/app.js";
-import { parseConfigText } from "../config/load-config.js";
+import { parseConfigText } from "../app/load-config.js";
 import { internalErrorLog, startServer } from "./server.js";
 
 test("bad percent-escapes in a mirror name or an API path are 400 FM_ERR_HTTP_BAD_PATH, not 500", async (t) => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseConfigText } from "../config/load-config.js";
-import type { MirrorConfig } from "../config/schema.js";
+import { parseConfigText } from "../app/load-config.js";
+import type { PypiMirrorConfig as MirrorConfig } from "../pypi/config-schema.js";
 import {
   pipInstallCommand,
   pytorchVariant,

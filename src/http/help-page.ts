@@ -3,7 +3,7 @@
 // the result. Every URL is built from `public_url` (or, when it is not configured, from the
 // Host the reader used), so what is shown is what works from where the reader stands.
 
-import type { MirrorConfig } from "../config/schema.js";
+import type { PypiMirrorConfig as MirrorConfig } from "../pypi/config-schema.js";
 import { isIndexPattern } from "../pypi/index-pattern.js";
 import { redactUrl } from "../upstream/redact-url.js";
 import { escapeHtml } from "./html-escape.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { mirrorStatusFixture } from "../../test/helpers/mirror-status-fixture.js";
-import { parseConfigText } from "../config/load-config.js";
+import { parseConfigText } from "../app/load-config.js";
 import { mirrorzDocument, mirrorzStatus } from "./mirrorz.js";
 
 const s = (ms: number) => Math.floor(ms / 1000);

@@ -251,7 +251,14 @@ export function createRequestHandler(app: App, stats: ServeStats, options: Serve
     table.add(GET, "/help/*rest", (req, res, params) => {
       const ctx: HelpContext = { publicUrl: publicBaseUrl(app, req), siteName, ociMirrors: [] };
       const name = decodeSegment((params.rest ?? "").replace(/\/$/, ""));
-      if (name === "") return sendBody(req, res, "help", html, renderHelpIndex(app.config.mirrors, ctx));
+      if (name === "")
+        return sendBody(
+          req,
+          res,
+          "help",
+          html,
+          renderHelpIndex(app.config.mirrors as Parameters<typeof renderHelpIndex>[0], ctx),
+        );
       const mirror = app.mirror(name);
       return sendBody(req, res, "help", html, mirror.renderHelp(ctx));
     });

@@ -2,6 +2,7 @@
 // camelCase config it resolves to. Generic fields and their parsers come from src/config.
 import { z } from "zod";
 import type { MirrorConfigBase } from "../config/base-mirror.js";
+import { closestName } from "../config/config-checks.js";
 import { duration, envName, httpUrl, resolveCredentials, schedule, size } from "../config/field-schemas.js";
 import { ANY_INDEX, indexEntryProblem, isIndexPattern } from "./index-pattern.js";
 import { parseSpecifierSet } from "./pep440-specifier.js";
@@ -118,16 +119,27 @@ export function pypiMirrorProblems(
   name: string,
   mirror: ParsedPypiMirror,
 ): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
   const patterns = (mirror.indexes ?? []).filter(isIndexPattern);
   if (mirror.mode === "mirror" && patterns.length > 0) {
-    return [
-      {
-        path: [name, "indexes"],
-        message: `patterns (${patterns.map((p) => JSON.stringify(p)).join(", ")}) need mode: proxy; a sync needs concrete indexes such as "whl/cu121"`,
-      },
-    ];
+    problems.push({
+      path: [name, "indexes"],
+      message: `patterns (${patterns.map((p) => JSON.stringify(p)).join(", ")}) need mode: proxy; a sync needs concrete indexes such as "whl/cu121"`,
+    });
   }
-  return [];
+  // A `versions` key for a project the mirror does not carry is a typo that would match nothing.
+  if (mirror.projects !== undefined && mirror.versions !== undefined && typeof mirror.versions !== "string") {
+    const carried = mirror.projects.map(normalizeProjectName);
+    for (const key of Object.keys(mirror.versions)) {
+      if (key === "*" || carried.includes(normalizeProjectName(key))) continue;
+      const near = closestName(normalizeProjectName(key), carried);
+      problems.push({
+        path: [name, "versions", key],
+        message: `not one of this mirror's projects (${mirror.projects.join(", ")})${near ? `; did you mean "${near}"?` : ""}`,
+      });
+    }
+  }
+  return problems;
 }
 
 export function resolvePypiMirror(

@@ -172,4 +172,39 @@ export const MIGRATIONS: readonly string[] = [
     last_error TEXT
   ) WITHOUT ROWID;
   `,
+  // 7: content-addressed manifests (OCI issue): a tag names a digest (until rechecked); a manifest
+  // is a blob in the blob store (raw upstream bytes, keyed by their sha256) with its media type;
+  // its references (config, layers, an index's children) are kept so garbage collection of any
+  // kind can count what still points at a blob.
+  `
+  CREATE TABLE tags (
+    mirror TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    checked_at INTEGER NOT NULL,
+    PRIMARY KEY (mirror, repository, tag)
+  ) WITHOUT ROWID;
+  CREATE INDEX tags_by_digest ON tags(digest);
+  CREATE TABLE manifests (
+    mirror TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    last_used_at INTEGER NOT NULL,
+    PRIMARY KEY (mirror, repository, digest)
+  ) WITHOUT ROWID;
+  CREATE INDEX manifests_by_digest ON manifests(digest);
+  CREATE TABLE manifest_references (
+    parent TEXT NOT NULL,
+    child TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (parent, child)
+  );
+  CREATE INDEX manifest_references_by_child ON manifest_references(child);
+  `,
 ];

@@ -3,7 +3,13 @@
 // cache-store tests.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { FileRecord, ProxyFileRow, ProxyPageRow, StateRepositories } from "./state-repositories.js";
+import type {
+  FileRecord,
+  ProxyFileRow,
+  ProxyPageRow,
+  StateRepositories,
+  TagRow,
+} from "./state-repositories.js";
 
 export interface StateFixture {
   repos: StateRepositories;
@@ -322,6 +328,84 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
           proxyCache.evictionCandidates(10).map((c) => c.sha256),
           [digest(2), digest(1)],
         );
+      },
+    );
+
+    withRepos(
+      "manifests: tags name digests, manifests keep their references in order, live digests count what is kept",
+      ({ manifests }) => {
+        const index = `sha256:${digest(10)}`;
+        const image = `sha256:${digest(11)}`;
+        const config = `sha256:${digest(12)}`;
+        const layer = `sha256:${digest(13)}`;
+        assert.equal(manifests.tag("hub", "library/alpine", "3"), undefined);
+        manifests.putTag({
+          mirror: "hub",
+          repository: "library/alpine",
+          tag: "3",
+          digest: index,
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          checkedAt: 100,
+        });
+        manifests.touchTag("hub", "library/alpine", "3", 200);
+        assert.deepEqual(manifests.tag("hub", "library/alpine", "3"), {
+          mirror: "hub",
+          repository: "library/alpine",
+          tag: "3",
+          digest: index,
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          checkedAt: 200,
+        });
+        // A tag moved upstream: it names the new digest.
+        manifests.putTag({
+          ...(manifests.tag("hub", "library/alpine", "3") as TagRow),
+          digest: image,
+          checkedAt: 300,
+        });
+        assert.equal(manifests.tag("hub", "library/alpine", "3")?.digest, image);
+        assert.deepEqual(
+          manifests.tagsOf("hub").map((t) => t.tag),
+          ["3"],
+        );
+
+        const row = {
+          mirror: "hub",
+          repository: "library/alpine",
+          digest: image,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          size: 500,
+          fetchedAt: 10,
+          lastUsedAt: 10,
+        };
+        const refs = [
+          { digest: config, mediaType: "application/vnd.oci.image.config.v1+json", size: 50 },
+          { digest: layer, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", size: 5000 },
+        ];
+        manifests.putManifest(row, refs);
+        manifests.putManifest(row, refs);
+        assert.deepEqual(manifests.manifest("hub", "library/alpine", image), row);
+        assert.deepEqual(manifests.manifestAnywhere(image), row);
+        assert.equal(manifests.manifest("other", "library/alpine", image), undefined);
+        assert.deepEqual(manifests.references(image), refs);
+        assert.deepEqual(manifests.referenced(layer), refs[1]);
+        assert.deepEqual(manifests.liveDigests(), new Set([image, config, layer]));
+        manifests.touchManifest("hub", "library/alpine", image, 99);
+        assert.equal(manifests.manifest("hub", "library/alpine", image)?.lastUsedAt, 99);
+        assert.deepEqual(
+          manifests.manifestsOf("hub").map((m) => m.digest),
+          [image],
+        );
+
+        // Kept by a second mirror too: forgetting one copy keeps its references live.
+        manifests.putManifest({ ...row, mirror: "hub2" }, refs);
+        manifests.deleteManifest("hub", "library/alpine", image);
+        assert.equal(manifests.manifest("hub", "library/alpine", image), undefined);
+        assert.deepEqual(manifests.liveDigests(), new Set([image, config, layer]));
+        manifests.deleteManifest("hub2", "library/alpine", image);
+        assert.deepEqual(manifests.liveDigests(), new Set());
+        assert.deepEqual(manifests.references(image), []);
+        manifests.deleteTag("hub", "library/alpine", "3");
+        assert.equal(manifests.tag("hub", "library/alpine", "3"), undefined);
       },
     );
   });

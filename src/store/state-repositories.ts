@@ -292,6 +292,72 @@ export interface ProxyCacheRepository {
   ): void;
 }
 
+/** A tag of a repository and the digest it named when last checked upstream. */
+export interface TagRow {
+  mirror: string;
+  repository: string;
+  tag: string;
+  /** `sha256:<hex>`. */
+  digest: string;
+  mediaType: string;
+  /** When upstream last confirmed (or first gave) this digest. */
+  checkedAt: number;
+}
+
+/** A manifest kept for a repository: raw bytes in the blob store under the sha256 of `digest`. */
+export interface ManifestRow {
+  mirror: string;
+  repository: string;
+  /** `sha256:<hex>` of the raw bytes. */
+  digest: string;
+  mediaType: string;
+  size: number;
+  fetchedAt: number;
+  lastUsedAt: number;
+}
+
+/** A digest a manifest points at (its config, a layer, an index's child manifest). */
+export interface ManifestReference {
+  /** `sha256:<hex>` (or another algorithm's digest, which the blob store cannot hold). */
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+/**
+ * Content-addressed manifests and the tags that name them (OCI registries; any kind whose content
+ * is a graph of digests). References are complete for every manifest stored, so garbage collection
+ * across kinds can tell which blobs something still points at.
+ */
+export interface ManifestRepository {
+  tag(mirror: string, repository: string, tag: string): TagRow | undefined;
+  /** Records what a tag names now (replacing what it named before). */
+  putTag(row: TagRow): void;
+  /** Upstream confirmed the tag unchanged at `checkedAt` (best effort on a full disk). */
+  touchTag(mirror: string, repository: string, tag: string, checkedAt: number): void;
+  tagsOf(mirror: string, repository?: string): TagRow[];
+  manifest(mirror: string, repository: string, digest: string): ManifestRow | undefined;
+  /** The manifest with this digest in any repository of any mirror (the bytes are the same). */
+  manifestAnywhere(digest: string): ManifestRow | undefined;
+  /** Stores a manifest's row and its references together. */
+  putManifest(row: ManifestRow, references: readonly ManifestReference[]): void;
+  /** Best effort: a use only orders eviction. */
+  touchManifest(mirror: string, repository: string, digest: string, now: number): void;
+  manifestsOf(mirror: string): ManifestRow[];
+  /** What a manifest points at (empty when unknown). */
+  references(parent: string): ManifestReference[];
+  /** A digest some stored manifest points at, with its declared size and media type. */
+  referenced(child: string): ManifestReference | undefined;
+  /**
+   * Every digest that something stored still needs: each manifest kept by any mirror and every
+   * digest such a manifest references.
+   */
+  liveDigests(): Set<string>;
+  /** Forgets a manifest of a repository (and its references once no repository keeps it). */
+  deleteManifest(mirror: string, repository: string, digest: string): void;
+  deleteTag(mirror: string, repository: string, tag: string): void;
+}
+
 /** Every repository of one state backend (StateStore holds the SQLite ones). */
 export interface StateRepositories {
   readonly mirrors: MirrorRepository;
@@ -301,4 +367,5 @@ export interface StateRepositories {
   readonly locks: SyncLocks;
   readonly lag: LagRepository;
   readonly proxyCache: ProxyCacheRepository;
+  readonly manifests: ManifestRepository;
 }

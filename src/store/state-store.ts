@@ -4,6 +4,7 @@
 import { SqliteBlobRepository } from "./sqlite/sqlite-blob-repository.js";
 import { openSqliteDatabase, type SqliteDatabase } from "./sqlite/sqlite-database.js";
 import { SqliteLagRepository } from "./sqlite/sqlite-lag-repository.js";
+import { SqliteManifestRepository } from "./sqlite/sqlite-manifest-repository.js";
 import { SqliteMirrorRepository } from "./sqlite/sqlite-mirror-repository.js";
 import { SqliteProxyCacheRepository } from "./sqlite/sqlite-proxy-cache-repository.js";
 import { SqliteRunRepository } from "./sqlite/sqlite-run-repository.js";
@@ -17,6 +18,7 @@ import type {
   IndexPublication,
   LagRepository,
   LockHolder,
+  ManifestRepository,
   MirrorRepository,
   MirrorRow,
   ProjectRecord,
@@ -52,6 +54,7 @@ export class StateStore implements StateRepositories {
   readonly locks: SyncLocks;
   readonly lag: LagRepository;
   readonly proxyCache: ProxyCacheRepository;
+  readonly manifests: ManifestRepository;
   /**
    * The database file, for a worker thread that opens its own connection (the page worker);
    * undefined for an in-memory database.
@@ -70,6 +73,7 @@ export class StateStore implements StateRepositories {
     this.locks = new SqliteSyncLocks(db);
     this.lag = new SqliteLagRepository(db);
     this.proxyCache = new SqliteProxyCacheRepository(db);
+    this.manifests = new SqliteManifestRepository(db);
   }
 
   close(): void {

@@ -23,9 +23,14 @@ import { type BlobStore, type BlobWriter, type ByteRangeSource, isSha256Hex } fr
 import type { StateStore } from "../store/state-store.js";
 import { backoffDelay } from "../upstream/backoff.js";
 import type { UpstreamClient } from "../upstream/http-client.js";
-import { type BlobRequest, type FetchedBlob, InFlightDownload } from "./in-flight-download.js";
+import {
+  type BlobRequest,
+  type BlobSource,
+  type FetchedBlob,
+  InFlightDownload,
+} from "./in-flight-download.js";
 
-export type { BlobRequest, FetchedBlob, InFlightDownload };
+export type { BlobRequest, BlobSource, FetchedBlob, InFlightDownload };
 
 /** Checks a downloaded file before the store commits it (throws a coded error to refuse it). */
 export type BlobValidator = (request: BlobRequest, bytes: ByteRangeSource) => Promise<void>;
@@ -196,7 +201,9 @@ export class BlobFetcher {
           headers.range = `bytes=${written}-`;
           if (validator) headers["if-range"] = validator;
         }
-        const response = await this.#client.send("GET", request.url, headers, signal);
+        const response = request.source
+          ? await request.source(headers, signal)
+          : await this.#client.send("GET", request.url, headers, signal);
         if (
           written > 0 &&
           response.status === 206 &&
@@ -300,7 +307,16 @@ export class BlobFetcher {
           throw new StoreWriteError(`the download of ${request.filename}`, error);
         }
         const permanent =
-          error instanceof UpstreamStatusError && error.upstreamStatus !== 429 && error.upstreamStatus < 500;
+          (error instanceof UpstreamStatusError &&
+            error.upstreamStatus !== 429 &&
+            error.upstreamStatus < 500) ||
+          // A kind's own source refusing with a client error (not found, denied, bad range).
+          (request.source !== undefined &&
+            error instanceof FreshmirrorError &&
+            error.status >= 400 &&
+            error.status < 500 &&
+            error.status !== 408 &&
+            error.status !== 429);
         // Retrying cannot help these: the same limit or host check would refuse again.
         if (
           permanent ||

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseConfigText } from "../config/load-config.js";
+import { parseConfigText } from "../app/load-config.js";
 import { ConfigError } from "../errors.js";
 import { describeSchedule, nextSlot } from "./cron-schedule.js";
 

@@ -6,9 +6,23 @@ import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
 import { FetchAbandonedError, FetchRestartedError, InternalError } from "../errors.js";
 import type { BlobHandle, BlobStore, BlobWriter } from "../store/blob-store.js";
+import type { StreamResponse } from "../upstream/http-client.js";
+
+/**
+ * Where a blob's bytes come from when not a plain GET of `url` through the mirror's upstream
+ * client: a kind with its own protocol (an OCI registry's token auth, redirects to a CDN followed
+ * without the registry's Authorization) opens the transfer itself. Called once per attempt with
+ * the headers the fetcher wants (Range/If-Range when resuming) and the download's abort signal;
+ * answers like UpstreamClient.send (a 2xx it did not honour the range for is a 200). Throws a
+ * coded error for what upstream refused (a 4xx error is not retried).
+ */
+export type BlobSource = (headers: Record<string, string>, signal: AbortSignal) => Promise<StreamResponse>;
 
 export interface BlobRequest {
+  /** For messages and single flight (with no sha256); the URL fetched unless `source` is given. */
   url: string;
+  /** Opens the transfer instead of a GET of `url` (see BlobSource). */
+  source?: BlobSource | undefined;
   /** For messages and temp file names. */
   filename: string;
   /** Expected sha256 (hex); without it the computed digest is accepted and flagged. */

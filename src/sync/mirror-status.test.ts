@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { parseConfigText } from "../config/load-config.js";
+import { parseConfigText } from "../app/load-config.js";
 import type { MirrorConfig } from "../config/schema.js";
 import { type RunRow, StateStore } from "../store/state-store.js";
 import { collectMirrorStatuses, effectiveState, lagHistory, MirrorStatusCache } from "./mirror-status.js";

@@ -159,7 +159,8 @@ export function mirrorStatus(
     mode: config.mode,
     description: config.description,
     upstream: redactUrl(config.upstream),
-    indexes: config.indexes,
+    // What a PyPI-style mirror serves; other kinds name none.
+    indexes: (config as { indexes?: readonly string[] }).indexes ?? [],
     state: effectiveState(config, row),
     schedule: scheduled ? describeSchedule(config.schedule) : null,
     lastSuccessAt: row?.lastSuccessAt ?? null,

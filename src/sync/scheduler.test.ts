@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
-import { parseConfigText } from "../config/load-config.js";
+import { parseConfigText } from "../app/load-config.js";
 import type { MirrorConfig } from "../config/schema.js";
 import { SyncRefusedError } from "../errors.js";
 import { createLogger } from "../logging/logger.js";

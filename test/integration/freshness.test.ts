@@ -16,7 +16,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
 import { App } from "../../src/app/app.js";
-import { parseConfigText } from "../../src/config/load-config.js";
+import { parseConfigText } from "../../src/app/load-config.js";
 import type { ReleaseNewEvent } from "../../src/events/event-bus.js";
 import type { DeliveryLogEntry } from "../../src/events/hook-runner.js";
 import { Watcher } from "../../src/sync/watcher.js";

@@ -12,7 +12,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { App } from "../../src/app/app.js";
-import { parseConfigText } from "../../src/config/load-config.js";
+import { parseConfigText } from "../../src/app/load-config.js";
 import { type RunningServer, startServer } from "../../src/http/server.js";
 import { pageWorkStats } from "../../src/pypi/page-worker-pool.js";
 

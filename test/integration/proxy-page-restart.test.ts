@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { stringify } from "yaml";
 import { App } from "../../src/app/app.js";
-import { parseConfigText } from "../../src/config/load-config.js";
+import { parseConfigText } from "../../src/app/load-config.js";
 import { startServer } from "../../src/http/server.js";
 import { pageWorkStats } from "../../src/pypi/page-worker-pool.js";
 import { publishTorchLike, startPypiUpstream } from "../fixtures/pypi-upstream.js";

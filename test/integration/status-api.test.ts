@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { App } from "../../src/app/app.js";
-import { parseConfigText } from "../../src/config/load-config.js";
+import { parseConfigText } from "../../src/app/load-config.js";
 import { type RunningServer, startServer } from "../../src/http/server.js";
 import { formatLocalTime } from "../../src/http/time-format.js";
 import { GO_ZERO_TEXT, GO_ZERO_TS } from "../../src/http/tunasync-jobs.js";

@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { type Browser, chromium } from "playwright-core";
 import { stringify } from "yaml";
 import { App } from "../../src/app/app.js";
-import { parseConfigText } from "../../src/config/load-config.js";
+import { parseConfigText } from "../../src/app/load-config.js";
 import { type RunningServer, startServer } from "../../src/http/server.js";
 import { syncMirror } from "../../src/sync/run-lifecycle.js";
 import { createScheduler } from "../../src/sync/scheduled-sync.js";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { App } from "../../src/app/app.js";
-import { parseConfigText } from "../../src/config/load-config.js";
+import { parseConfigText } from "../../src/app/load-config.js";
 import { syncMirror } from "../../src/sync/run-lifecycle.js";
 import { Watcher } from "../../src/sync/watcher.js";
 import { type PypiUpstream, startPypiUpstream } from "../fixtures/pypi-upstream.js";

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { App } from "../../src/app/app.js";
-import { parseConfigText } from "../../src/config/load-config.js";
+import { parseConfigText } from "../../src/app/load-config.js";
 import { syncMirror } from "../../src/sync/run-lifecycle.js";
 import { startStaticFileServer } from "../fixtures/static-file-server.js";
 import { buildZip } from "../fixtures/zip-writer.js";

@@ -1,0 +1,227 @@
+// The `type: oci` mirror entry: a registry mirrored by pull-through (and, with `images:`, pre-synced
+// on a schedule). YAML keys in snake_case with defaults; the frozen camelCase config it resolves to.
+// Generic fields and their parsers come from src/config.
+import { z } from "zod";
+import type { MirrorConfigBase } from "../config/base-mirror.js";
+import { duration, envName, httpUrl, resolveCredentials, schedule, size } from "../config/field-schemas.js";
+import { parsePlatform } from "./platform.js";
+import { validateName, validateTag } from "./reference.js";
+
+/**
+ * Tags never revalidated by default: a version number and a CUDA/cuDNN label, as in
+ * `2.9.0-cuda12.8-cudnn9-runtime` or `12.8.0-cudnn-runtime-ubuntu22.04`. Publishers of such tags
+ * do not move them; `latest`, `2.9-runtime` or `nightly` are revalidated after `tag_ttl`.
+ */
+export const DEFAULT_IMMUTABLE_TAGS = ["^(?=.*\\d+\\.\\d+)(?=.*(?:cuda|cudnn)).+$"] as const;
+
+/** Docker Hub's registry API host; clients know the registry as `docker.io`. */
+const DOCKER_HUB_HOSTS = new Set(["registry-1.docker.io", "index.docker.io", "registry.hub.docker.com"]);
+export const DOCKER_HUB = "docker.io";
+
+const regexSource = (what: string) =>
+  z.string().superRefine((value, ctx) => {
+    try {
+      new RegExp(value);
+    } catch (error) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not a regular expression (${what}): ${(error as Error).message}`,
+      });
+    }
+  });
+
+/** One entry of an image's tag list: an exact tag, or `/regex/` matched against upstream's tags. */
+const tagSelector = z.string().superRefine((value, ctx) => {
+  if (value.length >= 2 && value.startsWith("/") && value.endsWith("/")) {
+    try {
+      new RegExp(value.slice(1, -1));
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: `not a regular expression: ${(error as Error).message}` });
+    }
+    return;
+  }
+  const bad = validateTag(value);
+  if (bad) ctx.addIssue({ code: "custom", message: `${bad.message}; or write /regex/ to match tags` });
+});
+
+const registryName = z
+  .string()
+  .regex(
+    /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/,
+    "not a registry host name (e.g. docker.io, ghcr.io, nvcr.io, registry.example.org:5000)",
+  );
+
+const platformString = z.string().superRefine((value, ctx) => {
+  if (parsePlatform(value) === undefined)
+    ctx.addIssue({
+      code: "custom",
+      message: `not a platform: ${JSON.stringify(value)}; use os/arch[/variant], e.g. linux/amd64`,
+    });
+});
+
+export const ociMirrorSchema = z
+  .object({
+    type: z.literal("oci"),
+    // The registry's API origin, e.g. https://registry-1.docker.io, https://ghcr.io.
+    upstream: httpUrl,
+    // The name clients know the registry by (containerd's `?ns=`); default the upstream's host.
+    registry: registryName.optional(),
+    username_env: envName.optional(),
+    password_env: envName.optional(),
+    // Omitted: "mirror" when `images:` lists images to pre-sync, else "proxy" (on demand only).
+    mode: z.enum(["mirror", "proxy"]).optional(),
+    // How long a tag's digest is served without asking upstream again (a HEAD, free on Docker Hub).
+    tag_ttl: duration("tag ttl").prefault("10m"),
+    // Tags matching any of these are never revalidated once known.
+    immutable_tags: z.array(regexSource("immutable_tags")).default([...DEFAULT_IMMUTABLE_TAGS]),
+    // Pre-sync: repository -> tags (exact, or /regex/), fetched on `schedule` and by `freshmirror sync`.
+    images: z.record(z.string(), z.array(tagSelector).min(1)).default({}),
+    // Pre-sync only these platforms of a multi-platform image (the index itself is kept whole).
+    platforms: z.array(platformString).min(1).optional(),
+    schedule: schedule.prefault("0 3 * * *"),
+    watch: duration("watch interval").optional(),
+    concurrency: z.number().int().min(1).max(64).default(4),
+    retries: z.number().int().min(0).max(20).default(3),
+    retry_backoff: duration("retry backoff").prefault("1s"),
+    upstream_timeout: duration("upstream timeout").prefault("30s"),
+    fill_timeout: duration("fill timeout").prefault("2h"),
+    // Largest blob this mirror downloads (CUDA image layers are a few GB).
+    max_file_size: size.prefault("50GiB"),
+    abandon_grace: duration("abandon grace").prefault("30s"),
+    max_fails: z.number().int().min(1).default(5),
+    fail_timeout: duration("fail timeout").prefault("30s"),
+    disabled: z.boolean().default(false),
+    paused: z.boolean().default(false),
+    description: z.string().optional(),
+    jitter: duration("schedule jitter").prefault("0s"),
+    retry: z
+      .object({
+        count: z.number().int().min(0).max(20).default(2),
+        backoff: duration("retry backoff of failed scheduled syncs").prefault("5m"),
+      })
+      .strict()
+      .prefault({}),
+    catch_up: z.boolean().default(true),
+    lag_warn: duration("lag warning threshold").prefault("1d"),
+    lag_critical: duration("lag critical threshold").prefault("3d"),
+  })
+  .strict();
+
+type ParsedOciMirror = z.output<typeof ociMirrorSchema>;
+
+/** A tag selector of `images:`: one tag, or a pattern matched against the repository's tags. */
+export type TagSelector =
+  | { kind: "exact"; tag: string }
+  | { kind: "pattern"; pattern: RegExp; source: string };
+
+export interface OciMirrorConfig extends MirrorConfigBase {
+  readonly type: "oci";
+  /** The name clients know the registry by (`docker.io` for Docker Hub). */
+  readonly registry: string;
+  readonly tagTtlMs: number;
+  readonly immutableTags: readonly RegExp[];
+  /** Repository (as upstream names it: `library/ubuntu` on Docker Hub) -> tags to pre-sync. */
+  readonly images: Readonly<Record<string, readonly TagSelector[]>>;
+  /** Platforms to pre-sync (`linux/amd64`); undefined: all. */
+  readonly platforms: readonly string[] | undefined;
+}
+
+/** The registry name clients use for an upstream URL: its host, `docker.io` for Docker Hub's API hosts. */
+export function registryNameOf(upstream: string): string {
+  const host = new URL(upstream).host;
+  return DOCKER_HUB_HOSTS.has(host) ? DOCKER_HUB : host;
+}
+
+/** A repository name as upstream knows it: Docker Hub's official images live under `library/`. */
+export function upstreamRepository(registry: string, name: string): string {
+  return registry === DOCKER_HUB && !name.includes("/") ? `library/${name}` : name;
+}
+
+export function ociMirrorProblems(
+  name: string,
+  mirror: ParsedOciMirror,
+): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  for (const repository of Object.keys(mirror.images)) {
+    const bad = validateName(repository);
+    if (bad) problems.push({ path: [name, "images", repository], message: bad.message });
+  }
+  if (mirror.mode === "mirror" && Object.keys(mirror.images).length === 0) {
+    problems.push({
+      path: [name, "mode"],
+      message: "mode: mirror pre-syncs the images listed in `images:`, and none are listed",
+    });
+  }
+  return problems;
+}
+
+/** Two mirrors may not answer to the same registry name (`?ns=` would be ambiguous). */
+export function ociRegistryClashes(mirrors: readonly OciMirrorConfig[]): string[] {
+  const seen = new Map<string, string>();
+  const problems: string[] = [];
+  for (const mirror of mirrors) {
+    const first = seen.get(mirror.registry);
+    if (first !== undefined) {
+      problems.push(
+        `mirrors.${mirror.name}.registry: "${mirror.registry}" is already the registry of mirror "${first}"; give one of them another registry name`,
+      );
+    } else seen.set(mirror.registry, mirror.name);
+  }
+  return problems;
+}
+
+function tagSelectorOf(value: string): TagSelector {
+  return value.length >= 2 && value.startsWith("/") && value.endsWith("/")
+    ? { kind: "pattern", pattern: new RegExp(value.slice(1, -1)), source: value }
+    : { kind: "exact", tag: value };
+}
+
+export function resolveOciMirror(
+  name: string,
+  raw: ParsedOciMirror,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): OciMirrorConfig {
+  const { upstream, auth } = resolveCredentials(name, raw, env, problems);
+  const given = raw.registry ?? registryNameOf(upstream);
+  const registry = DOCKER_HUB_HOSTS.has(given) ? DOCKER_HUB : given;
+  const images = Object.fromEntries(
+    Object.entries(raw.images).map(([repository, tags]) => [
+      upstreamRepository(registry, repository),
+      Object.freeze(tags.map(tagSelectorOf)),
+    ]),
+  );
+  const hasImages = Object.keys(images).length > 0;
+  return Object.freeze({
+    name,
+    type: "oci",
+    upstream,
+    upstreamAuth: auth,
+    registry,
+    mode: raw.mode ?? (hasImages ? "mirror" : "proxy"),
+    tagTtlMs: raw.tag_ttl,
+    immutableTags: Object.freeze(raw.immutable_tags.map((source) => new RegExp(source))),
+    images: Object.freeze(images),
+    platforms: raw.platforms && Object.freeze([...raw.platforms]),
+    allowedHosts: Object.freeze([new URL(upstream).host]),
+    schedule: raw.schedule,
+    watchMs: raw.watch,
+    concurrency: raw.concurrency,
+    retries: raw.retries,
+    retryBackoffMs: raw.retry_backoff,
+    upstreamTimeoutMs: raw.upstream_timeout,
+    fillTimeoutMs: raw.fill_timeout,
+    maxFileSize: raw.max_file_size,
+    abandonGraceMs: raw.abandon_grace,
+    maxFails: raw.max_fails,
+    failTimeoutMs: raw.fail_timeout,
+    disabled: raw.disabled,
+    paused: raw.paused,
+    description: raw.description,
+    jitterMs: raw.jitter,
+    syncRetry: Object.freeze({ count: raw.retry.count, backoffMs: raw.retry.backoff }),
+    catchUp: raw.catch_up,
+    lagWarnMs: raw.lag_warn,
+    lagCriticalMs: raw.lag_critical,
+  });
+}
