@@ -102,8 +102,10 @@ export function loadConfig(
 ): Config {
   const location = locateConfig(explicitPath, env, cwd);
   const config = parseConfigText(location.text, location.source, env);
-  // data_dir is relative to where freshmirror runs, as `./data` promises.
-  const dataDir = resolve(cwd, config.dataDir);
+  // FRESHMIRROR_DATA_DIR wins over `data_dir` (the container image sets it to its /data volume).
+  // Either is relative to where freshmirror runs, as `./data` promises.
+  const fromEnv = env.FRESHMIRROR_DATA_DIR;
+  const dataDir = resolve(cwd, fromEnv !== undefined && fromEnv !== "" ? fromEnv : config.dataDir);
   let real = dataDir;
   try {
     real = realpathSync(dataDir);
@@ -111,6 +113,12 @@ export function loadConfig(
     // Not there yet: it is created at start-up, where it is.
   }
   const problem = systemDirProblem(real) ?? systemDirProblem(dataDir);
-  if (problem !== undefined) throw new ConfigError([problem], location.source);
+  if (problem !== undefined) {
+    const named =
+      fromEnv !== undefined && fromEnv !== ""
+        ? problem.replace(/^data_dir:/, "FRESHMIRROR_DATA_DIR:")
+        : problem;
+    throw new ConfigError([named], location.source);
+  }
   return Object.freeze({ ...config, dataDir });
 }
