@@ -48,6 +48,7 @@ test("the systemd unit sandboxes freshmirror: dynamic user, state directory, rea
   const value = (key: string) => service.filter(([k]) => k === key).map(([, v]) => v);
   const expected: Record<string, string> = {
     DynamicUser: "yes",
+    User: "freshmirror",
     StateDirectory: "freshmirror",
     ProtectSystem: "strict",
     ProtectHome: "yes",
