@@ -137,6 +137,19 @@ test("config is found via --config, then FRESHMIRROR_CONFIG, then ./freshmirror.
   assert.throws(() => loadConfig("missing.yaml", {}, dir), /cannot read config file/);
 });
 
+test("FRESHMIRROR_DATA_DIR wins over data_dir, relative to the working directory, and is checked as data_dir is", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fm-config-"));
+  writeFileSync(join(dir, "freshmirror.yaml"), "data_dir: ./from-config\n");
+  assert.equal(loadConfig(undefined, {}, dir).dataDir, join(dir, "from-config"));
+  assert.equal(loadConfig(undefined, { FRESHMIRROR_DATA_DIR: "/srv/fm-data" }, dir).dataDir, "/srv/fm-data");
+  assert.equal(loadConfig(undefined, { FRESHMIRROR_DATA_DIR: "state" }, dir).dataDir, join(dir, "state"));
+  assert.equal(loadConfig(undefined, { FRESHMIRROR_DATA_DIR: "" }, dir).dataDir, join(dir, "from-config"));
+  assert.throws(
+    () => loadConfig(undefined, { FRESHMIRROR_DATA_DIR: "/etc" }, dir),
+    /FRESHMIRROR_DATA_DIR: "\/etc" is a system directory/,
+  );
+});
+
 test("durations and sizes parse as operators write them", () => {
   assert.equal(parseDuration("90s"), 90_000);
   assert.equal(parseDuration("1h30m"), 5_400_000);

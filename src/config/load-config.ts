@@ -125,8 +125,10 @@ export function loadConfigFor(
 ): Config {
   const location = locateConfig(explicitPath, env, cwd);
   const config = parseConfigTextFor(kinds, location.text, location.source, env);
-  // data_dir is relative to where freshmirror runs, as `./data` promises.
-  const dataDir = resolve(cwd, config.dataDir);
+  // FRESHMIRROR_DATA_DIR wins over `data_dir` (the container image sets it to its /data volume).
+  // Either is relative to where freshmirror runs, as `./data` promises.
+  const fromEnv = env.FRESHMIRROR_DATA_DIR;
+  const dataDir = resolve(cwd, fromEnv !== undefined && fromEnv !== "" ? fromEnv : config.dataDir);
   let real = dataDir;
   try {
     real = realpathSync(dataDir);
@@ -134,6 +136,12 @@ export function loadConfigFor(
     // Not there yet: it is created at start-up, where it is.
   }
   const problem = systemDirProblem(real) ?? systemDirProblem(dataDir);
-  if (problem !== undefined) throw new ConfigError([problem], location.source);
+  if (problem !== undefined) {
+    const named =
+      fromEnv !== undefined && fromEnv !== ""
+        ? problem.replace(/^data_dir:/, "FRESHMIRROR_DATA_DIR:")
+        : problem;
+    throw new ConfigError([named], location.source);
+  }
   return Object.freeze({ ...config, dataDir });
 }
