@@ -20,7 +20,7 @@ import type { Scheduler } from "../sync/scheduler.js";
 import { redactText } from "../upstream/redact-url.js";
 import { ApiRoutes, sendJson } from "./api-routes.js";
 import { decodeSegment } from "./decode-segment.js";
-import { type HelpContext, renderHelpIndex } from "./help-page.js";
+import { type HelpContext, renderHelpIndex, renderHelpPage } from "./help-page.js";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.js";
 import { mirrorzDocument } from "./mirrorz.js";
 import type { RouteHandler, RouteResult } from "./route-handler.js";
@@ -253,7 +253,7 @@ export function createRequestHandler(app: App, stats: ServeStats, options: Serve
       const name = decodeSegment((params.rest ?? "").replace(/\/$/, ""));
       if (name === "") return sendBody(req, res, "help", html, renderHelpIndex(app.config.mirrors, ctx));
       const mirror = app.mirror(name);
-      return sendBody(req, res, "help", html, mirror.renderHelp(ctx));
+      return sendBody(req, res, "help", html, renderHelpPage(mirror.config, mirror.renderHelp(ctx), ctx));
     });
     table.add(GET, "/status/*rest", (req, res, params, query) => {
       const name = decodeSegment((params.rest ?? "").replace(/\/$/, ""));

@@ -259,7 +259,7 @@ describe("status pages in Chromium", {
     const text = async (selector: string) => (await page.textContent(`${selector} code`))?.trim();
     assert.equal(
       await text("#pip-install"),
-      "pip install -i http://mirror.example.edu/pytorch/whl/cu121 --trusted-host mirror.example.edu torch",
+      "pip install --index-url http://mirror.example.edu/pytorch/whl/cu121 --trusted-host mirror.example.edu torch",
     );
     assert.equal(
       await text("#pip-config"),
