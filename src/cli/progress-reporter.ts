@@ -29,7 +29,7 @@ export function describeProgress(p: SyncProgress, downloadElapsedMs: number, bar
   const parts = [
     `files ${p.filesDone}/${p.filesTotal}`,
     // "~" while some sizes are still unknown (estimated from those known).
-    `${formatBytes(p.bytesDone)}/${exact ? "" : "~"}${formatBytes(bytesTotal)}`,
+    `${formatBytes(p.bytesDone)}/${exact ? formatBytes(bytesTotal) : bytesTotal > 0 ? `~${formatBytes(bytesTotal)}` : "?"}`,
     `${formatBytes(rate)}/s`,
     `ETA ${etaMs === undefined ? "?" : formatDuration(etaMs)}`,
   ];
