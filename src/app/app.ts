@@ -16,6 +16,7 @@ import { FsBlobStore } from "../store/fs/fs-blob-store.js";
 import type { LagRepository } from "../store/state-repositories.js";
 import { StateStore } from "../store/state-store.js";
 import { BlobFetcher } from "../sync/blob-fetcher.js";
+import { LiveProgress } from "../sync/live-progress.js";
 import { UpstreamClient } from "../upstream/http-client.js";
 import { UpstreamFailures } from "../upstream/upstream-failures.js";
 import { DEFAULT_SUBJECTS, kindOf } from "./mirror-kinds.js";
@@ -40,6 +41,8 @@ export class App {
     return (type === undefined ? undefined : kindOf(type)?.subjects) ?? DEFAULT_SUBJECTS;
   };
   readonly lag: LagRepository;
+  /** The running syncs' figures (API, status page), published as throttled sync.progress events. */
+  readonly progress: LiveProgress;
   /** The base URL clients reach this server at (fixed by `serve` at listen time when not configured). */
   readonly publicUrls: PublicUrl;
   /** Upstream failures met while serving on demand, per mirror (for metrics and status). */
@@ -51,6 +54,7 @@ export class App {
     this.config = config;
     this.logger = logger;
     this.events = new EventBus({ logger });
+    this.progress = new LiveProgress({ publish: (event) => this.events.emitTransient(event) });
     this.dataDir = resolve(config.dataDir);
     this.state = state;
     this.blobs = blobs;

@@ -76,3 +76,20 @@ test("without a terminal, plain lines every 5 s and at each phase change, no esc
   );
   assert.ok(out.every((l) => l.endsWith("\n") && !l.includes("\x1b")));
 });
+
+test("without sizes in the index, the total is estimated as downloads answer (~), or ? before any does", () => {
+  const unsized = (filesDone: number, bytesDone: number, bytesTotal: number, filesUnsized: number) =>
+    describeProgress(
+      { phase: "download", filesDone, filesTotal: 4, bytesDone, bytesTotal, filesUnsized },
+      2000,
+    );
+  assert.equal(unsized(0, 0, 0, 4), "progress: 0% files 0/4, 0 B/?, 0 B/s, ETA ?");
+  assert.equal(
+    unsized(1, 2 * MiB, 4 * MiB, 2),
+    "progress: 25% files 1/4, 2.00 MiB/~8.00 MiB, 1.00 MiB/s, ETA 6 s",
+  );
+  assert.equal(
+    unsized(4, 8 * MiB, 8 * MiB, 0),
+    "progress: 100% files 4/4, 8.00 MiB/8.00 MiB, 4.00 MiB/s, ETA 0 ms",
+  );
+});

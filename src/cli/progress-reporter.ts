@@ -2,7 +2,10 @@
 // done/total, bytes, rate, ETA); otherwise a plain line every few seconds and at each phase
 // change, so logs collected by systemd or CI stay readable.
 import { formatBytes, formatDuration } from "../config/duration.js";
+import { progressFigures } from "../sync/live-progress.js";
 import type { SyncProgress } from "../sync/run-lifecycle.js";
+
+export { type ProgressFigures, progressFigures } from "../sync/live-progress.js";
 
 export interface ProgressReporterOptions {
   tty: boolean;
@@ -13,32 +16,6 @@ export interface ProgressReporterOptions {
   barWidth?: number;
 }
 
-export interface ProgressFigures {
-  /** 0..1 by bytes when their total is known, else by files. */
-  fraction: number;
-  /** Bytes per second since the downloads began. */
-  rate: number;
-  /** Milliseconds left at that rate, or undefined when unknown. */
-  etaMs: number | undefined;
-}
-
-export function progressFigures(p: SyncProgress, downloadElapsedMs: number): ProgressFigures {
-  const byBytes = p.bytesTotal > 0;
-  const fraction = byBytes
-    ? Math.min(1, p.bytesDone / p.bytesTotal)
-    : p.filesTotal > 0
-      ? p.filesDone / p.filesTotal
-      : 0;
-  const rate = downloadElapsedMs > 0 ? (p.bytesDone * 1000) / downloadElapsedMs : 0;
-  const etaMs =
-    byBytes && rate > 0
-      ? (Math.max(0, p.bytesTotal - p.bytesDone) / rate) * 1000
-      : fraction >= 1
-        ? 0
-        : undefined;
-  return { fraction, rate, etaMs };
-}
-
 export function progressBar(fraction: number, width: number): string {
   const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
   return `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
@@ -47,11 +24,12 @@ export function progressBar(fraction: number, width: number): string {
 export function describeProgress(p: SyncProgress, downloadElapsedMs: number, barWidth?: number): string {
   if (p.phase === "index") return `reading index pages ${p.filesDone}/${p.filesTotal}`;
   if (p.phase === "publish") return `publishing ${p.filesTotal} new files`;
-  const { fraction, rate, etaMs } = progressFigures(p, downloadElapsedMs);
+  const { fraction, rate, etaMs, bytesTotal, exact } = progressFigures(p, downloadElapsedMs);
   const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
   const parts = [
     `files ${p.filesDone}/${p.filesTotal}`,
-    `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`,
+    // "~" while some sizes are still unknown (estimated from those known).
+    `${formatBytes(p.bytesDone)}/${exact ? formatBytes(bytesTotal) : bytesTotal > 0 ? `~${formatBytes(bytesTotal)}` : "?"}`,
     `${formatBytes(rate)}/s`,
     `ETA ${etaMs === undefined ? "?" : formatDuration(etaMs)}`,
   ];

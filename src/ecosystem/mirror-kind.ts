@@ -52,7 +52,11 @@ export interface MirrorRuntime<C extends MirrorConfigBase = MirrorConfigBase> ex
   readonly watchProbe: WatchProbe | undefined;
   /** Registers the mirror's client-facing routes (e.g. `/<mirror>/*rest`). */
   registerRoutes(table: RouteTable<RouteHandler>): void;
-  /** The kind's section of `/help/<mirror>` (HTML), for a reader at `publicUrl`. */
+  /**
+   * The kind's section of `/help/<mirror>` (an HTML fragment: `<h2>` sections of set-up
+   * snippets), for a reader at `publicUrl`; the generic page (src/http/help-page.ts) puts the
+   * title, the mirror's description and the station-wide parts around it.
+   */
   renderHelp(ctx: { publicUrl: string; siteName: string }): string;
 }
 

@@ -74,6 +74,40 @@ export interface ImageUpdatedEvent extends EventBase {
   runId?: number;
 }
 
+/**
+ * Where a running sync is (throttled, at most a few a second per mirror). Transient: not
+ * numbered, not kept for replay, never given to hooks; only the SSE stream and the status page
+ * follow it. Figures as in SyncProgress (src/sync/sync-step.ts), plus rate and ETA.
+ */
+export interface SyncProgressEvent {
+  type: "sync.progress";
+  /** ISO 8601 time of emission. */
+  time: string;
+  mirror: string;
+  runId: number | null;
+  project?: string;
+  phase: "index" | "download" | "publish";
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  /** Bytes of the files to fetch, sizes not yet known estimated from the known ones. */
+  bytesTotal: number;
+  /** Whether `bytesTotal` is exact (every size known) or an estimate. */
+  bytesTotalExact: boolean;
+  /** Bytes per second since the downloads began. */
+  rate: number;
+  /** Milliseconds left at that rate; null when unknown. */
+  etaMs: number | null;
+  /** 0..1 */
+  fraction: number;
+  /** When the run started (ISO 8601). */
+  startedAt: string;
+  /** The run is over (its sync.succeeded / sync.failed follows). */
+  done: boolean;
+}
+
+export type TransientEvent = SyncProgressEvent;
+
 export type FreshmirrorEvent =
   | SyncStartedEvent
   | SyncSucceededEvent
@@ -167,6 +201,7 @@ export function eventSubject(event: FreshmirrorEvent): {
 export class EventBus {
   readonly capacity: number;
   readonly #listeners = new Set<EventListener>();
+  readonly #transientListeners = new Set<(event: TransientEvent) => void>();
   // A ring of the most recent events, oldest first from #start.
   readonly #ring: (FreshmirrorEvent | undefined)[];
   #start = 0;
@@ -214,6 +249,29 @@ export class EventBus {
       }
     }
     return event;
+  }
+
+  /**
+   * Delivers a transient event (progress) to its listeners now: no id, no ring, no hooks. Never
+   * throws.
+   */
+  emitTransient(event: TransientEvent): void {
+    for (const listener of [...this.#transientListeners]) {
+      try {
+        listener(event);
+      } catch {
+        // A progress listener (an SSE client) failing must not reach the sync that reported it.
+      }
+    }
+  }
+
+  /** Calls `listener` for every transient event from now on; returns the function that stops it. */
+  subscribeTransient(listener: (event: TransientEvent) => void): () => void {
+    const entry = (event: TransientEvent) => listener(event);
+    this.#transientListeners.add(entry);
+    return () => {
+      this.#transientListeners.delete(entry);
+    };
   }
 
   /** Calls `listener` for every event from now on; returns the function that stops it. */

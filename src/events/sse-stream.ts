@@ -9,6 +9,7 @@ import {
   eventSubject,
   type FreshmirrorEvent,
   resolveEventTypes,
+  type TransientEvent,
 } from "./event-bus.js";
 import type { SubjectMatcher } from "./subject-matcher.js";
 
@@ -71,6 +72,14 @@ function lastEventId(req: IncomingMessage, search: URLSearchParams): number | un
   if (text === undefined || !/^\d+$/.test(text)) return undefined;
   const id = Number(text);
   return Number.isSafeInteger(id) ? id : undefined;
+}
+
+/**
+ * A transient event (progress): no `id:` line, so a client's Last-Event-ID stays on the last
+ * numbered event, and a reconnect replays only those.
+ */
+export function formatSseTransient(event: TransientEvent): string {
+  return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
 /** One event in the SSE wire format. The JSON has no raw newlines, so it is one `data:` line. */
@@ -146,6 +155,18 @@ export function streamEvents(
     for (const event of missed) send(event);
   }
   const unsubscribe = bus.subscribe(send);
+  // Progress goes to clients that asked for every type, or for `sync.progress` by name.
+  const typeParams = search.getAll("type").flatMap((v) => v.split(",").map((t) => t.trim()));
+  const wantsProgress =
+    typeParams.every((t) => t === "") ||
+    typeParams.some((t) => t === "sync.progress" || t === "sync.*" || t === "*");
+  const mirrorParam = search.get("mirror") || undefined;
+  const unsubscribeTransient = wantsProgress
+    ? bus.subscribeTransient((event) => {
+        if (done || (mirrorParam !== undefined && event.mirror !== mirrorParam)) return;
+        write(formatSseTransient(event));
+      })
+    : () => undefined;
   const heartbeat = setInterval(() => write(`: heartbeat ${new Date().toISOString()}\n\n`), heartbeatMs);
   heartbeat.unref();
 
@@ -154,6 +175,7 @@ export function streamEvents(
     done = true;
     clearInterval(heartbeat);
     unsubscribe();
+    unsubscribeTransient();
     if (destroy) res.destroy();
     else if (!res.writableEnded) res.end();
     resolveClosed({ eventsSent, bytes });

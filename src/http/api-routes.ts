@@ -21,7 +21,7 @@ import type { Scheduler } from "../sync/scheduler.js";
 import { decodeSegment } from "./decode-segment.js";
 import type { RouteResult } from "./route-handler.js";
 import type { ServedApp } from "./served-app.js";
-import { mirrorToJson, runToJson } from "./status-json.js";
+import { downloadToJson, mirrorToJson, progressToJson, runToJson } from "./status-json.js";
 
 const MAX_BODY_BYTES = 4096;
 const DEFAULT_PAGE = 50;
@@ -119,7 +119,10 @@ export class ApiRoutes {
       const statuses = this.#options.statuses.get(now);
       return sendJson(req, res, 200, {
         generated_at: new Date(now).toISOString(),
-        mirrors: statuses.map(mirrorToJson),
+        mirrors: statuses.map((m) => {
+          const progress = this.#app.progress.get(m.name);
+          return { ...mirrorToJson(m), progress: progress ? progressToJson(progress) : null };
+        }),
       });
     }
     const name = parts[1] as string;
@@ -137,8 +140,13 @@ export class ApiRoutes {
       const row = this.#app.state.listMirrorRows().find((r) => r.name === config.name);
       const status = mirrorStatus(config, row, this.#app.state, now);
       const sched = this.#options.scheduler.status(config.name);
+      const progress = this.#app.progress.get(config.name);
       return sendJson(req, res, 200, {
         ...mirrorToJson(status),
+        // The running sync, live (null when none runs in this server's process).
+        progress: progress ? progressToJson(progress) : null,
+        // Downloads in flight: the sync's and those fetched on demand for clients (pull-through).
+        downloads: mirror.fetcher.inFlightDownloads().map(downloadToJson),
         scheduler: {
           scheduled: sched.scheduled,
           running: sched.running,

@@ -5,6 +5,7 @@ import type { MirrorRuntime } from "../ecosystem/mirror-kind.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { SubjectMatcher } from "../events/subject-matcher.js";
 import type { Logger } from "../logging/logger.js";
+import type { LiveProgress } from "../sync/live-progress.js";
 import type { ScheduledSyncDeps } from "../sync/scheduled-sync.js";
 import type { UpstreamFailures } from "../upstream/upstream-failures.js";
 
@@ -19,6 +20,8 @@ export interface ServedApp extends ScheduledSyncDeps {
   readonly logsDir: string;
   /** Upstream failures met while serving on demand (metrics). */
   readonly upstreamFailures: UpstreamFailures;
+  /** The running syncs' figures (API, status page). */
+  readonly progress: LiveProgress;
   /** How events of a mirror name their subjects (SSE filters). */
   readonly matcherFor: (mirror: string | undefined) => SubjectMatcher;
   mirror(name: string): ServedMirror;

@@ -19,7 +19,7 @@ import type { Scheduler } from "../sync/scheduler.js";
 import { redactText } from "../upstream/redact-url.js";
 import { ApiRoutes, sendJson } from "./api-routes.js";
 import { decodeSegment } from "./decode-segment.js";
-import { type HelpContext, renderHelpIndex } from "./help-page.js";
+import { type HelpContext, renderHelpIndex, renderHelpPage } from "./help-page.js";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.js";
 import { mirrorzDocument } from "./mirrorz.js";
 import type { RouteHandler, RouteResult } from "./route-handler.js";
@@ -214,7 +214,13 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
     });
     const statusPage: RouteHandler = (req, res) => {
       const now = Date.now();
-      return sendBody(req, res, "status_page", html, renderStatusPage(statuses.get(now), { siteName, now }));
+      return sendBody(
+        req,
+        res,
+        "status_page",
+        html,
+        renderStatusPage(statuses.get(now), { siteName, now, progress: (m) => app.progress.get(m) }),
+      );
     };
     table.add(GET, "/", statusPage);
     table.add(GET, "/index.html", statusPage);
@@ -261,7 +267,7 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
           renderHelpIndex(app.config.mirrors as Parameters<typeof renderHelpIndex>[0], ctx),
         );
       const mirror = app.mirror(name);
-      return sendBody(req, res, "help", html, mirror.renderHelp(ctx));
+      return sendBody(req, res, "help", html, renderHelpPage(mirror.config, mirror.renderHelp(ctx), ctx));
     });
     table.add(GET, "/status/*rest", (req, res, params, query) => {
       const name = decodeSegment((params.rest ?? "").replace(/\/$/, ""));

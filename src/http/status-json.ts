@@ -1,6 +1,9 @@
 // The JSON shapes of /api/v1: a mirror's status and a run. snake_case keys, times as ISO 8601
 // strings (null when there is none), sizes in bytes, lag in seconds.
+
+import type { SyncProgressEvent } from "../events/event-bus.js";
 import type { RunRow } from "../store/state-store.js";
+import type { InFlightDownload } from "../sync/blob-fetcher.js";
 import type { MirrorStatus } from "../sync/mirror-status.js";
 
 const iso = (ms: number | null | undefined) =>
@@ -120,5 +123,62 @@ export function mirrorToJson(m: MirrorStatus): MirrorJson {
     lag_critical_seconds: Math.round(m.lagCriticalMs / 1000),
     last_error: m.lastError,
     last_run: m.lastRun ? runToJson(m.lastRun) : null,
+  };
+}
+
+export interface ProgressJson {
+  run_id: number | null;
+  project: string | null;
+  phase: SyncProgressEvent["phase"];
+  started_at: string;
+  updated_at: string;
+  files_done: number;
+  files_total: number;
+  bytes_done: number;
+  /** Sizes still unknown are estimated from the known ones until `bytes_total_exact`. */
+  bytes_total: number;
+  bytes_total_exact: boolean;
+  /** Bytes per second since the downloads began. */
+  rate_bytes_per_second: number;
+  eta_seconds: number | null;
+  fraction: number;
+}
+
+/** The running sync's figures in the API's shape. */
+export function progressToJson(p: SyncProgressEvent): ProgressJson {
+  return {
+    run_id: p.runId,
+    project: p.project ?? null,
+    phase: p.phase,
+    started_at: p.startedAt,
+    updated_at: p.time,
+    files_done: p.filesDone,
+    files_total: p.filesTotal,
+    bytes_done: p.bytesDone,
+    bytes_total: p.bytesTotal,
+    bytes_total_exact: p.bytesTotalExact,
+    rate_bytes_per_second: p.rate,
+    eta_seconds: p.etaMs === null ? null : Math.round(p.etaMs / 1000),
+    fraction: p.fraction,
+  };
+}
+
+export interface DownloadJson {
+  filename: string;
+  /** "sync" or "fetch" (on demand, for a client). */
+  origin: string;
+  started_at: string;
+  bytes_done: number;
+  bytes_total: number | null;
+}
+
+/** A download in progress (pull-through or sync), without its URL (it may name a private host). */
+export function downloadToJson(d: InFlightDownload): DownloadJson {
+  return {
+    filename: d.request.filename,
+    origin: d.request.origin,
+    started_at: new Date(d.startedAt).toISOString(),
+    bytes_done: d.bytesWritten,
+    bytes_total: d.expectedSize ?? null,
   };
 }

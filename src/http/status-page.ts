@@ -1,21 +1,37 @@
 // The status page `/` and the per-mirror page `/status/<mirror>`: server-rendered, readable
-// without JavaScript. `/` has one row per mirror (state badge, last success in local time and
-// "3 h ago", next sync, lag coloured past its thresholds, size, upstream); a small inline script
-// refreshes the rows from /api/v1/mirrors every 30 s and stops while the tab is hidden. The
-// mirror page adds its run history and two SVG charts.
+// without JavaScript. `/` has one row per mirror (state badge with a running sync's progress,
+// last success as "2026-11-25 22:59 UTC" and "3 h ago", next sync, lag coloured past its
+// thresholds, size, upstream); a small inline script follows the SSE stream /api/v1/events:
+// sync.progress redraws the running sync's bar, sync.* re-reads the rows from /api/v1/mirrors.
+// Hidden tabs close the stream and make no request. The mirror page adds its run history and
+// two SVG charts.
 import { formatBytes, formatDuration } from "../config/duration.js";
+import type { SyncProgressEvent } from "../events/event-bus.js";
 import type { RunRow } from "../store/state-store.js";
 import type { LagPoint, MirrorStatus } from "../sync/mirror-status.js";
 import { escapeHtml } from "./html-escape.js";
 import { renderPage } from "./page-layout.js";
 import { renderLagChart, renderRunsChart } from "./svg-chart.js";
-import { formatLocalTime, formatRelative } from "./time-format.js";
+import { formatPageTime, formatRelative, PAGE_TIME_SCRIPT } from "./time-format.js";
 
-export const REFRESH_MS = 30_000;
+/** A full re-read of the rows when no event came (the stream itself carries every change). */
+export const REFRESH_MS = 300_000;
+
+/** "12/40 files · 1.20 MiB of ~4.50 MiB · 512 KiB/s · ETA 7 s"; the page's script writes the same. */
+export function describeLiveProgress(p: SyncProgressEvent): string {
+  if (p.phase === "index") return `reading index pages ${p.filesDone}/${p.filesTotal}`;
+  if (p.phase === "publish") return `publishing ${p.filesTotal} files`;
+  return `${p.filesDone}/${p.filesTotal} files · ${formatBytes(p.bytesDone)} of ${p.bytesTotalExact ? "" : "~"}${formatBytes(p.bytesTotal)} · ${formatBytes(p.rate)}/s · ETA ${p.etaMs === null ? "?" : formatDuration(p.etaMs, "s")}`;
+}
+
+function progressCell(p: SyncProgressEvent | undefined): string {
+  if (p === undefined || p.done) return "";
+  return `<div class="progress"><progress max="1" value="${p.fraction.toFixed(4)}"></progress> <small class="p-text">${escapeHtml(describeLiveProgress(p))}</small></div>`;
+}
 
 function timeCell(ms: number | null, now: number, none: string): string {
   if (ms === null) return `<span class="muted">${escapeHtml(none)}</span>`;
-  return `<time datetime="${new Date(ms).toISOString()}" data-ts="${ms}">${escapeHtml(formatLocalTime(ms))}</time> <span class="ago">${escapeHtml(formatRelative(ms, now))}</span>`;
+  return `<time datetime="${new Date(ms).toISOString()}" data-ts="${ms}">${escapeHtml(formatPageTime(ms))}</time> <span class="ago">${escapeHtml(formatRelative(ms, now))}</span>`;
 }
 
 function badge(state: string, title?: string | null): string {
@@ -34,7 +50,7 @@ function lagCell(m: MirrorStatus, now: number): string {
   if (m.mode === "proxy") return `<span class="muted">n/a (proxy)</span>`;
   if (m.lagLevel === "unknown") {
     // No figure while upstream cannot be read: a green "0 s" would be a guess.
-    const checked = m.upstreamCheckedAt === null ? "never" : formatLocalTime(m.upstreamCheckedAt);
+    const checked = m.upstreamCheckedAt === null ? "never" : formatPageTime(m.upstreamCheckedAt);
     const title = `last successful look at upstream: ${checked}${m.upstreamError ? `; ${m.upstreamError}` : ""}`;
     return `<span class="lag lag-unknown" title="${escapeHtml(title)}">unknown (upstream unreachable since ${timeCell(m.upstreamFailingSince, now, "?")})</span>`;
   }
@@ -50,11 +66,11 @@ function upstreamCell(m: MirrorStatus): string {
   return `<a href="${escapeHtml(m.upstream)}" rel="noreferrer">${escapeHtml(m.upstream.replace(/^https?:\/\//, ""))}</a> <span class="muted">${m.indexes.map(escapeHtml).join(", ")}</span>`;
 }
 
-function mirrorRow(m: MirrorStatus, now: number): string {
+function mirrorRow(m: MirrorStatus, now: number, progress: SyncProgressEvent | undefined): string {
   const name = encodeURIComponent(m.name);
   return `<tr data-mirror="${escapeHtml(m.name)}" data-state="${escapeHtml(m.state)}">
 <td class="name"><a href="/${name}/"><strong>${escapeHtml(m.name)}</strong></a>${m.description ? `<br><small>${escapeHtml(m.description)}</small>` : ""}<br><small><a href="/status/${name}">details</a> · <a href="/help/${name}">help</a></small></td>
-<td data-label="State" class="c-state">${m.mode === "proxy" && m.state === "none" ? badge("fetched on demand", "pages and files are fetched from upstream when a client asks") : badge(m.state, m.lastError)}</td>
+<td data-label="State" class="c-state">${m.mode === "proxy" && m.state === "none" ? badge("fetched on demand", "pages and files are fetched from upstream when a client asks") : badge(m.state, m.lastError)}${progressCell(progress)}</td>
 <td data-label="Last success" class="c-success">${timeCell(m.lastSuccessAt, now, m.mode === "proxy" ? "—" : "never")}</td>
 <td data-label="Next sync" class="c-next">${nextCell(m, now)}</td>
 <td data-label="Lag" class="c-lag">${lagCell(m, now)}</td>
@@ -63,33 +79,46 @@ function mirrorRow(m: MirrorStatus, now: number): string {
 </tr>`;
 }
 
-// Runs in the browser: rewrites times into the reader's own time zone, and refreshes the rows
-// from the API every REFRESH_MS while the tab is visible (hidden tabs make no requests).
+// Runs in the browser: follows /api/v1/events while the tab is visible. sync.progress redraws
+// the running sync's bar and figures in its row; sync.started/succeeded/failed re-read the rows
+// from /api/v1/mirrors. A hidden tab closes the stream and makes no request; a visible one
+// re-reads the rows and reconnects. Times are written as the server writes them (UTC).
 const CLIENT_SCRIPT = `(() => {
   "use strict";
+  ${PAGE_TIME_SCRIPT}
   const REFRESH_MS = ${REFRESH_MS};
-  const span = (ms) => { const s = Math.abs(ms) / 1000; if (s < 59.5) return Math.round(s) + " s"; const m = s / 60; if (m < 59.5) return Math.round(m) + " min"; const h = m / 60; if (h < 47.5) return Math.round(h) + " h"; return Math.round(h / 24) + " d"; };
-  const relative = (ts, now) => { const d = ts - now; if (Math.abs(d) < 5000) return "just now"; return d < 0 ? span(d) + " ago" : "in " + span(d); };
   const lag = (ms) => { const s = Math.round(ms / 1000); if (s < 60) return s + " s"; const m = Math.floor(s / 60); if (m < 60) return m + " min " + (s % 60) + " s"; const h = Math.floor(m / 60); if (h < 48) return h + " h " + (m % 60) + " min"; return Math.floor(h / 24) + " d " + (h % 24) + " h"; };
   const bytes = (n) => { const u = ["B", "KiB", "MiB", "GiB", "TiB"]; let v = n, i = 0; while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; } return i === 0 ? n + " B" : v.toFixed(v < 10 ? 2 : 1) + " " + u[i]; };
   const esc = (t) => String(t).replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";");
   const time = (iso, none) => { if (!iso) return '<span class="muted">' + esc(none) + "</span>"; const ts = Date.parse(iso); return '<time datetime="' + esc(iso) + '" data-ts="' + ts + '"></time> <span class="ago"></span>'; };
-  function localize(root) {
-    const now = Date.now();
-    for (const t of root.querySelectorAll("time[data-ts]")) {
-      const ts = Number(t.dataset.ts);
-      t.textContent = new Date(ts).toLocaleString();
-      const ago = t.nextElementSibling;
-      if (ago && ago.classList.contains("ago")) ago.textContent = relative(ts, now);
+  const row = (name) => document.querySelector('tr[data-mirror="' + CSS.escape(name) + '"]');
+  const describe = (p) => p.phase === "index" ? "reading index pages " + p.filesDone + "/" + p.filesTotal : p.phase === "publish" ? "publishing " + p.filesTotal + " files" : p.filesDone + "/" + p.filesTotal + " files \u00b7 " + bytes(p.bytesDone) + " of " + (p.bytesTotalExact ? "" : "~") + bytes(p.bytesTotal) + " \u00b7 " + bytes(p.rate) + "/s \u00b7 ETA " + (p.etaMs === null ? "?" : lag(p.etaMs));
+  const progressHtml = (p) => !p || p.done ? "" : '<div class="progress"><progress max="1" value="' + p.fraction.toFixed(4) + '"></progress> <small class="p-text">' + esc(describe(p)) + "</small></div>";
+  const progress = new Map();
+  const fromApi = (mirror, p) => ({ mirror, phase: p.phase, filesDone: p.files_done, filesTotal: p.files_total, bytesDone: p.bytes_done, bytesTotal: p.bytes_total, bytesTotalExact: p.bytes_total_exact, rate: p.rate_bytes_per_second, etaMs: p.eta_seconds === null ? null : p.eta_seconds * 1000, fraction: p.fraction, done: false });
+  function showProgress(p) {
+    const tr = row(p.mirror);
+    if (!tr) return;
+    if (p.done) progress.delete(p.mirror); else progress.set(p.mirror, p);
+    const cell = tr.querySelector(".c-state");
+    if (!cell) return;
+    const old = cell.querySelector(".progress");
+    if (old) old.remove();
+    if (!p.done) {
+      tr.dataset.state = "syncing";
+      const badge = cell.querySelector(".badge");
+      if (badge && badge.textContent !== "syncing") { badge.className = "badge state-syncing"; badge.textContent = "syncing"; badge.removeAttribute("title"); }
+      cell.insertAdjacentHTML("beforeend", progressHtml(p));
     }
   }
   function update(m) {
-    const row = document.querySelector('tr[data-mirror="' + CSS.escape(m.name) + '"]');
-    if (!row) return;
-    row.dataset.state = m.state;
-    const set = (cls, html) => { const cell = row.querySelector("." + cls); if (cell) cell.innerHTML = html; };
+    const tr = row(m.name);
+    if (!tr) return;
+    tr.dataset.state = m.state;
+    const set = (cls, html) => { const cell = tr.querySelector("." + cls); if (cell) cell.innerHTML = html; };
+    if (m.progress) progress.set(m.name, fromApi(m.name, m.progress));
     if (m.mode === "proxy" && m.state === "none") set("c-state", '<span class="badge">fetched on demand</span>');
-    else set("c-state", '<span class="badge state-' + esc(m.state) + '"' + (m.last_error ? ' title="' + esc(m.last_error) + '"' : "") + ">" + esc(m.state) + "</span>");
+    else set("c-state", '<span class="badge state-' + esc(m.state) + '"' + (m.last_error ? ' title="' + esc(m.last_error) + '"' : "") + ">" + esc(m.state) + "</span>" + (m.state === "syncing" && progress.has(m.name) ? progressHtml(progress.get(m.name)) : ""));
     set("c-success", time(m.last_success_at, m.mode === "proxy" ? "\\u2014" : "never"));
     set("c-next", m.mode === "proxy" ? '<span class="muted">on demand</span>' : m.state === "disabled" || m.state === "paused" ? '<span class="muted">' + m.state + "</span>" : m.state === "syncing" ? '<span class="muted">syncing now</span>' : time(m.next_run_at, "not scheduled"));
     set("c-lag", m.mode === "proxy" ? '<span class="muted">n/a (proxy)</span>' : m.lag_level === "unknown" ? '<span class="lag lag-unknown" title="' + esc(m.upstream_error || "") + '">unknown (upstream unreachable since ' + time(m.lag_unknown_since, "?") + ")</span>" : m.lag_seconds === null ? '<span class="muted">never synced</span>' : '<span class="lag lag-' + esc(m.lag_level) + '">' + esc(lag(m.lag_seconds * 1000)) + "</span>");
@@ -102,25 +131,43 @@ const CLIENT_SCRIPT = `(() => {
       const res = await fetch("/api/v1/mirrors", { headers: { accept: "application/json" }, cache: "no-store" });
       if (!res.ok) return;
       const data = await res.json();
-      for (const m of data.mirrors) update(m);
-      localize(document);
+      for (const m of data.mirrors) {
+        if (m.progress === null && m.state !== "syncing") progress.delete(m.name);
+        update(m);
+      }
+      fmLocalize(document);
       const stamp = document.getElementById("refreshed");
-      if (stamp) stamp.textContent = "updated " + new Date().toLocaleTimeString();
-    } catch (e) { /* the next refresh tries again */ }
+      if (stamp) stamp.textContent = "updated " + fmTime(Date.now());
+    } catch (e) { /* the next event or refresh tries again */ }
   }
   function schedule() {
     clearTimeout(timer);
     if (!document.hidden) timer = setTimeout(() => refresh().then(schedule), REFRESH_MS);
   }
-  document.addEventListener("visibilitychange", () => { if (document.hidden) clearTimeout(timer); else refresh().then(schedule); });
-  window.freshmirror = { refresh, REFRESH_MS };
-  localize(document);
+  let stream;
+  function connect() {
+    if (stream || document.hidden || typeof EventSource === "undefined") return;
+    stream = new EventSource("/api/v1/events");
+    stream.addEventListener("sync.progress", (e) => showProgress(JSON.parse(e.data)));
+    for (const type of ["sync.started", "sync.succeeded", "sync.failed"]) stream.addEventListener(type, () => refresh());
+    stream.addEventListener("open", () => { const live = document.getElementById("live"); if (live) live.textContent = "live"; });
+    stream.addEventListener("error", () => { const live = document.getElementById("live"); if (live) live.textContent = "reconnecting"; });
+  }
+  function disconnect() { if (stream) { stream.close(); stream = undefined; } }
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) { clearTimeout(timer); disconnect(); }
+    else { connect(); refresh().then(schedule); }
+  });
+  window.freshmirror = { refresh, REFRESH_MS, showProgress, connected: () => stream !== undefined && stream.readyState === 1 };
+  connect();
   schedule();
 })();`;
 
 export interface StatusPageOptions {
   siteName: string;
   now: number;
+  /** The running sync of a mirror (this process's), shown under its state badge. */
+  progress?: (mirror: string) => SyncProgressEvent | undefined;
 }
 
 export function renderStatusPage(statuses: readonly MirrorStatus[], options: StatusPageOptions): string {
@@ -128,9 +175,9 @@ export function renderStatusPage(statuses: readonly MirrorStatus[], options: Sta
   const counts = new Map<string, number>();
   for (const m of statuses) counts.set(m.state, (counts.get(m.state) ?? 0) + 1);
   const summary = [...counts].map(([state, n]) => `${n} ${escapeHtml(state)}`).join(", ");
-  const rows = statuses.map((m) => mirrorRow(m, now)).join("\n");
+  const rows = statuses.map((m) => mirrorRow(m, now, options.progress?.(m.name))).join("\n");
   const body = `<h1>Mirrors</h1>
-<p class="muted">${statuses.length} mirror${statuses.length === 1 ? "" : "s"}${summary ? `: ${summary}` : ""} · <span id="refreshed">as of ${escapeHtml(formatLocalTime(now))}</span></p>
+<p class="muted">${statuses.length} mirror${statuses.length === 1 ? "" : "s"}${summary ? `: ${summary}` : ""} · <span id="refreshed">as of ${escapeHtml(formatPageTime(now))}</span> · <span id="live" class="muted">static</span></p>
 <table class="cards" id="mirrors">
 <thead><tr><th>Mirror</th><th>State</th><th>Last success</th><th>Next sync</th><th>Lag</th><th>Size</th><th>Upstream</th></tr></thead>
 <tbody>
@@ -226,6 +273,6 @@ ${options.olderBefore === undefined ? "" : `<p><a href="/status/${name}?before=$
     title: `${m.name} · ${options.siteName}`,
     siteName: options.siteName,
     body,
-    script: `for (const t of document.querySelectorAll("time[data-ts]")) t.textContent = new Date(Number(t.dataset.ts)).toLocaleString();`,
+    script: PAGE_TIME_SCRIPT,
   });
 }

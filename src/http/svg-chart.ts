@@ -6,7 +6,7 @@ import { formatDuration } from "../config/duration.js";
 import type { RunRow } from "../store/state-store.js";
 import type { LagPoint } from "../sync/mirror-status.js";
 import { escapeHtml } from "./html-escape.js";
-import { formatLocalTime, formatSpan } from "./time-format.js";
+import { formatPageTime, formatSpan } from "./time-format.js";
 
 export const OUTCOME_COLOURS: Record<RunRow["outcome"], string> = {
   success: "#2f9e44",
@@ -21,7 +21,7 @@ const AXIS = `stroke="#adb5bd" stroke-width="1"`;
 const LABEL = `font-family="system-ui, sans-serif" font-size="11" fill="#495057"`;
 
 function shortTime(ms: number): string {
-  return formatLocalTime(ms).slice(5, 16); // "03-01 08:00"
+  return formatPageTime(ms).slice(5, 16); // "03-01 08:00" (UTC, as the pages)
 }
 
 function frame(label: string, body: string, extra = ""): string {
@@ -55,7 +55,7 @@ export function renderRunsChart(runsNewestFirst: readonly RunRow[], now: number,
       const h = Math.max(2, (duration(run) / max) * plotH);
       const x = PAD.left + i * slot + (slot - barW) / 2;
       const y = PAD.top + plotH - h;
-      const tip = `run #${run.id} ${run.outcome}${run.project ? ` (${run.project})` : ""}, ${formatLocalTime(run.startedAt)}, ${formatDuration(duration(run), "s")}${run.outcome === "running" ? " so far" : ""}, +${run.filesAdded} files${run.error ? `: ${run.error.split("\n")[0]}` : ""}`;
+      const tip = `run #${run.id} ${run.outcome}${run.project ? ` (${run.project})` : ""}, ${formatPageTime(run.startedAt)}, ${formatDuration(duration(run), "s")}${run.outcome === "running" ? " so far" : ""}, +${run.filesAdded} files${run.error ? `: ${run.error.split("\n")[0]}` : ""}`;
       return `<rect class="bar bar-${run.outcome}" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${barW.toFixed(1)}" height="${h.toFixed(1)}" fill="${OUTCOME_COLOURS[run.outcome]}" rx="1"><title>${escapeHtml(tip)}</title></rect>`;
     })
     .join("\n");
@@ -96,7 +96,7 @@ export function renderLagChart(points: readonly LagPoint[], warnMs: number, crit
   const dots = points
     .map(
       (p) =>
-        `<circle cx="${x(p.at).toFixed(1)}" cy="${y(p.lagMs).toFixed(1)}" r="2.5" fill="#1c7ed6"><title>${escapeHtml(`${formatLocalTime(p.at)}: ${formatDuration(p.lagMs, "s")}`)}</title></circle>`,
+        `<circle cx="${x(p.at).toFixed(1)}" cy="${y(p.lagMs).toFixed(1)}" r="2.5" fill="#1c7ed6"><title>${escapeHtml(`${formatPageTime(p.at)}: ${formatDuration(p.lagMs, "s")}`)}</title></circle>`,
     )
     .join("\n");
   const axes = `<line x1="${PAD.left}" y1="${PAD.top + plotH}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotH}" ${AXIS}/>

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { formatDuration } from "../config/duration.js";
-import { formatLocalTime, formatRelative, formatSpan } from "./time-format.js";
+import {
+  formatLocalTime,
+  formatPageTime,
+  formatRelative,
+  formatSpan,
+  PAGE_TIME_SCRIPT,
+} from "./time-format.js";
 
 test("local time with the zone offset, as tunasync writes it", () => {
   process.env.TZ = "America/New_York";
@@ -29,4 +35,22 @@ test("one duration format: milliseconds below a second for commands, whole secon
   assert.equal(formatDuration(1600, "s"), "2 s");
   assert.equal(formatDuration(65_000), "1 min 5 s");
   assert.equal(formatDuration(65_000, "s"), "1 min 5 s");
+});
+
+test("pages show one time format, in UTC whatever the zone", () => {
+  process.env.TZ = "Asia/Kolkata";
+  assert.equal(formatPageTime(Date.UTC(2026, 10, 25, 22, 59, 9)), "2026-11-25 22:59 UTC");
+  process.env.TZ = "America/New_York";
+  assert.equal(formatPageTime(Date.UTC(2026, 0, 5, 3, 4, 59)), "2026-01-05 03:04 UTC");
+});
+
+test("the browser's twin writes the same text as the server", () => {
+  const script = `${PAGE_TIME_SCRIPT.split("function fmLocalize")[0]}; [fmTime(${Date.UTC(2026, 10, 25, 22, 59, 9)}), fmRelative(0, 3 * 3600000)]`;
+  // The script's helpers need no DOM: evaluated as the browser would.
+  const [time, relative] = new Function(`return (() => { ${script.replace(/; \[/, "; return [")} })()`)() as [
+    string,
+    string,
+  ];
+  assert.equal(time, formatPageTime(Date.UTC(2026, 10, 25, 22, 59, 9)));
+  assert.equal(relative, formatRelative(0, 3 * 3_600_000));
 });

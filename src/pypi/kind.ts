@@ -1,7 +1,6 @@
 // The `type: pypi` MirrorKind: PEP 503/691 simple indexes mirrored on a schedule or proxied on
 // demand. Registered at the composition root (src/app/mirror-kinds.ts).
 import type { MirrorKind, MirrorRuntime } from "../ecosystem/mirror-kind.js";
-import { renderHelpPage } from "../http/help-page.js";
 import type { RouteHandler } from "../http/route-handler.js";
 import type { RouteTable } from "../http/route-table.js";
 import {
@@ -10,6 +9,7 @@ import {
   pypiMirrorSchema,
   resolvePypiMirror,
 } from "./config-schema.js";
+import { renderPypiHelp } from "./help-section.js";
 import { PullThrough } from "./pull-through.js";
 import { PypiRoutes } from "./pypi-routes.js";
 import { pypiSyncStep } from "./pypi-sync-step.js";
@@ -67,7 +67,7 @@ export const pypiKind: MirrorKind<PypiMirrorConfig> & { validateBlob: typeof ver
               },
             );
           },
-          renderHelp: (ctx) => renderHelpPage(config, { ociMirrors: [], ...ctx }),
+          renderHelp: (ctx) => renderPypiHelp(config, ctx.publicUrl),
         };
       },
       close: () => pullThrough.close(),

@@ -222,6 +222,8 @@ async function runPypiSync(mirror: PypiSyncDeps, ctx: SyncStepContext): Promise<
     filesTotal: downloads.length,
     bytesDone: 0,
     bytesTotal: downloads.reduce((sum, f) => sum + (f.size ?? 0), 0),
+    // Pages without sizes (download.pytorch.org's): each size is learnt when its download answers.
+    filesUnsized: downloads.filter((f) => f.size === undefined).length,
   };
   onProgress({ ...progress });
   log(`${downloads.length} files to fetch (${progress.bytesTotal} bytes known)`);
@@ -241,13 +243,33 @@ async function runPypiSync(mirror: PypiSyncDeps, ctx: SyncStepContext): Promise<
         origin: "sync",
       });
       let last = 0;
+      let sized = file.size !== undefined;
+      const learnSize = (size: number | undefined) => {
+        if (sized || size === undefined) return;
+        sized = true;
+        progress.bytesTotal += size;
+        progress.filesUnsized = (progress.filesUnsized ?? 1) - 1;
+      };
       const onBytes = () => {
+        learnSize(download.expectedSize);
         progress.bytesDone += download.bytesWritten - last;
         last = download.bytesWritten;
         onProgress({ ...progress });
       };
       download.on("progress", onBytes);
-      const blob = await download.done.finally(() => download.off("progress", onBytes));
+      const blob = await download.done
+        .catch((error: unknown) => {
+          // A failed file no longer waits to be sized.
+          if (!sized) {
+            sized = true;
+            progress.filesUnsized = (progress.filesUnsized ?? 1) - 1;
+          }
+          throw error;
+        })
+        .finally(() => download.off("progress", onBytes));
+      learnSize(blob.size);
+      // Bytes that came without progress events (a blob already stored) still count as done.
+      if (blob.size > last) progress.bytesDone += blob.size - last;
       if (blob.hashSource === "computed") {
         warn(`${file.filename} has no sha256 upstream; recorded with the computed sha256 ${blob.sha256}`);
       }

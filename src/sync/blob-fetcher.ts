@@ -75,6 +75,11 @@ export class BlobFetcher {
     return this.#inFlight.get(keyOf(request));
   }
 
+  /** Every download in progress (syncs' and on-demand ones), oldest first. */
+  inFlightDownloads(): InFlightDownload[] {
+    return [...this.#inFlight.values()].filter((d) => d.state === "running");
+  }
+
   /**
    * Starts (or joins) the download of a blob. With an expected sha256 already in the store,
    * resolves at once without a request.

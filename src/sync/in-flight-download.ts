@@ -50,6 +50,8 @@ export class InFlightDownload extends EventEmitter {
   /** The write session the bytes go to; undefined until the transfer starts. */
   writer: BlobWriter | undefined;
   bytesWritten = 0;
+  /** When the download began (ms since the epoch). */
+  readonly startedAt = Date.now();
   /** Total size when known (index or Content-Length). */
   expectedSize: number | undefined;
   state: "running" | "done" | "failed" = "running";

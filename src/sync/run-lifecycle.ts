@@ -11,6 +11,7 @@ import type { LagRepository as LagStore } from "../store/state-repositories.js";
 import type { StateStore } from "../store/state-store.js";
 import { redactText } from "../upstream/redact-url.js";
 import { describeFailure } from "../upstream/root-cause.js";
+import type { LiveProgress } from "./live-progress.js";
 import { RunLog } from "./run-log.js";
 import type { SyncProgress, SyncReport, SyncStep } from "./sync-step.js";
 
@@ -42,6 +43,8 @@ export interface RunLifecycleDeps {
   /** The base URL clients reach this server at, for URLs in release.new events. */
   readonly publicUrl: string;
   mirror(name: string): SyncTarget;
+  /** Where the running sync's figures are kept for the API and the status page (throttled events). */
+  readonly progress?: LiveProgress;
 }
 
 function emptyReport(mirror: string, dryRun: boolean): SyncReport {
@@ -96,6 +99,7 @@ export async function syncMirror(
     log = new RunLog(logPath, options.onLog);
     app.state.updateMirror(mirrorName, { state: "syncing", lastAttemptAt: started });
     if (tookOverFrom !== null) log.write(`took over the lock of pid ${tookOverFrom}, which is gone`);
+    app.progress?.start(mirrorName, runId, project);
     app.events.emit({ type: "sync.started", mirror: mirrorName, runId, ...(project ? { project } : {}) });
   }
   try {
@@ -113,7 +117,10 @@ export async function syncMirror(
         report.warnings.push(message);
         log.write(`warning: ${message}`);
       },
-      onProgress: (progress) => options.onProgress?.(progress),
+      onProgress: (progress) => {
+        options.onProgress?.(progress);
+        if (!dryRun) app.progress?.update(mirrorName, progress);
+      },
       upstreamChecked: () => {
         if (!dryRun) app.lag.recordCheck(mirrorName, now());
       },
@@ -132,6 +139,7 @@ export async function syncMirror(
     report.upstreamRequests = mirror.client.requestCount - requestsBefore;
     report.durationMs = now() - started;
     if (!dryRun && report.runId !== null) {
+      app.progress?.finish(mirrorName);
       finishRun(app, report, project, started, now(), lockName);
       log.write(
         `${report.outcome}: +${report.filesAdded} files (${report.bytesAdded} bytes), -${report.filesRemoved} files, ${report.filesTotal} files published, ${report.upstreamRequests} upstream requests, ${report.durationMs} ms`,

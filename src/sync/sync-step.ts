@@ -7,7 +7,10 @@ export interface SyncProgress {
   filesDone: number;
   filesTotal: number;
   bytesDone: number;
+  /** Sum of the sizes known so far (the index's, or a download's Content-Length once it answers). */
   bytesTotal: number;
+  /** Files to fetch whose size is not known yet (not in `bytesTotal`); absent means none. */
+  filesUnsized?: number;
 }
 
 export interface DryRunFile {

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { parseConfigText } from "../../src/config/load-config.js";
+import { parseConfigText } from "../../src/app/load-config.js";
 import { repoRoot } from "../helpers/repo-root.js";
 
 const DIR = join(repoRoot(), "deploy", "kubernetes");

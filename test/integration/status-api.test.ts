@@ -422,7 +422,7 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
     assert.ok(!index.includes('href="/help/off"'), "disabled mirrors have no help");
     assert.match(
       await (await get("/help/pypi")).text(),
-      /pip install -i http:\/\/mirror\.example\.edu\/pypi\/simple --trusted-host mirror\.example\.edu numpy/,
+      /pip install --index-url http:\/\/mirror\.example\.edu\/pypi\/simple --trusted-host mirror\.example\.edu numpy/,
     );
     assert.equal((await get("/status/nope")).status, 404);
     assert.equal((await get("/help/nope")).status, 404);

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium } from "playwright-core";
+import { formatPageTime } from "../../src/http/time-format.js";
 import { StateStore } from "../../src/store/state-store.js";
 import { type PypiUpstream, publishTorchLike, startPypiUpstream } from "../fixtures/pypi-upstream.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
@@ -168,12 +169,13 @@ describe("status pages in Chromium", {
     assert.equal(broken?.trim(), "never synced");
     const ago = await page.textContent('tr[data-mirror="stale"] .c-success .ago');
     assert.equal(ago, "2 d ago", "last success as a relative time");
-    // The script rewrote server times into the browser's local time.
-    const localized = await page.$eval('tr[data-mirror="pytorch"] .c-success time', (t) => [
+    // One time format, the same from the server and the script: "2026-11-25 22:59 UTC".
+    const shown = await page.$eval('tr[data-mirror="pytorch"] .c-success time', (t) => [
       t.textContent,
-      new Date(Number(t.getAttribute("data-ts"))).toLocaleString(),
+      t.getAttribute("data-ts"),
     ]);
-    assert.equal(localized[0], localized[1]);
+    assert.equal(shown[0], formatPageTime(Number(shown[1])));
+    assert.match(shown[0] ?? "", /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
     assert.match((await page.textContent('tr[data-mirror="pytorch"] .c-next')) ?? "", /in \d+ (h|min)/);
     assertSelfContained(requests, errors);
     await page.screenshot({ path: join(artifacts, "status-page.png"), fullPage: true });
@@ -259,7 +261,7 @@ describe("status pages in Chromium", {
     const text = async (selector: string) => (await page.textContent(`${selector} code`))?.trim();
     assert.equal(
       await text("#pip-install"),
-      "pip install -i http://mirror.example.edu/pytorch/whl/cu121 --trusted-host mirror.example.edu torch",
+      "pip install --index-url http://mirror.example.edu/pytorch/whl/cu121 --trusted-host mirror.example.edu torch",
     );
     assert.equal(
       await text("#pip-config"),

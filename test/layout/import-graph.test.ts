@@ -26,7 +26,6 @@ const MAX_LINES = 500;
 const TODO: Record<string, string> = {
   "generic:config":
     "the loader still builds its mirror union from src/pypi/config-schema.ts and checks PyPI versions keys; to come from the kind registry",
-  "generic:http": "help-page.ts still renders the PyPI help section (pattern-aware); to move to src/pypi",
 };
 
 // The pattern of import-graph.py: static `import … from "./x"`, `export … from "./x"` and
