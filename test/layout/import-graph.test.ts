@@ -24,8 +24,6 @@ const MAX_LINES = 500;
  * `todo`, so the suite stays green meanwhile. Drop an entry once its rule holds.
  */
 const TODO: Record<string, string> = {
-  "generic:config":
-    "the loader still builds its mirror union from src/pypi/config-schema.ts and checks PyPI versions keys; to come from the kind registry",
 };
 
 // The pattern of import-graph.py: static `import … from "./x"`, `export … from "./x"` and
