@@ -23,8 +23,7 @@ const MAX_LINES = 500;
  * Rules that the reshape has not yet satisfied: their subtests run and report offenders, but as
  * `todo`, so the suite stays green meanwhile. Drop an entry once its rule holds.
  */
-const TODO: Record<string, string> = {
-};
+const TODO: Record<string, string> = {};
 
 // The pattern of import-graph.py: static `import … from "./x"`, `export … from "./x"` and
 // side-effect `import "./x"`, relative specifiers only. `^` without the m flag is the file start.
