@@ -43,7 +43,8 @@ export function buildahSkipReason(): string | undefined {
   if (process.platform !== "linux" || process.arch !== "x64")
     return "the local base is made for linux x64 only";
   if (!existsSync("/usr/bin/ldd")) return "ldd not found (libc-bin)";
-  if (npmDir() === undefined) return "npm's own directory (node_modules/npm beside node) not found";
+  if (npmDir() === undefined)
+    return "no npm with bundled dependencies beside node (nodejs.org or NodeSource builds have one)";
   if (!existsSync(join(NPM_CACHE, "_cacache"))) return `no npm cache at ${NPM_CACHE} (run npm ci first)`;
   if (!existsSync(SQLITE_BINARY)) return `${SQLITE_BINARY} not found (run npm ci first)`;
   for (const tool of TOOLS) if (!existsSync(tool)) return `${tool} not found`;
@@ -56,7 +57,8 @@ function npmDir(): string | undefined {
     "/usr/lib/node_modules/npm",
     "/usr/share/nodejs/npm",
   ]) {
-    if (existsSync(join(dir, "bin", "npm-cli.js"))) return dir;
+    // npm with its dependencies bundled (nodejs.org, NodeSource), not Debian's split package.
+    if (existsSync(join(dir, "bin", "npm-cli.js")) && existsSync(join(dir, "node_modules"))) return dir;
   }
   return undefined;
 }

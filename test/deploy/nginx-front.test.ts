@@ -104,9 +104,9 @@ test("nginx with deploy/nginx/freshmirror.conf serves freshmirror over TLS, stre
   const site = localConfig(readFileSync(join(repoRoot(), "deploy", "nginx", "freshmirror.conf"), "utf8"), [
     ["server 127.0.0.1:8080;", `server 127.0.0.1:${relay.port};`],
     ["    listen [::]:80;\n", ""],
-    ["    listen [::]:443 ssl http2;\n", ""],
+    ["    listen [::]:443 ssl;\n", ""],
     ["listen 80;", `listen 127.0.0.1:${httpPort};`],
-    ["listen 443 ssl http2;", `listen 127.0.0.1:${httpsPort} ssl http2;`],
+    ["listen 443 ssl;", `listen 127.0.0.1:${httpsPort} ssl;`],
     ["/etc/letsencrypt/live/mirror.example.edu/fullchain.pem", join(dir, "cert.pem")],
     ["/etc/letsencrypt/live/mirror.example.edu/privkey.pem", join(dir, "key.pem")],
   ]);
