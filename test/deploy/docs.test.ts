@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { test } from "node:test";
-import { parseConfigText } from "../../src/config/load-config.js";
+import { parseConfigText } from "../../src/app/load-config.js";
 import { repoRoot } from "../helpers/repo-root.js";
 
 function markdownFiles(): string[] {
