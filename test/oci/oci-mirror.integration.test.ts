@@ -384,6 +384,18 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     }
     const upload = await rawGet(server.url, "/v2/team/app/blobs/uploads/", "POST");
     assert.equal(upload.status, 405);
+    // What upstream does not have: the spec's 404 codes, quickly (a 404 is not retried).
+    const notFound: [string, string][] = [
+      [`/v2/local/team/app/blobs/sha256:${"0".repeat(64)}`, "BLOB_UNKNOWN"],
+      ["/v2/local/team/app/manifests/no-such-tag", "MANIFEST_UNKNOWN"],
+      // distribution 2.8 answers MANIFEST_UNKNOWN for a repository it does not have; passed on.
+      ["/v2/local/team/nothing/manifests/v1", "MANIFEST_UNKNOWN"],
+    ];
+    for (const [path, code] of notFound) {
+      const res = await rawGet(server.url, path);
+      assert.equal(res.status, 404, `${path}: ${res.body}`);
+      assert.equal(errorCode(res.body), code, path);
+    }
   });
 
   test("an upstream answering a manifest with other bytes than its digest: 502, nothing kept", async () => {
