@@ -38,7 +38,7 @@ export interface ManifestPullThroughDeps {
   blobRecords: BlobRepository;
   now?: () => number;
   /** Counts an upstream failure met while serving (metrics, status). */
-  onUpstreamFailure?: (error: unknown) => void;
+  onUpstreamFailure?: (mirror: string, error: unknown) => void;
 }
 
 /** Whether upstream could not answer (rather than answering "no"): a cached copy may stand in. */
@@ -75,7 +75,7 @@ export class ManifestPullThrough {
       const cached = await this.#cached(mirror.name, repository, reference.digest.value);
       if (cached) return cached;
       return this.#single(`${mirror.name} ${repository} ${reference.digest.value}`, () =>
-        this.#fetch(mirror, client, repository, reference.digest.value),
+        this.fetch(mirror, client, repository, reference.digest.value),
       );
     }
     return this.#byTag(mirror, client, repository, reference.tag);
@@ -98,7 +98,7 @@ export class ManifestPullThrough {
         head = await client.headManifest(repository, tag);
       } catch (error) {
         if (!isUpstreamUnavailable(error)) throw error;
-        this.#deps.onUpstreamFailure?.(error);
+        this.#deps.onUpstreamFailure?.(mirror.name, error);
         return { ...cached, stale: true };
       }
       if (head.digest === known.digest) {
@@ -108,11 +108,11 @@ export class ManifestPullThrough {
     }
     try {
       return await this.#single(`${mirror.name} ${repository} :${tag}`, () =>
-        this.#fetch(mirror, client, repository, tag, tag),
+        this.fetch(mirror, client, repository, tag, tag),
       );
     } catch (error) {
       if (cached && isUpstreamUnavailable(error)) {
-        this.#deps.onUpstreamFailure?.(error);
+        this.#deps.onUpstreamFailure?.(mirror.name, error);
         return { ...cached, stale: true };
       }
       throw error;
@@ -151,7 +151,11 @@ export class ManifestPullThrough {
     return promise;
   }
 
-  async #fetch(
+  /**
+   * Fetches a manifest from upstream (by tag or digest), checks it against its digest and keeps
+   * it with its references; with `tag`, the tag now names it. For the pre-sync too.
+   */
+  async fetch(
     mirror: OciMirrorConfig,
     client: RegistryClient,
     repository: string,

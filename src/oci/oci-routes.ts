@@ -115,7 +115,10 @@ export class OciRoutes {
       const result = await this.#serve(req, res, mirror, parsed.route, params);
       return { ...result, mirror: mirror.config.name };
     } catch (error) {
-      return { ...this.#sendError(req, res, error), ...(mirrorName ? { mirror: mirrorName } : {}) };
+      return {
+        ...this.#sendError(req, res, error, mirrorName),
+        ...(mirrorName ? { mirror: mirrorName } : {}),
+      };
     }
   }
 
@@ -200,15 +203,24 @@ export class OciRoutes {
       ...(n === undefined ? {} : { n }),
       ...(last === undefined ? {} : { last }),
     });
-    if (page.nextLast !== undefined) {
+    // The spec's order is lexical; distribution 2.8 sends every tag unordered, whatever `n` and
+    // `last` say, so the page is made here: sorted, after `last`, at most `n`.
+    let tags = [...page.tags].sort();
+    if (last !== undefined) tags = tags.filter((t) => t > last);
+    let nextLast = page.nextLast;
+    if (n !== undefined && tags.length > n) {
+      tags = tags.slice(0, n);
+      nextLast = tags.at(-1);
+    }
+    if (nextLast !== undefined) {
       const next = new URLSearchParams();
       if (n !== undefined) next.set("n", String(n));
-      next.set("last", page.nextLast);
+      next.set("last", nextLast);
       const ns = params.get("ns");
       if (ns !== null) next.set("ns", ns);
       res.setHeader("Link", `<${(req.url ?? "").split("?")[0]}?${next}>; rel="next"`);
     }
-    const body = JSON.stringify({ name, tags: page.tags });
+    const body = JSON.stringify({ name, tags });
     res.statusCode = 200;
     res.setHeader("Content-Type", "application/json");
     res.setHeader("Content-Length", Buffer.byteLength(body));
@@ -221,13 +233,16 @@ export class OciRoutes {
   }
 
   /** Every error as the spec's JSON body (what docker, containerd and skopeo read). */
-  #sendError(req: IncomingMessage, res: ServerResponse, error: unknown): RouteResult {
+  #sendError(req: IncomingMessage, res: ServerResponse, error: unknown, mirror?: string): RouteResult {
     const oci = toOciError(error);
     if (!(error instanceof FreshmirrorError))
       this.#deps.logger.error(
         { err: error, method: req.method, url: req.url },
         "freshmirror: OCI request failed",
       );
+    else if (oci.status >= 500)
+      // Upstream failed us (or lied): the operator should hear of it, not only the client.
+      this.#deps.logger.warn({ err: error, mirror }, `${mirror ?? "oci"}: ${error.code} ${error.message}`);
     if (res.headersSent) {
       res.destroy();
       return { route: "oci_error", status: oci.status, bytes: 0 };
