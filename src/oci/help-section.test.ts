@@ -59,7 +59,10 @@ test("other registries: pulled by name, containerd hosts.toml under the registry
   );
   const html = renderOciHelp(ghcr, "https://m.example");
   assert.ok(html.includes("docker pull m.example/ghcr/org/image:tag"));
-  assert.ok(!html.includes(`"registry-mirrors"`) && !html.includes("&#34;registry-mirrors"), "no daemon.json mirrors: Docker uses them for Docker Hub only");
+  assert.ok(
+    !html.includes(`"registry-mirrors"`) && !html.includes("&#34;registry-mirrors"),
+    "no daemon.json mirrors: Docker uses them for Docker Hub only",
+  );
   assert.ok(html.includes("/etc/containerd/certs.d/ghcr.io/hosts.toml"));
   assert.ok(html.includes("skopeo inspect docker://m.example/ghcr/org/image:tag"));
   for (const id of [
