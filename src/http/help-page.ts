@@ -173,7 +173,12 @@ export function renderHelpIndex(mirrors: readonly MirrorConfig[], ctx: HelpConte
     .filter((m) => !m.disabled)
     .map(
       (m) =>
-        `<li><a href="/help/${encodeURIComponent(m.name)}">${escapeHtml(m.name)}</a>${m.description ? ` <span class="muted">${escapeHtml(m.description)}</span>` : ""}<br><code>${escapeHtml(indexUrl(ctx.publicUrl, m, primaryIndex(m)))}</code></li>`,
+        `<li><a href="/help/${encodeURIComponent(m.name)}">${escapeHtml(m.name)}</a>${m.description ? ` <span class="muted">${escapeHtml(m.description)}</span>` : ""}${
+          // A registry mirror has no index URL: clients name it as <host>/<mirror>/<image>.
+          Array.isArray((m as { indexes?: unknown }).indexes)
+            ? `<br><code>${escapeHtml(indexUrl(ctx.publicUrl, m, primaryIndex(m)))}</code>`
+            : `<br><code>${escapeHtml(`${new URL(ctx.publicUrl).host}/${m.name}/<image>:<tag>`)}</code>`
+        }</li>`,
     )
     .join("\n");
   return renderPage({

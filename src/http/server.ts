@@ -241,6 +241,7 @@ export function createRequestHandler(app: App, stats: ServeStats, options: Serve
         bytes: stats.bytes,
         cacheResults: stats.cacheResults,
         upstreamFailures: app.upstreamFailures.byMirror,
+        upstreamBytes: new Map(app.mirrors().map((m) => [m.config.name, m.fetcher.bytesDownloaded])),
         syncsRunning: scheduler.runningCount,
         syncsQueued: scheduler.queuedCount,
         startedAt,

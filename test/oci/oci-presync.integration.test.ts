@@ -152,6 +152,62 @@ describe("OCI pre-sync, watch, image.updated and gc", { skip, timeout: 600_000 }
     assert.equal(raw.digest, second.digest, "pulls see the new digest");
   });
 
+  test("status, API, /jobs, mirrorz.json, /metrics and /help show the OCI mirror", async () => {
+    assert.ok(server);
+    const second = layouts[1] as BuiltLayout;
+    const layer = amd64(second).layers[0] as { digest: string; size: number };
+    const blob = await request(`${server.url}/v2/local/team/app/blobs/${layer.digest}`);
+    assert.equal(blob.statusCode, 200);
+    assert.equal(blob.headers["x-cache"], "HIT", "a pre-synced layer is served from the store");
+    await blob.body.dump();
+
+    const api = await request(`${server.url}/api/v1/mirrors`);
+    const mirrors = (await api.body.json()) as
+      | { name: string; [k: string]: unknown }[]
+      | { mirrors: { name: string }[] };
+    const list = Array.isArray(mirrors) ? mirrors : mirrors.mirrors;
+    const local = list.find((m) => m.name === "local") as Record<string, unknown> | undefined;
+    assert.ok(local, JSON.stringify(mirrors).slice(0, 500));
+    assert.equal(local.type, "oci");
+    assert.equal(local.state, "success");
+    assert.deepEqual(local.indexes, ["team/app"]);
+    assert.equal(local.file_count, 5);
+    const treeBytes = amd64(second).layers.reduce((n, l) => n + l.size, 0);
+    assert.ok((local.size_bytes as number) > treeBytes, String(local.size_bytes));
+    assert.ok(local.last_success_at, "last sync");
+    assert.ok(local.next_run_at, "next sync");
+
+    const jobs = (await (await request(`${server.url}/jobs`)).body.json()) as {
+      name: string;
+      status: string;
+      size: string;
+    }[];
+    const job = jobs.find((j) => j.name === "local");
+    assert.equal(job?.status, "success");
+    assert.notEqual(job?.size, "0");
+    const mirrorz = (await (await request(`${server.url}/mirrorz.json`)).body.json()) as {
+      mirrors: { cname: string; help: string }[];
+    };
+    assert.equal(mirrorz.mirrors.find((m) => m.cname === "local")?.help, "/help/local");
+
+    const metrics = await (await request(`${server.url}/metrics`)).body.text();
+    assert.match(metrics, /freshmirror_cache_requests_total\{mirror="local",result="hit"\} [1-9]/);
+    assert.match(metrics, /freshmirror_upstream_bytes_total\{mirror="local"\} [1-9]/);
+    assert.match(metrics, /freshmirror_mirror_size_bytes\{mirror="local"\} [1-9]/);
+
+    const status = await request(`${server.url}/status/local`);
+    assert.equal(status.statusCode, 200);
+    assert.match(await status.body.text(), /team\/app/);
+    const help = await request(`${server.url}/help/local`);
+    assert.equal(help.statusCode, 200);
+    const helpHtml = await help.body.text();
+    assert.match(helpHtml, /certs\.d\/registry\.example\.org\/hosts\.toml/);
+    assert.match(helpHtml, /team\/app:v1/);
+    const index = await request(`${server.url}/help/`);
+    assert.equal(index.statusCode, 200);
+    assert.match(await index.body.text(), /href="\/help\/local"/);
+  });
+
   test("gc keeps every blob a kept snapshot or manifest references and removes the unreferenced", async () => {
     const [first, second] = layouts as [BuiltLayout, BuiltLayout];
     const third = await pushVersion("third");
