@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { request } from "undici";
+import { StateStore } from "../../src/store/state-store.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
 import { until } from "../helpers/until.js";
 import { type DockerRegistry, dockerRegistrySkipReason, startDockerRegistry } from "./docker-registry.js";
@@ -45,19 +46,27 @@ describe("OCI pre-sync, watch, image.updated and gc", { skip, timeout: 600_000 }
     l.digest,
   ];
 
-  async function pushVersion(seed: string): Promise<BuiltLayout> {
+  async function pushVersion(seed: string, tag = "v1"): Promise<BuiltLayout> {
     const layout = await buildOciLayout({
       dir: join(dir, `layout-${seed}`),
-      tag: "v1",
+      tag,
       platforms: PLATFORMS,
       layerSizes: [150_000, 2000],
       seed,
     });
-    const pushed = await skopeoPushLayout(layout.dir, "v1", upstream.host, "team/app", "v1", { dir });
+    const pushed = await skopeoPushLayout(layout.dir, tag, upstream.host, "team/app", tag, { dir });
     assert.equal(pushed, layout.digest);
-    layouts.push(layout);
+    if (tag === "v1") layouts.push(layout);
     return layout;
   }
+  const hookEvents = (): Record<string, string>[] =>
+    existsSync(hookOut)
+      ? readFileSync(hookOut, "utf8")
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+      : [];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "fm-oci-presync-"));
@@ -71,7 +80,7 @@ describe("OCI pre-sync, watch, image.updated and gc", { skip, timeout: 600_000 }
           type: "oci",
           upstream: upstream.url,
           registry: "registry.example.org",
-          images: { "team/app": ["v1", "/^nomatch$/"] },
+          images: { "team/app": ["v1", "/^v[2-9]$/"] },
           platforms: ["linux/amd64"],
           schedule: "24h",
           catch_up: false,
@@ -135,21 +144,42 @@ describe("OCI pre-sync, watch, image.updated and gc", { skip, timeout: 600_000 }
     const first = layouts[0] as BuiltLayout;
     server = await ws.serve();
     const second = await pushVersion("second");
-    const line = await until(
-      () => existsSync(hookOut) && readFileSync(hookOut, "utf8").trim(),
+    const [event] = await until(
+      () => hookEvents().length > 0 && hookEvents(),
       "the image.updated hook",
       60_000,
       100,
     );
-    const event = JSON.parse(line.split("\n")[0] as string);
+    assert.ok(event);
     assert.equal(event.type, "image.updated");
     assert.deepEqual(
       [event.mirror, event.repository, event.tag, event.oldDigest, event.newDigest],
       ["local", "team/app", "v1", first.digest, second.digest],
     );
+    // The lag of that tag: seen by the watcher, published by the sync it asked for.
+    const state = new StateStore(join(ws.dataDir, "state.sqlite"));
+    try {
+      const sample = state.lag.history("local").find((l) => l.project === "team/app:v1");
+      assert.ok(sample?.publishedAt, "the move of team/app:v1 was recorded and published");
+      assert.equal(state.lag.lagMs("local", Date.now(), "team/app:v1"), 0);
+    } finally {
+      state.close();
+    }
     for (const digest of treeOf(second, amd64(second))) assert.ok(existsSync(blobPath(digest)), digest);
     const raw = await skopeoInspectRaw(new URL(server.url).host, "local/team/app:v1", { dir });
     assert.equal(raw.digest, second.digest, "pulls see the new digest");
+
+    // A new tag a /regex/ of images: matches is found in the tag list, synced and announced.
+    const v2 = await pushVersion("v2", "v2");
+    const added = await until(
+      () => hookEvents().find((e) => e.tag === "v2"),
+      "image.updated for the new tag v2",
+      60_000,
+      100,
+    );
+    assert.equal(added.newDigest, v2.digest);
+    assert.equal(added.oldDigest, undefined, "a new tag has no old digest");
+    for (const digest of treeOf(v2, amd64(v2))) assert.ok(existsSync(blobPath(digest)), digest);
   });
 
   test("status, API, /jobs, mirrorz.json, /metrics and /help show the OCI mirror", async () => {
@@ -171,7 +201,7 @@ describe("OCI pre-sync, watch, image.updated and gc", { skip, timeout: 600_000 }
     assert.equal(local.type, "oci");
     assert.equal(local.state, "success");
     assert.deepEqual(local.indexes, ["team/app"]);
-    assert.equal(local.file_count, 5);
+    assert.equal(local.file_count, 10, "v1 and v2: index, manifest, config and two layers each");
     const treeBytes = amd64(second).layers.reduce((n, l) => n + l.size, 0);
     assert.ok((local.size_bytes as number) > treeBytes, String(local.size_bytes));
     assert.ok(local.last_success_at, "last sync");
@@ -211,16 +241,12 @@ describe("OCI pre-sync, watch, image.updated and gc", { skip, timeout: 600_000 }
   test("gc keeps every blob a kept snapshot or manifest references and removes the unreferenced", async () => {
     const [first, second] = layouts as [BuiltLayout, BuiltLayout];
     const third = await pushVersion("third");
-    const lines = await until(
-      () => {
-        const text = existsSync(hookOut) ? readFileSync(hookOut, "utf8").trim().split("\n") : [];
-        return text.length >= 2 && text;
-      },
-      "image.updated for the second move",
+    await until(
+      () => hookEvents().find((e) => e.tag === "v1" && e.newDigest === third.digest),
+      "image.updated for the second move of v1",
       60_000,
       100,
     );
-    assert.equal(JSON.parse(lines[1] as string).newDigest, third.digest);
     // Once more by hand: the two snapshot generations kept now both hold the third version.
     const again = await ws.cli(["sync", "local", "--json"]);
     assert.equal(again.code, 0, again.stderr);
