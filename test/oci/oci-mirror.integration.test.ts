@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { request as httpRequest } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -64,9 +65,11 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
   let tokens: TokenServer;
   let secured: DockerRegistry;
   let front: FrontProxy;
+  let securedFront: FrontProxy;
   let multi: BuiltLayout;
   let big: BuiltLayout;
   let lie: BuiltLayout;
+  let cdnImage: BuiltLayout;
   let pushed: string;
   let ws: MirrorWorkspace;
   let server: RunningServe;
@@ -86,6 +89,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     });
     secured = await startDockerRegistry({ dir: join(dir, "secured"), auth: tokens });
     front = await startFrontProxy(upstream.url);
+    securedFront = await startFrontProxy(secured.url);
     multi = await buildOciLayout({
       dir: join(dir, "multi"),
       tag: "v1",
@@ -111,6 +115,14 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
       layerSizes: [40_000],
       seed: "lie",
     });
+    // Blobs no other test fetches (the store is shared by content: a blob fetched once is a HIT everywhere).
+    cdnImage = await buildOciLayout({
+      dir: join(dir, "cdn"),
+      tag: "v1",
+      platforms: [{ os: "linux", architecture: "amd64" }],
+      layerSizes: [50_000],
+      seed: "cdn",
+    });
     pushed = await skopeoPushLayout(multi.dir, "v1", upstream.host, "team/app", "v1", { dir });
     await skopeoPushLayout(multi.dir, "v1", upstream.host, "team/app", "2.9.0-cuda12.8-cudnn9-runtime", {
       dir,
@@ -123,6 +135,10 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
       dir,
       creds: `alice:${PASSWORD}`,
     });
+    await skopeoPushLayout(cdnImage.dir, "v1", secured.host, "team/cdn", "v1", {
+      dir,
+      creds: `alice:${PASSWORD}`,
+    });
     process.env.FM_OCI_TEST_USER = "alice";
     process.env.FM_OCI_TEST_PASSWORD = PASSWORD;
     ws = createWorkspace({
@@ -131,7 +147,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
         local: { type: "oci", upstream: upstream.url, registry: "registry.example.org" },
         private: {
           type: "oci",
-          upstream: secured.url,
+          upstream: securedFront.url,
           registry: "private.example.org",
           username_env: "FM_OCI_TEST_USER",
           password_env: "FM_OCI_TEST_PASSWORD",
@@ -147,6 +163,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     delete process.env.FM_OCI_TEST_PASSWORD;
     await ws?.cleanup();
     await front?.close();
+    await securedFront?.close();
     await upstream?.stop();
     await secured?.stop();
     await tokens?.close();
@@ -364,6 +381,15 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     } finally {
       front.mode = { kind: "pass" };
     }
+    try {
+      // Over the 4 MiB a registry may refuse: not read past the limit, not kept.
+      front.mode = { kind: "lie-manifest", bytes: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20) };
+      const huge = await manifest(`/v2/team/lie/manifests/${image.manifestDigest}`);
+      assert.equal(huge.statusCode, 502);
+      assert.equal(errorCode(await huge.body.text()), "MANIFEST_INVALID");
+    } finally {
+      front.mode = { kind: "pass" };
+    }
     const honest = await manifest(`/v2/team/lie/manifests/${image.manifestDigest}`);
     assert.equal(honest.statusCode, 200);
     assert.equal(honest.headers["x-cache"], "MISS", "nothing was kept from the lying answer");
@@ -403,6 +429,59 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     assert.equal(ghost.statusCode, 404);
     assert.equal(errorCode(await ghost.body.text()), "NAME_UNKNOWN");
     assert.ok(!server.output().includes(PASSWORD), "the password never reaches the log");
+  });
+
+  test("a blob redirected to a CDN is fetched from there without the registry's Authorization", async () => {
+    const layer = cdnImage.images[0]?.layers[0];
+    assert.ok(layer);
+    const cdnSaw: (string | undefined)[] = [];
+    const cdn = createServer((req, res) => {
+      cdnSaw.push(req.headers.authorization);
+      const hex = /\/blobs\/sha256:([a-f0-9]{64})/.exec(req.url ?? "")?.[1];
+      if (!hex) return void res.writeHead(404).end();
+      readFile(join(cdnImage.dir, "blobs", "sha256", hex)).then(
+        (bytes) => res.writeHead(200, { "content-length": bytes.length }).end(bytes),
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((resolve) => cdn.listen(0, "127.0.0.1", resolve));
+    try {
+      securedFront.mode = {
+        kind: "redirect-blobs",
+        to: `http://127.0.0.1:${(cdn.address() as AddressInfo).port}`,
+      };
+      const res = await request(`${server.url}/v2/private/team/cdn/blobs/${layer.digest}`);
+      assert.equal(res.statusCode, 200);
+      assert.equal((await sha256Of(res.body as AsyncIterable<Buffer>)).digest, layer.digest);
+    } finally {
+      securedFront.mode = { kind: "pass" };
+      cdn.closeAllConnections();
+      await new Promise<void>((resolve) => cdn.close(() => resolve()));
+    }
+    assert.deepEqual(cdnSaw, [undefined], "the CDN got one request, without Authorization");
+    const at = securedFront.log.findLastIndex((line) => line === `GET /v2/team/cdn/blobs/${layer.digest}`);
+    assert.equal(securedFront.authSchemes[at], "Bearer", "the registry itself got the token");
+  });
+
+  test("metrics count cache outcomes per OCI mirror; status, jobs and mirrorz.json list OCI mirrors", async () => {
+    const metrics = await (await request(`${server.url}/metrics`)).body.text();
+    assert.match(
+      metrics,
+      /freshmirror_cache_requests_total\{[^}]*mirror="hub"[^}]*result="miss"[^}]*\} [1-9]/,
+    );
+    assert.match(
+      metrics,
+      /freshmirror_cache_requests_total\{[^}]*mirror="hub"[^}]*result="coalesced"[^}]*\} [1-9]/,
+    );
+    assert.match(
+      metrics,
+      /freshmirror_cache_requests_total\{[^}]*mirror="hub"[^}]*result="hit"[^}]*\} [1-9]/,
+    );
+    for (const path of ["/jobs", "/mirrorz.json", "/status/hub", "/api/v1/mirrors"]) {
+      const res = await request(`${server.url}${path}`);
+      assert.equal(res.statusCode, 200, path);
+      assert.match(await res.body.text(), /hub/, path);
+    }
   });
 
   test("tags/list is proxied with n, last and a Link to the next page", async () => {
