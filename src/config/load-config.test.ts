@@ -172,10 +172,11 @@ test("the README's example config is valid", async () => {
   const config = parseConfigText(block, "README.md");
   assert.deepEqual(
     config.mirrors.map((m) => m.name),
-    ["pytorch", "pytorch-proxy", "pypi"],
+    ["pytorch", "pytorch-proxy", "pypi", "dockerhub"],
   );
   assert.deepEqual(config.mirrors[1]?.indexes, ["**"]);
-  assert.equal(config.hooks.length, 2);
+  assert.equal(config.mirrors[3]?.type, "oci");
+  assert.equal(config.hooks.length, 3);
 });
 
 test("indexes: patterns need proxy mode; an omitted list means any index for a proxy, simple for a mirror", () => {

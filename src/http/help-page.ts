@@ -77,7 +77,12 @@ export function renderHelpIndex(mirrors: readonly HelpMirror[], ctx: HelpContext
     .filter((m) => !m.disabled)
     .map(
       (m) =>
-        `<li><a href="/help/${encodeURIComponent(m.name)}">${escapeHtml(m.name)}</a>${m.description ? ` <span class="muted">${escapeHtml(m.description)}</span>` : ""}<br><code>${escapeHtml(`${ctx.publicUrl}/${encodeURIComponent(m.name)}/`)}</code></li>`,
+        `<li><a href="/help/${encodeURIComponent(m.name)}">${escapeHtml(m.name)}</a>${m.description ? ` <span class="muted">${escapeHtml(m.description)}</span>` : ""}${
+          // A registry mirror has no index URL: clients name it as <host>/<mirror>/<image>.
+          Array.isArray((m as { indexes?: unknown }).indexes)
+            ? `<br><code>${escapeHtml(`${ctx.publicUrl}/${encodeURIComponent(m.name)}/`)}</code>`
+            : `<br><code>${escapeHtml(`${new URL(ctx.publicUrl).host}/${m.name}/<image>:<tag>`)}</code>`
+        }</li>`,
     )
     .join("\n");
   return renderPage({

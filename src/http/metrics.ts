@@ -27,6 +27,8 @@ export interface MetricsInput {
   /** Pull-through cache results by "mirror RESULT" (RESULT: HIT, MISS, COALESCED). */
   cacheResults: ReadonlyMap<string, number>;
   upstreamFailures?: ReadonlyMap<string, { count: number }>;
+  /** Bytes this process downloaded from each mirror's upstream (syncs and on demand). */
+  upstreamBytes?: ReadonlyMap<string, number>;
   syncsRunning: number;
   syncsQueued: number;
   startedAt: number;
@@ -209,6 +211,14 @@ export function renderMetrics(input: MetricsInput): string {
         { mirror },
         f.count,
       ]),
+    );
+  }
+  if (input.upstreamBytes) {
+    out.family(
+      "freshmirror_upstream_bytes_total",
+      "counter",
+      "Bytes downloaded from upstream by this process (files, layers and blobs; syncs and on demand), by mirror.",
+      [...input.upstreamBytes].map(([mirror, n]): [Record<string, string>, number] => [{ mirror }, n]),
     );
   }
   out.family("process_start_time_seconds", "gauge", "When the server started, in Unix seconds.", [

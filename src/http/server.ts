@@ -247,6 +247,7 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
         bytes: stats.bytes,
         cacheResults: stats.cacheResults,
         upstreamFailures: app.upstreamFailures.byMirror,
+        upstreamBytes: new Map(app.mirrors().map((m) => [m.config.name, m.fetcher.bytesDownloaded])),
         syncsRunning: scheduler.runningCount,
         syncsQueued: scheduler.queuedCount,
         startedAt,

@@ -2,7 +2,6 @@
 // pull-through, all on one `/v2/` endpoint. Registered at the composition root
 // (src/app/mirror-kinds.ts).
 import type { MirrorKind, MirrorRuntime } from "../ecosystem/mirror-kind.js";
-import { literalMatcher } from "../events/subject-matcher.js";
 import { FileResponseLimiter } from "../http/file-response-limiter.js";
 import { escapeHtml } from "../http/html-escape.js";
 import { renderPage } from "../http/page-layout.js";
@@ -15,10 +14,13 @@ import {
   ociRegistryClashes,
   resolveOciMirror,
 } from "./config-schema.js";
+import { renderOciHelp } from "./help-section.js";
 import { ManifestPullThrough } from "./manifest-pull-through.js";
 import { newOciCounters, type OciCounters, OciRoutes } from "./oci-routes.js";
-import { ociSyncStep } from "./oci-sync-step.js";
+import { ociSyncStep, presyncMirrorOf } from "./oci-sync-step.js";
 import { RegistryClient } from "./registry-client.js";
+import { ociSubjectMatcher } from "./subject-matcher.js";
+import { ociWatchProbe } from "./watch-probe.js";
 
 type ParsedOciMirror = Parameters<typeof resolveOciMirror>[1];
 
@@ -35,8 +37,8 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
   check: (name, parsed) => ociMirrorProblems(name, parsed as ParsedOciMirror),
   checkAll: (mirrors) => ociRegistryClashes(mirrors),
   resolve: (name, parsed, env, problems) => resolveOciMirror(name, parsed as ParsedOciMirror, env, problems),
-  // Repository names compare exactly (they are lower case by the spec); `versions:` is one tag.
-  subjects: literalMatcher,
+  // Subjects are `repository:tag`: `project:` a repository, `versions:` a tag or /regex/.
+  subjects: ociSubjectMatcher,
   open(deps) {
     const manifestCache = new ManifestPullThrough({
       blobs: deps.blobs,
@@ -59,7 +61,7 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
     const handler: RouteHandler = (req, res, params, query) =>
       routes.handle(req, res, params.rest ?? "", query);
     return {
-      subjects: literalMatcher,
+      subjects: ociSubjectMatcher,
       mirror(handle): OciMirrorRuntime {
         const { config } = handle;
         const auth = config.upstreamAuth;
@@ -76,15 +78,26 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
           ...handle,
           registryClient,
           counters,
-          sync: ociSyncStep(config),
-          watchProbe: undefined,
+          sync: ociSyncStep({
+            config,
+            client: registryClient,
+            fetcher: handle.fetcher,
+            state: deps.state,
+            blobs: deps.blobs,
+            events: deps.events,
+          }),
+          watchProbe: ociWatchProbe({
+            mirror: presyncMirrorOf(config),
+            client: registryClient,
+            snapshots: deps.state.snapshots,
+          }),
           registerRoutes(table) {
             if (tablesWithRoutes.has(table)) return;
             tablesWithRoutes.add(table);
             table.add("*", "/v2", handler);
             table.add("*", "/v2/*rest", handler);
           },
-          renderHelp: (ctx) => renderOciHelp(config, ctx),
+          renderHelp: (ctx) => renderOciHelpPage(config, ctx),
         };
       },
       close: async () => {
@@ -94,11 +107,23 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
   },
 };
 
-/** A short set-up section; the full one (Docker, containerd, podman, Kubernetes) is the help page's. */
-function renderOciHelp(config: OciMirrorConfig, ctx: { publicUrl: string; siteName: string }): string {
-  const host = new URL(ctx.publicUrl).host;
-  const body = `<h1>${escapeHtml(config.name)}: ${escapeHtml(config.registry)} mirror</h1>
-<p>skopeo / podman: <code>${escapeHtml(`${host}/${config.name}/<image>:<tag>`)}</code></p>
-<p>containerd <code>hosts.toml</code>: <code>${escapeHtml(`[host."${ctx.publicUrl}"]`)}</code> under <code>${escapeHtml(`/etc/containerd/certs.d/${config.registry}/`)}</code></p>`;
+/** The mirror's help page: the OCI section (help-section.ts) in the site's frame. */
+function renderOciHelpPage(config: OciMirrorConfig, ctx: { publicUrl: string; siteName: string }): string {
+  const section = renderOciHelp(
+    {
+      name: config.name,
+      registry: config.registry,
+      upstream: config.upstream,
+      images: Object.entries(config.images).map(([repository, tags]) => ({
+        repository,
+        tags: tags.map((t) => (t.kind === "exact" ? t.tag : t.source)),
+      })),
+      platforms: config.platforms ?? [],
+    },
+    ctx.publicUrl,
+  );
+  const body = `<h1>Using the <code>${escapeHtml(config.name)}</code> mirror</h1>
+${config.description ? `<p>${escapeHtml(config.description)}.</p>\n` : ""}<p><a href="/status/${encodeURIComponent(config.name)}">Status and freshness</a>.</p>
+${section}`;
   return renderPage({ title: `${config.name} help · ${ctx.siteName}`, siteName: ctx.siteName, body });
 }

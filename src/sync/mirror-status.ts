@@ -155,7 +155,8 @@ export function mirrorStatus(
     description: config.description,
     upstream: redactUrl(config.upstream),
     // What a PyPI-style mirror serves; other kinds name none.
-    indexes: (config as { indexes?: readonly string[] }).indexes ?? [],
+    // A kind without configured indexes (OCI: one snapshot per repository) shows what it publishes.
+    indexes: (config as { indexes?: readonly string[] }).indexes ?? snapshots.map((s) => s.idx),
     state: effectiveState(config, row),
     schedule: scheduled ? describeSchedule(config.schedule) : null,
     lastSuccessAt: row?.lastSuccessAt ?? null,
