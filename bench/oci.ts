@@ -81,6 +81,8 @@ interface Storm {
   layerBytesFromUpstream: number;
   otherUpstreamRequests: number;
   peakRss: number;
+  /** Resident set just before the storm. */
+  rssBefore: number;
 }
 
 async function skopeoCopy(host: string, image: BenchImage, work: string): Promise<number> {
@@ -166,6 +168,7 @@ async function storm(mirror: Mirror, image: BenchImage, clients: number): Promis
   await resolve(mirror, image);
   const before = mirror.upstreamLog.requests.length;
   resetPeakRss(mirror.pid);
+  const rssBefore = processMemory(mirror.pid).rss;
   const url = `${mirror.url}/v2/${image.name}/blobs/${image.layer.digest}`;
   const started = performance.now();
   const results = await Promise.all(Array.from({ length: clients }, () => curlOnce(url)));
@@ -185,6 +188,7 @@ async function storm(mirror: Mirror, image: BenchImage, clients: number): Promis
     layerBytesFromUpstream: layer.reduce((n, r) => n + r.bytes, 0),
     otherUpstreamRequests: seen.length - layer.length,
     peakRss,
+    rssBefore,
   };
 }
 
@@ -234,7 +238,8 @@ function stormRow(name: string, clients: number, s: Storm, size: number): string
     fixed(median(s.clients.map((c) => c.ttfbMs)), 0),
     fixed(s.wallMs / 1000, 2),
     `${whole}/${clients}`,
-    mibAndMb(s.peakRss),
+    mib(s.rssBefore),
+    mib(s.peakRss),
   ];
 }
 
@@ -362,7 +367,14 @@ export async function ociBench(options: OciBenchOptions = {}): Promise<BenchResu
     const stormRows: string[][] = [];
     for (const n of storms)
       for (const m of mirrors)
-        stormRows.push(stormRow(m.name, n, stormResults.get(`${m.name}:${n}`) as Storm, layerBytes));
+        stormRows.push(
+          stormRow(
+            m.name,
+            n,
+            stormResults.get(`${m.name}:${n}`) as Storm,
+            stormImages.get(n)?.layer.size ?? 0,
+          ),
+        );
 
     const targets: Record<string, boolean> = {
       [`cold skopeo copy: freshmirror <= 1.1x docker-registry proxy (${fixed(fmCold / distCold, 2)}x)`]:
@@ -423,6 +435,7 @@ export async function ociBench(options: OciBenchOptions = {}): Promise<BenchResu
             "median TTFB ms",
             "last client done s",
             "whole bodies",
+            "RSS before",
             "peak RSS during the storm",
           ],
           rows: stormRows,
