@@ -20,7 +20,8 @@ import { type DockerRegistry, dockerRegistrySkipReason, startDockerRegistry } fr
 import { dockerdSkipReason, startDockerd } from "./dockerd.js";
 import { podmanSkipReason, preparePodman } from "./podman.js";
 import { type RecordingProxy, startRecordingProxy } from "./recording-proxy.js";
-import { skopeoInspectRaw, skopeoPullToLayout } from "./skopeo.js";
+import { skopeoInspectRaw } from "./skopeo.js";
+import { skopeoPull } from "./skopeo-pull.js";
 import { buildTestImages, pushTestImage, type TestImages } from "./test-images.js";
 import { startTokenServer, type TokenServer } from "./token-server.js";
 
@@ -192,7 +193,8 @@ describe("real OCI clients through freshmirror", {
         const source = await skopeoInspectRaw(upstreamHost, route.slice("hub/".length), { dir });
         assert.deepEqual(inspected.raw, source.raw, `${route}: the same bytes as the upstream`);
       }
-      await skopeoPullToLayout(front.host, route, layout, "copied", { dir });
+      const pulled = await skopeoPull(`${front.host}/${route}`, layout, "copied", { dir });
+      assert.equal(pulled, image.digest, `${route}: skopeo read the source digest`);
       const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as {
         manifests: { digest: string }[];
       };
