@@ -200,15 +200,24 @@ export class OciRoutes {
       ...(n === undefined ? {} : { n }),
       ...(last === undefined ? {} : { last }),
     });
-    if (page.nextLast !== undefined) {
+    // The spec's order is lexical; distribution 2.8 sends every tag unordered, whatever `n` and
+    // `last` say, so the page is made here: sorted, after `last`, at most `n`.
+    let tags = [...page.tags].sort();
+    if (last !== undefined) tags = tags.filter((t) => t > last);
+    let nextLast = page.nextLast;
+    if (n !== undefined && tags.length > n) {
+      tags = tags.slice(0, n);
+      nextLast = tags.at(-1);
+    }
+    if (nextLast !== undefined) {
       const next = new URLSearchParams();
       if (n !== undefined) next.set("n", String(n));
-      next.set("last", page.nextLast);
+      next.set("last", nextLast);
       const ns = params.get("ns");
       if (ns !== null) next.set("ns", ns);
       res.setHeader("Link", `<${(req.url ?? "").split("?")[0]}?${next}>; rel="next"`);
     }
-    const body = JSON.stringify({ name, tags: page.tags });
+    const body = JSON.stringify({ name, tags });
     res.statusCode = 200;
     res.setHeader("Content-Type", "application/json");
     res.setHeader("Content-Length", Buffer.byteLength(body));
