@@ -224,4 +224,25 @@ describe("real OCI clients through freshmirror", {
     assert.ok(seen.some((r) => r.url.startsWith("/v2/hub/library/small/manifests/") && r.status === 200));
     assert.ok(seen.some((r) => r.url.startsWith("/v2/ghcr/org/multi/manifests/") && r.status === 200));
   });
+
+  // Runs last: docker, containerd, skopeo and podman pulled the same images through both mirrors.
+  // The two upstreams hold the same blobs; freshmirror's store is shared by digest, so a blob one
+  // mirror fetched is not fetched again for the other.
+  test("every blob came from the upstreams at most once, whichever client and mirror asked", async () => {
+    const perDigest = new Map<string, string[]>();
+    for (const [name, upstream] of [
+      ["hub", hubLog],
+      ["ghcr", ghcrLog],
+    ] as const) {
+      for (const r of upstream.requests) {
+        const digest = /\/blobs\/(sha256:[0-9a-f]{64})/.exec(r.url)?.[1];
+        if (r.method === "GET" && digest && r.status === 200)
+          perDigest.set(digest, [...(perDigest.get(digest) ?? []), `${name} ${r.url}`]);
+      }
+    }
+    // small, multi (both platforms), big and the regclient image's amd64 layers at least.
+    assert.ok(perDigest.size >= 8, `blobs from upstream: ${perDigest.size}`);
+    const repeated = [...perDigest].filter(([, fetches]) => fetches.length > 1);
+    assert.deepEqual(repeated, [], "blobs fetched more than once");
+  });
 });
