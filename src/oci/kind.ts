@@ -42,6 +42,7 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
       blobs: deps.blobs,
       manifests: deps.state.manifests,
       blobRecords: deps.state.blobs,
+      onUpstreamFailure: deps.onUpstreamFailure,
     });
     const routes = new OciRoutes({
       blobs: deps.blobs,

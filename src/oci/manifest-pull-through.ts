@@ -38,7 +38,7 @@ export interface ManifestPullThroughDeps {
   blobRecords: BlobRepository;
   now?: () => number;
   /** Counts an upstream failure met while serving (metrics, status). */
-  onUpstreamFailure?: (error: unknown) => void;
+  onUpstreamFailure?: (mirror: string, error: unknown) => void;
 }
 
 /** Whether upstream could not answer (rather than answering "no"): a cached copy may stand in. */
@@ -98,7 +98,7 @@ export class ManifestPullThrough {
         head = await client.headManifest(repository, tag);
       } catch (error) {
         if (!isUpstreamUnavailable(error)) throw error;
-        this.#deps.onUpstreamFailure?.(error);
+        this.#deps.onUpstreamFailure?.(mirror.name, error);
         return { ...cached, stale: true };
       }
       if (head.digest === known.digest) {
@@ -112,7 +112,7 @@ export class ManifestPullThrough {
       );
     } catch (error) {
       if (cached && isUpstreamUnavailable(error)) {
-        this.#deps.onUpstreamFailure?.(error);
+        this.#deps.onUpstreamFailure?.(mirror.name, error);
         return { ...cached, stale: true };
       }
       throw error;

@@ -24,8 +24,6 @@ const MAX_LINES = 500;
  * `todo`, so the suite stays green meanwhile. Drop an entry once its rule holds.
  */
 const TODO: Record<string, string> = {
-  "generic:config":
-    "the loader still builds its mirror union from src/pypi/config-schema.ts and checks PyPI versions keys; to come from the kind registry",
   "generic:http": "help-page.ts still renders the PyPI help section (pattern-aware); to move to src/pypi",
   "generic:cli":
     "`freshmirror check` (a PyPI tool) compares pages with src/pypi; its comparison is to be reached through the kind",

@@ -364,6 +364,15 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     } finally {
       front.mode = { kind: "pass" };
     }
+    try {
+      // Over the 4 MiB a registry may refuse: not read past the limit, not kept.
+      front.mode = { kind: "lie-manifest", bytes: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20) };
+      const huge = await manifest(`/v2/team/lie/manifests/${image.manifestDigest}`);
+      assert.equal(huge.statusCode, 502);
+      assert.equal(errorCode(await huge.body.text()), "MANIFEST_INVALID");
+    } finally {
+      front.mode = { kind: "pass" };
+    }
     const honest = await manifest(`/v2/team/lie/manifests/${image.manifestDigest}`);
     assert.equal(honest.statusCode, 200);
     assert.equal(honest.headers["x-cache"], "MISS", "nothing was kept from the lying answer");
@@ -403,6 +412,27 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     assert.equal(ghost.statusCode, 404);
     assert.equal(errorCode(await ghost.body.text()), "NAME_UNKNOWN");
     assert.ok(!server.output().includes(PASSWORD), "the password never reaches the log");
+  });
+
+  test("metrics count cache outcomes per OCI mirror; status, jobs and mirrorz.json list OCI mirrors", async () => {
+    const metrics = await (await request(`${server.url}/metrics`)).body.text();
+    assert.match(
+      metrics,
+      /freshmirror_cache_requests_total\{[^}]*mirror="hub"[^}]*result="miss"[^}]*\} [1-9]/,
+    );
+    assert.match(
+      metrics,
+      /freshmirror_cache_requests_total\{[^}]*mirror="hub"[^}]*result="coalesced"[^}]*\} [1-9]/,
+    );
+    assert.match(
+      metrics,
+      /freshmirror_cache_requests_total\{[^}]*mirror="hub"[^}]*result="hit"[^}]*\} [1-9]/,
+    );
+    for (const path of ["/jobs", "/mirrorz.json", "/status/hub", "/api/v1/mirrors"]) {
+      const res = await request(`${server.url}${path}`);
+      assert.equal(res.statusCode, 200, path);
+      assert.match(await res.body.text(), /hub/, path);
+    }
   });
 
   test("tags/list is proxied with n, last and a Link to the next page", async () => {
