@@ -54,6 +54,7 @@ describe("real OCI clients through freshmirror", {
     await pushTestImage(images.small, hubUp.host, "library/small", "1.0", { dir });
     await pushTestImage(images.multi, hubUp.host, "library/multi", "2.0", { dir });
     await pushTestImage(images.big, hubUp.host, "library/big", "1.0", { dir });
+    await pushTestImage(images.big2, hubUp.host, "library/big2", "1.0", { dir });
     await pushTestImage(images.regclient, hubUp.host, "library/regclient", "v3", { dir });
     const creds = `${USER}:${PASSWORD}`;
     await pushTestImage(images.small, ghcrUp.host, "org/small", "1.0", { dir, creds });
@@ -223,6 +224,50 @@ describe("real OCI clients through freshmirror", {
     const seen = front.requests.slice(since);
     assert.ok(seen.some((r) => r.url.startsWith("/v2/hub/library/small/manifests/") && r.status === 200));
     assert.ok(seen.some((r) => r.url.startsWith("/v2/ghcr/org/multi/manifests/") && r.status === 200));
+  });
+
+  test("dockerd and containerd start pulling one cold image with a 64 MiB layer together: one upstream GET", {
+    skip: dockerdSkipReason() ?? containerdSkipReason(),
+  }, async () => {
+    const layer = images.big2.hostLayers[0];
+    assert.ok(layer && layer.size > 64 * 1024 * 1024);
+    const upstreamGets = () =>
+      hubLog.requests.filter(
+        (r) => r.method === "GET" && r.url.split("?")[0]?.endsWith(`/blobs/${layer.digest}`),
+      );
+    assert.equal(upstreamGets().length, 0, "cold before the pulls");
+    const docker = await startDockerd({ dir: join(dir, "dockerd2"), registryMirrors: [front.url] });
+    try {
+      const containerd = await startContainerd({
+        dir: join(dir, "ctd2"),
+        mirrors: { "docker.io": front.url },
+      });
+      try {
+        const [d, c] = await Promise.all([
+          docker.pull("library/big2:1.0"),
+          containerd.pull("docker.io/library/big2:1.0"),
+        ]);
+        assert.equal(d.digest, images.big2.digest, failure());
+        assert.equal(d.id, images.big2.hostConfigDigest);
+        assert.equal(c.digest, images.big2.digest);
+      } finally {
+        await containerd.stop();
+      }
+    } finally {
+      await docker.stop();
+    }
+    const clientGets = front.requests.filter(
+      (r) =>
+        r.method === "GET" && r.url.split("?")[0]?.endsWith(`/blobs/${layer.digest}`) && r.status === 200,
+    );
+    assert.ok(clientGets.length >= 2, `both clients fetched the layer (${clientGets.length})`);
+    assert.ok(
+      clientGets.every((r) => r.bytes === layer.size),
+      "every client got all of it",
+    );
+    const gets = upstreamGets();
+    assert.equal(gets.length, 1, "one upstream GET for both clients");
+    assert.equal(gets[0]?.bytes, layer.size);
   });
 
   // Runs last: docker, containerd, skopeo and podman pulled the same images through both mirrors.
