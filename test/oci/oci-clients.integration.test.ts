@@ -58,7 +58,7 @@ describe("real OCI clients through freshmirror", {
     await pushTestImage(images.regclient, hubUp.host, "library/regclient", "v3", { dir });
     const creds = `${USER}:${PASSWORD}`;
     await pushTestImage(images.small, ghcrUp.host, "org/small", "1.0", { dir, creds });
-    await pushTestImage(images.multi, ghcrUp.host, "org/multi", "2.0", { dir, creds });
+    await pushTestImage(images.multi2, ghcrUp.host, "org/multi", "2.0", { dir, creds });
     // Only what freshmirror fetches from each upstream goes through these.
     hubLog = await startRecordingProxy(hubUp.url);
     ghcrLog = await startRecordingProxy(ghcrUp.url);
@@ -144,9 +144,10 @@ describe("real OCI clients through freshmirror", {
       mirrors: { "docker.io": front.url, "ghcr.io": front.url },
     });
     try {
-      // ghcr.io first: containerd keeps content by digest, and the docker.io copies share it.
+      // ghcr.io first: containerd keeps content by digest, so org/small's blobs (the same as
+      // library/small's) are fetched only for the first of the two names.
       const ghcr = await containerd.pull("ghcr.io/org/multi:2.0");
-      assert.equal(ghcr.digest, images.multi.digest, failure());
+      assert.equal(ghcr.digest, images.multi2.digest, failure());
       const small = await containerd.pull("docker.io/library/small:1.0");
       assert.equal(small.digest, images.small.digest, failure());
       const multi = await containerd.pull("docker.io/library/multi:2.0", { allPlatforms: true });
@@ -177,23 +178,30 @@ describe("real OCI clients through freshmirror", {
     // The ghcr.io names were answered from the token-auth upstream, with freshmirror's credentials.
     assert.ok(tokens.requests.some((t) => t.account === USER && t.status === 200));
     assert.ok(ghcrLog.requests.some((r) => r.url.startsWith("/v2/org/multi/manifests/") && r.status === 200));
+    const layer = images.multi2.hostLayers[0];
+    assert.ok(
+      ghcrLog.requests.some((r) => r.url === `/v2/org/multi/blobs/${layer?.digest}` && r.status === 200),
+      "org/multi's layer came from the token-auth upstream",
+    );
   });
 
   test("skopeo copy --all and inspect --raw by mirror name keep every digest", async () => {
     for (const [route, image] of [
       ["hub/library/multi:2.0", images.multi],
-      ["ghcr/org/multi:2.0", images.multi],
+      ["ghcr/org/multi:2.0", images.multi2],
       ["hub/library/regclient:v3", images.regclient],
     ] as const) {
       const inspected = await skopeoInspectRaw(front.host, route, { dir });
       assert.equal(inspected.digest, image.digest, `${route}: ${failure()}`);
       const layout = join(dir, `copy-${route.replaceAll(/[/:]/g, "-")}`);
       // The source of truth: what the upstream itself serves.
-      const upstreamHost = route.startsWith("ghcr/") ? undefined : hubUp.host;
-      if (upstreamHost) {
-        const source = await skopeoInspectRaw(upstreamHost, route.slice("hub/".length), { dir });
-        assert.deepEqual(inspected.raw, source.raw, `${route}: the same bytes as the upstream`);
-      }
+      const ghcr = route.startsWith("ghcr/");
+      const source = await skopeoInspectRaw(
+        ghcr ? ghcrUp.host : hubUp.host,
+        route.slice(route.indexOf("/") + 1),
+        { dir, ...(ghcr ? { creds: `${USER}:${PASSWORD}` } : {}) },
+      );
+      assert.deepEqual(inspected.raw, source.raw, `${route}: the same bytes as the upstream`);
       const pulled = await skopeoPull(`${front.host}/${route}`, layout, "copied", { dir });
       assert.equal(pulled, image.digest, `${route}: skopeo read the source digest`);
       const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as {
@@ -216,8 +224,8 @@ describe("real OCI clients through freshmirror", {
       assert.equal(small.digest, images.small.digest, failure());
       assert.equal(`sha256:${small.id}`, images.small.hostConfigDigest);
       const multi = await podman.pull("ghcr.io/org/multi:2.0");
-      assert.equal(multi.digest, images.multi.digest);
-      assert.equal(`sha256:${multi.id}`, images.multi.hostConfigDigest);
+      assert.equal(multi.digest, images.multi2.digest);
+      assert.equal(`sha256:${multi.id}`, images.multi2.hostConfigDigest);
     } finally {
       await podman.cleanup();
     }
