@@ -23,6 +23,8 @@ export async function configCommand(argv: string[], io: CommandIo): Promise<numb
   if (positionals[0] !== "check")
     throw new UsageError(`unknown config subcommand "${positionals[0]}" (check, default)`);
   const config = loadConfig(values.config, io.env, io.cwd);
-  io.stdout.write(`# config OK (${config.source})\n${JSON.stringify(config, null, 2)}\n`);
+  // Patterns (OCI immutable_tags, images: /regex/) show as the text they were written as.
+  const shown = JSON.stringify(config, (_key, value) => (value instanceof RegExp ? value.source : value), 2);
+  io.stdout.write(`# config OK (${config.source})\n${shown}\n`);
   return EXIT_OK;
 }

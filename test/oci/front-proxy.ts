@@ -14,7 +14,9 @@ export type FrontMode =
   /** Manifest GETs answered with these bytes (headers as upstream sent them, length fixed up). */
   | { kind: "lie-manifest"; bytes: Buffer }
   /** Blob GETs answered with upstream's bytes, one byte flipped (same length). */
-  | { kind: "lie-blob" };
+  | { kind: "lie-blob" }
+  /** Authorized blob GETs redirected (307) to `to` + the same path, as registries send clients to a CDN. */
+  | { kind: "redirect-blobs"; to: string };
 
 export interface FrontProxy {
   url: string;
@@ -22,17 +24,21 @@ export interface FrontProxy {
   mode: FrontMode;
   /** `METHOD path` of every request, in order (query strings dropped). */
   readonly log: string[];
+  /** The scheme of each request's Authorization header ("Bearer", "Basic"), "" without one. */
+  readonly authSchemes: string[];
   count(method: string, pathPattern: RegExp): number;
   close(): Promise<void>;
 }
 
 export async function startFrontProxy(target: string): Promise<FrontProxy> {
   const log: string[] = [];
+  const authSchemes: string[] = [];
   const proxy: FrontProxy = {
     url: "",
     host: "",
     mode: { kind: "pass" },
     log,
+    authSchemes,
     count: (method, pattern) =>
       log.filter((line) => line.startsWith(`${method} `) && pattern.test(line.slice(method.length + 1)))
         .length,
@@ -44,7 +50,14 @@ export async function startFrontProxy(target: string): Promise<FrontProxy> {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0] as string;
     log.push(`${req.method} ${path}`);
+    authSchemes.push((req.headers.authorization ?? "").split(" ")[0] ?? "");
     const mode = proxy.mode;
+    // Like a registry: only an authorized request is sent on to the CDN (others get upstream's 401).
+    const authorized = req.headers.authorization !== undefined;
+    if (mode.kind === "redirect-blobs" && authorized && req.method === "GET" && /\/blobs\//.test(path)) {
+      res.writeHead(307, { location: `${mode.to}${path}?X-Signature=test-signed-url` }).end();
+      return;
+    }
     if (mode.kind === "down") {
       if (mode.reset) {
         req.socket.destroy();

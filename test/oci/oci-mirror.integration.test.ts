@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { request as httpRequest } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,6 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { request } from "undici";
 import { MANIFEST_ACCEPT } from "../../src/oci/media-types.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
+import { realWorldFixture } from "../helpers/repo-root.js";
 import { type DockerRegistry, dockerRegistrySkipReason, startDockerRegistry } from "./docker-registry.js";
 import { type FrontProxy, startFrontProxy } from "./front-proxy.js";
 import { type BuiltLayout, buildOciLayout } from "./oci-layout-builder.js";
@@ -26,6 +28,8 @@ const BIG = 64 * 1024 * 1024 + 4321;
 const MEDIUM = 5 * 1024 * 1024 + 17;
 const PASSWORD = "pw-oci-core-never-shown";
 const TAG_TTL_MS = 1000;
+/** regclient's test repository (shared/fixtures/real-world/oci): what its tag v3 names. */
+const REGCLIENT_V3 = "sha256:6fe828b32b9b4572f32b16c1c0a4d675660b19ec207d010724309374252c2d6d";
 
 async function sha256Of(body: AsyncIterable<Buffer>): Promise<{ digest: string; bytes: number }> {
   const hash = createHash("sha256");
@@ -64,9 +68,11 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
   let tokens: TokenServer;
   let secured: DockerRegistry;
   let front: FrontProxy;
+  let securedFront: FrontProxy;
   let multi: BuiltLayout;
   let big: BuiltLayout;
   let lie: BuiltLayout;
+  let cdnImage: BuiltLayout;
   let pushed: string;
   let ws: MirrorWorkspace;
   let server: RunningServe;
@@ -86,6 +92,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     });
     secured = await startDockerRegistry({ dir: join(dir, "secured"), auth: tokens });
     front = await startFrontProxy(upstream.url);
+    securedFront = await startFrontProxy(secured.url);
     multi = await buildOciLayout({
       dir: join(dir, "multi"),
       tag: "v1",
@@ -111,6 +118,14 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
       layerSizes: [40_000],
       seed: "lie",
     });
+    // Blobs no other test fetches (the store is shared by content: a blob fetched once is a HIT everywhere).
+    cdnImage = await buildOciLayout({
+      dir: join(dir, "cdn"),
+      tag: "v1",
+      platforms: [{ os: "linux", architecture: "amd64" }],
+      layerSizes: [50_000],
+      seed: "cdn",
+    });
     pushed = await skopeoPushLayout(multi.dir, "v1", upstream.host, "team/app", "v1", { dir });
     await skopeoPushLayout(multi.dir, "v1", upstream.host, "team/app", "2.9.0-cuda12.8-cudnn9-runtime", {
       dir,
@@ -123,6 +138,20 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
       dir,
       creds: `alice:${PASSWORD}`,
     });
+    await skopeoPushLayout(
+      realWorldFixture("oci", "regclient-testrepo"),
+      "v3",
+      upstream.host,
+      "regclient/testrepo",
+      "v3",
+      {
+        dir,
+      },
+    );
+    await skopeoPushLayout(cdnImage.dir, "v1", secured.host, "team/cdn", "v1", {
+      dir,
+      creds: `alice:${PASSWORD}`,
+    });
     process.env.FM_OCI_TEST_USER = "alice";
     process.env.FM_OCI_TEST_PASSWORD = PASSWORD;
     ws = createWorkspace({
@@ -131,7 +160,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
         local: { type: "oci", upstream: upstream.url, registry: "registry.example.org" },
         private: {
           type: "oci",
-          upstream: secured.url,
+          upstream: securedFront.url,
           registry: "private.example.org",
           username_env: "FM_OCI_TEST_USER",
           password_env: "FM_OCI_TEST_PASSWORD",
@@ -147,6 +176,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     delete process.env.FM_OCI_TEST_PASSWORD;
     await ws?.cleanup();
     await front?.close();
+    await securedFront?.close();
     await upstream?.stop();
     await secured?.stop();
     await tokens?.close();
@@ -174,6 +204,20 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
       const one = await skopeoInspectRaw(host, `local/team/app@${image.manifestDigest}`, { dir });
       assert.equal(one.digest, image.manifestDigest);
     }
+  });
+
+  test("a real-world image (regclient's test repository) pulls through with its digests", async () => {
+    const digest = await skopeoPull(
+      `${host}/hub/regclient/testrepo:v3`,
+      join(dir, "pulled-regclient"),
+      "v3",
+      {
+        dir,
+      },
+    );
+    assert.equal(digest, REGCLIENT_V3);
+    const raw = await skopeoInspectRaw(host, "hub/regclient/testrepo:v3", { dir });
+    assert.equal(raw.digest, REGCLIENT_V3);
   });
 
   test("without a mirror name or ns, requests go to the docker.io mirror, official images under library/", async () => {
@@ -340,6 +384,18 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     }
     const upload = await rawGet(server.url, "/v2/team/app/blobs/uploads/", "POST");
     assert.equal(upload.status, 405);
+    // What upstream does not have: the spec's 404 codes, quickly (a 404 is not retried).
+    const notFound: [string, string][] = [
+      [`/v2/local/team/app/blobs/sha256:${"0".repeat(64)}`, "BLOB_UNKNOWN"],
+      ["/v2/local/team/app/manifests/no-such-tag", "MANIFEST_UNKNOWN"],
+      // distribution 2.8 answers MANIFEST_UNKNOWN for a repository it does not have; passed on.
+      ["/v2/local/team/nothing/manifests/v1", "MANIFEST_UNKNOWN"],
+    ];
+    for (const [path, code] of notFound) {
+      const res = await rawGet(server.url, path);
+      assert.equal(res.status, 404, `${path}: ${res.body}`);
+      assert.equal(errorCode(res.body), code, path);
+    }
   });
 
   test("an upstream answering a manifest with other bytes than its digest: 502, nothing kept", async () => {
@@ -412,6 +468,38 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     assert.equal(ghost.statusCode, 404);
     assert.equal(errorCode(await ghost.body.text()), "NAME_UNKNOWN");
     assert.ok(!server.output().includes(PASSWORD), "the password never reaches the log");
+  });
+
+  test("a blob redirected to a CDN is fetched from there without the registry's Authorization", async () => {
+    const layer = cdnImage.images[0]?.layers[0];
+    assert.ok(layer);
+    const cdnSaw: (string | undefined)[] = [];
+    const cdn = createServer((req, res) => {
+      cdnSaw.push(req.headers.authorization);
+      const hex = /\/blobs\/sha256:([a-f0-9]{64})/.exec(req.url ?? "")?.[1];
+      if (!hex) return void res.writeHead(404).end();
+      readFile(join(cdnImage.dir, "blobs", "sha256", hex)).then(
+        (bytes) => res.writeHead(200, { "content-length": bytes.length }).end(bytes),
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((resolve) => cdn.listen(0, "127.0.0.1", resolve));
+    try {
+      securedFront.mode = {
+        kind: "redirect-blobs",
+        to: `http://127.0.0.1:${(cdn.address() as AddressInfo).port}`,
+      };
+      const res = await request(`${server.url}/v2/private/team/cdn/blobs/${layer.digest}`);
+      assert.equal(res.statusCode, 200);
+      assert.equal((await sha256Of(res.body as AsyncIterable<Buffer>)).digest, layer.digest);
+    } finally {
+      securedFront.mode = { kind: "pass" };
+      cdn.closeAllConnections();
+      await new Promise<void>((resolve) => cdn.close(() => resolve()));
+    }
+    assert.deepEqual(cdnSaw, [undefined], "the CDN got one request, without Authorization");
+    const at = securedFront.log.findLastIndex((line) => line === `GET /v2/team/cdn/blobs/${layer.digest}`);
+    assert.equal(securedFront.authSchemes[at], "Bearer", "the registry itself got the token");
   });
 
   test("metrics count cache outcomes per OCI mirror; status, jobs and mirrorz.json list OCI mirrors", async () => {
