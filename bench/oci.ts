@@ -71,6 +71,8 @@ interface StormClient {
   bytes: number;
   ttfbMs: number;
   totalMs: number;
+  /** The X-Cache answer header (freshmirror: MISS, COALESCED or HIT), or "-". */
+  cache: string;
 }
 
 interface Storm {
@@ -81,6 +83,8 @@ interface Storm {
   layerBytesFromUpstream: number;
   otherUpstreamRequests: number;
   peakRss: number;
+  /** Resident set just before the storm. */
+  rssBefore: number;
 }
 
 async function skopeoCopy(host: string, image: BenchImage, work: string): Promise<number> {
@@ -130,7 +134,8 @@ function curlOnce(url: string): Promise<StormClient> {
         "-o",
         "/dev/null",
         "-w",
-        "%{http_code} %{size_download} %{time_starttransfer} %{time_total}",
+        // %header{} needs curl 7.84 (Debian 12 has 7.88).
+        "%{http_code} %{size_download} %{time_starttransfer} %{time_total} x%header{x-cache}",
         url,
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
@@ -141,12 +146,14 @@ function curlOnce(url: string): Promise<StormClient> {
     });
     child.on("error", reject);
     child.on("close", () => {
-      const [status, bytes, ttfb, total] = out.trim().split(" ").map(Number);
+      const fields = out.trim().split(" ");
+      const [status, bytes, ttfb, total] = fields.slice(0, 4).map(Number);
       resolvePromise({
         status: status ?? 0,
         bytes: bytes ?? 0,
         ttfbMs: (ttfb ?? Number.NaN) * 1000,
         totalMs: (total ?? Number.NaN) * 1000,
+        cache: (fields[4] ?? "x").slice(1) || "-",
       });
     });
   });
@@ -166,6 +173,7 @@ async function storm(mirror: Mirror, image: BenchImage, clients: number): Promis
   await resolve(mirror, image);
   const before = mirror.upstreamLog.requests.length;
   resetPeakRss(mirror.pid);
+  const rssBefore = processMemory(mirror.pid).rss;
   const url = `${mirror.url}/v2/${image.name}/blobs/${image.layer.digest}`;
   const started = performance.now();
   const results = await Promise.all(Array.from({ length: clients }, () => curlOnce(url)));
@@ -185,6 +193,7 @@ async function storm(mirror: Mirror, image: BenchImage, clients: number): Promis
     layerBytesFromUpstream: layer.reduce((n, r) => n + r.bytes, 0),
     otherUpstreamRequests: seen.length - layer.length,
     peakRss,
+    rssBefore,
   };
 }
 
@@ -223,6 +232,12 @@ async function buildAndPush(
   return { name, tag: "1", digest: layout.digest, layer: big };
 }
 
+function cacheCounts(clients: StormClient[]): string {
+  const counts = new Map<string, number>();
+  for (const c of clients) counts.set(c.cache, (counts.get(c.cache) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${n}× ${k}`).join(", ");
+}
+
 function stormRow(name: string, clients: number, s: Storm, size: number): string[] {
   const whole = s.clients.filter((c) => c.status === 200 && c.bytes === size).length;
   return [
@@ -234,7 +249,9 @@ function stormRow(name: string, clients: number, s: Storm, size: number): string
     fixed(median(s.clients.map((c) => c.ttfbMs)), 0),
     fixed(s.wallMs / 1000, 2),
     `${whole}/${clients}`,
-    mibAndMb(s.peakRss),
+    cacheCounts(s.clients),
+    mib(s.rssBefore),
+    mib(s.peakRss),
   ];
 }
 
@@ -362,7 +379,14 @@ export async function ociBench(options: OciBenchOptions = {}): Promise<BenchResu
     const stormRows: string[][] = [];
     for (const n of storms)
       for (const m of mirrors)
-        stormRows.push(stormRow(m.name, n, stormResults.get(`${m.name}:${n}`) as Storm, layerBytes));
+        stormRows.push(
+          stormRow(
+            m.name,
+            n,
+            stormResults.get(`${m.name}:${n}`) as Storm,
+            stormImages.get(n)?.layer.size ?? 0,
+          ),
+        );
 
     const targets: Record<string, boolean> = {
       [`cold skopeo copy: freshmirror <= 1.1x docker-registry proxy (${fixed(fmCold / distCold, 2)}x)`]:
@@ -423,6 +447,8 @@ export async function ociBench(options: OciBenchOptions = {}): Promise<BenchResu
             "median TTFB ms",
             "last client done s",
             "whole bodies",
+            "X-Cache",
+            "RSS before",
             "peak RSS during the storm",
           ],
           rows: stormRows,

@@ -81,18 +81,32 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
       2,
     ),
   );
-  const daemon: Daemon = spawnDaemon(DOCKERD_BIN, [
-    "--config-file",
-    configPath,
-    "--data-root",
-    join(dir, "data"),
-    "--exec-root",
-    join(dir, "exec"),
-    "--pidfile",
-    join(dir, "docker.pid"),
-    "-H",
-    `unix://${socket}`,
-  ]);
+  // dockerd goes to Docker Hub itself when a mirror fails; a proxy on a closed loopback port
+  // makes that fail at once instead of reaching the internet.
+  const daemonEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    HTTP_PROXY: "http://127.0.0.1:9",
+    HTTPS_PROXY: "http://127.0.0.1:9",
+    NO_PROXY: "127.0.0.1,localhost",
+  };
+  for (const name of ["http_proxy", "https_proxy", "no_proxy", "ALL_PROXY", "all_proxy"])
+    delete daemonEnv[name];
+  const daemon: Daemon = spawnDaemon(
+    DOCKERD_BIN,
+    [
+      "--config-file",
+      configPath,
+      "--data-root",
+      join(dir, "data"),
+      "--exec-root",
+      join(dir, "exec"),
+      "--pidfile",
+      join(dir, "docker.pid"),
+      "-H",
+      `unix://${socket}`,
+    ],
+    daemonEnv,
+  );
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, DOCKER_CONFIG: join(dir, "client-config") };
   delete env.DOCKER_HOST;
   delete env.DOCKER_CONTEXT;

@@ -20,7 +20,8 @@ import { type DockerRegistry, dockerRegistrySkipReason, startDockerRegistry } fr
 import { dockerdSkipReason, startDockerd } from "./dockerd.js";
 import { podmanSkipReason, preparePodman } from "./podman.js";
 import { type RecordingProxy, startRecordingProxy } from "./recording-proxy.js";
-import { skopeoInspectRaw, skopeoPullToLayout } from "./skopeo.js";
+import { skopeoInspectRaw } from "./skopeo.js";
+import { skopeoPull } from "./skopeo-pull.js";
 import { buildTestImages, pushTestImage, type TestImages } from "./test-images.js";
 import { startTokenServer, type TokenServer } from "./token-server.js";
 
@@ -53,10 +54,11 @@ describe("real OCI clients through freshmirror", {
     await pushTestImage(images.small, hubUp.host, "library/small", "1.0", { dir });
     await pushTestImage(images.multi, hubUp.host, "library/multi", "2.0", { dir });
     await pushTestImage(images.big, hubUp.host, "library/big", "1.0", { dir });
+    await pushTestImage(images.big2, hubUp.host, "library/big2", "1.0", { dir });
     await pushTestImage(images.regclient, hubUp.host, "library/regclient", "v3", { dir });
     const creds = `${USER}:${PASSWORD}`;
     await pushTestImage(images.small, ghcrUp.host, "org/small", "1.0", { dir, creds });
-    await pushTestImage(images.multi, ghcrUp.host, "org/multi", "2.0", { dir, creds });
+    await pushTestImage(images.multi2, ghcrUp.host, "org/multi", "2.0", { dir, creds });
     // Only what freshmirror fetches from each upstream goes through these.
     hubLog = await startRecordingProxy(hubUp.url);
     ghcrLog = await startRecordingProxy(ghcrUp.url);
@@ -142,9 +144,10 @@ describe("real OCI clients through freshmirror", {
       mirrors: { "docker.io": front.url, "ghcr.io": front.url },
     });
     try {
-      // ghcr.io first: containerd keeps content by digest, and the docker.io copies share it.
+      // ghcr.io first: containerd keeps content by digest, so org/small's blobs (the same as
+      // library/small's) are fetched only for the first of the two names.
       const ghcr = await containerd.pull("ghcr.io/org/multi:2.0");
-      assert.equal(ghcr.digest, images.multi.digest, failure());
+      assert.equal(ghcr.digest, images.multi2.digest, failure());
       const small = await containerd.pull("docker.io/library/small:1.0");
       assert.equal(small.digest, images.small.digest, failure());
       const multi = await containerd.pull("docker.io/library/multi:2.0", { allPlatforms: true });
@@ -175,24 +178,32 @@ describe("real OCI clients through freshmirror", {
     // The ghcr.io names were answered from the token-auth upstream, with freshmirror's credentials.
     assert.ok(tokens.requests.some((t) => t.account === USER && t.status === 200));
     assert.ok(ghcrLog.requests.some((r) => r.url.startsWith("/v2/org/multi/manifests/") && r.status === 200));
+    const layer = images.multi2.hostLayers[0];
+    assert.ok(
+      ghcrLog.requests.some((r) => r.url === `/v2/org/multi/blobs/${layer?.digest}` && r.status === 200),
+      "org/multi's layer came from the token-auth upstream",
+    );
   });
 
   test("skopeo copy --all and inspect --raw by mirror name keep every digest", async () => {
     for (const [route, image] of [
       ["hub/library/multi:2.0", images.multi],
-      ["ghcr/org/multi:2.0", images.multi],
+      ["ghcr/org/multi:2.0", images.multi2],
       ["hub/library/regclient:v3", images.regclient],
     ] as const) {
       const inspected = await skopeoInspectRaw(front.host, route, { dir });
       assert.equal(inspected.digest, image.digest, `${route}: ${failure()}`);
       const layout = join(dir, `copy-${route.replaceAll(/[/:]/g, "-")}`);
       // The source of truth: what the upstream itself serves.
-      const upstreamHost = route.startsWith("ghcr/") ? undefined : hubUp.host;
-      if (upstreamHost) {
-        const source = await skopeoInspectRaw(upstreamHost, route.slice("hub/".length), { dir });
-        assert.deepEqual(inspected.raw, source.raw, `${route}: the same bytes as the upstream`);
-      }
-      await skopeoPullToLayout(front.host, route, layout, "copied", { dir });
+      const ghcr = route.startsWith("ghcr/");
+      const source = await skopeoInspectRaw(
+        ghcr ? ghcrUp.host : hubUp.host,
+        route.slice(route.indexOf("/") + 1),
+        { dir, ...(ghcr ? { creds: `${USER}:${PASSWORD}` } : {}) },
+      );
+      assert.deepEqual(inspected.raw, source.raw, `${route}: the same bytes as the upstream`);
+      const pulled = await skopeoPull(`${front.host}/${route}`, layout, "copied", { dir });
+      assert.equal(pulled, image.digest, `${route}: skopeo read the source digest`);
       const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as {
         manifests: { digest: string }[];
       };
@@ -213,13 +224,78 @@ describe("real OCI clients through freshmirror", {
       assert.equal(small.digest, images.small.digest, failure());
       assert.equal(`sha256:${small.id}`, images.small.hostConfigDigest);
       const multi = await podman.pull("ghcr.io/org/multi:2.0");
-      assert.equal(multi.digest, images.multi.digest);
-      assert.equal(`sha256:${multi.id}`, images.multi.hostConfigDigest);
+      assert.equal(multi.digest, images.multi2.digest);
+      assert.equal(`sha256:${multi.id}`, images.multi2.hostConfigDigest);
     } finally {
       await podman.cleanup();
     }
     const seen = front.requests.slice(since);
     assert.ok(seen.some((r) => r.url.startsWith("/v2/hub/library/small/manifests/") && r.status === 200));
     assert.ok(seen.some((r) => r.url.startsWith("/v2/ghcr/org/multi/manifests/") && r.status === 200));
+  });
+
+  test("dockerd and containerd start pulling one cold image with a 64 MiB layer together: one upstream GET", {
+    skip: dockerdSkipReason() ?? containerdSkipReason(),
+  }, async () => {
+    const layer = images.big2.hostLayers[0];
+    assert.ok(layer && layer.size > 64 * 1024 * 1024);
+    const upstreamGets = () =>
+      hubLog.requests.filter(
+        (r) => r.method === "GET" && r.url.split("?")[0]?.endsWith(`/blobs/${layer.digest}`),
+      );
+    assert.equal(upstreamGets().length, 0, "cold before the pulls");
+    const docker = await startDockerd({ dir: join(dir, "dockerd2"), registryMirrors: [front.url] });
+    try {
+      const containerd = await startContainerd({
+        dir: join(dir, "ctd2"),
+        mirrors: { "docker.io": front.url },
+      });
+      try {
+        const [d, c] = await Promise.all([
+          docker.pull("library/big2:1.0"),
+          containerd.pull("docker.io/library/big2:1.0"),
+        ]);
+        assert.equal(d.digest, images.big2.digest, failure());
+        assert.equal(d.id, images.big2.hostConfigDigest);
+        assert.equal(c.digest, images.big2.digest);
+      } finally {
+        await containerd.stop();
+      }
+    } finally {
+      await docker.stop();
+    }
+    const clientGets = front.requests.filter(
+      (r) =>
+        r.method === "GET" && r.url.split("?")[0]?.endsWith(`/blobs/${layer.digest}`) && r.status === 200,
+    );
+    assert.ok(clientGets.length >= 2, `both clients fetched the layer (${clientGets.length})`);
+    assert.ok(
+      clientGets.every((r) => r.bytes === layer.size),
+      "every client got all of it",
+    );
+    const gets = upstreamGets();
+    assert.equal(gets.length, 1, "one upstream GET for both clients");
+    assert.equal(gets[0]?.bytes, layer.size);
+  });
+
+  // Runs last: docker, containerd, skopeo and podman pulled the same images through both mirrors.
+  // The two upstreams hold the same blobs; freshmirror's store is shared by digest, so a blob one
+  // mirror fetched is not fetched again for the other.
+  test("every blob came from the upstreams at most once, whichever client and mirror asked", async () => {
+    const perDigest = new Map<string, string[]>();
+    for (const [name, upstream] of [
+      ["hub", hubLog],
+      ["ghcr", ghcrLog],
+    ] as const) {
+      for (const r of upstream.requests) {
+        const digest = /\/blobs\/(sha256:[0-9a-f]{64})/.exec(r.url)?.[1];
+        if (r.method === "GET" && digest && r.status === 200)
+          perDigest.set(digest, [...(perDigest.get(digest) ?? []), `${name} ${r.url}`]);
+      }
+    }
+    // small, multi (both platforms), big and the regclient image's amd64 layers at least.
+    assert.ok(perDigest.size >= 8, `blobs from upstream: ${perDigest.size}`);
+    const repeated = [...perDigest].filter(([, fetches]) => fetches.length > 1);
+    assert.deepEqual(repeated, [], "blobs fetched more than once");
   });
 });

@@ -82,21 +82,3 @@ export async function skopeoInspectRaw(
   const raw = await skopeo(args, options.dir);
   return { raw, digest: `sha256:${createHash("sha256").update(raw).digest("hex")}` };
 }
-
-/**
- * `skopeo copy --all --preserve-digests docker://<host>/<name:ref> oci:<layoutDir>:<tag>`: pulls
- * an image (every platform) into an OCI layout, the way a client does, keeping digests.
- */
-export async function skopeoPullToLayout(
-  registryHost: string,
-  nameAndRef: string,
-  layoutDir: string,
-  tag: string,
-  options: SkopeoOptions,
-): Promise<void> {
-  const args = ["copy", "--all", "--preserve-digests", "--policy", await policy(options.dir)];
-  args.push("--src-tls-verify=false");
-  if (options.creds) args.push("--src-creds", options.creds);
-  args.push(`docker://${registryHost}/${nameAndRef}`, `oci:${layoutDir}:${tag}`);
-  await skopeo(args, options.dir);
-}

@@ -3,8 +3,8 @@
 // and podman: an image config whose rootfs.diff_ids are the sha256 of each layer's tar, and
 // layers that are real gzip-compressed tar archives. Nothing in them runs; pulling needs none.
 // - small: one platform (this machine's), two small layers;
-// - multi: an image index for linux/amd64 and linux/arm64/v8;
-// - big: one platform, a layer of 64 MiB + a little (generated and written streaming);
+// - multi, multi2: image indexes for linux/amd64 and linux/arm64/v8 (different bytes);
+// - big, big2: one platform, a layer of 64 MiB + a little (generated and written streaming);
 // - regclient: the real-world regclient test repository's `v3` index (buildx-built images for
 //   amd64, arm64, arm/v7, arm/v6), from test/fixtures/real-world/oci/regclient-testrepo.
 import { arch } from "node:os";
@@ -39,7 +39,11 @@ export interface TestImage {
 export interface TestImages {
   small: TestImage;
   multi: TestImage;
+  /** Like multi, other bytes: for a second registry, so its blobs come from that upstream. */
+  multi2: TestImage;
   big: TestImage;
+  /** Another big image (other bytes), for a pull no client made before. */
+  big2: TestImage;
   regclient: TestImage;
 }
 
@@ -69,7 +73,7 @@ const REGCLIENT_V3: TestImage = {
   hostLayers: [],
 };
 
-/** Builds the layouts under `dir` (about 70 MiB on disk). */
+/** Builds the layouts under `dir` (about 140 MiB on disk; 1 MiB without the big ones). */
 export async function buildTestImages(dir: string, options: { big?: boolean } = {}): Promise<TestImages> {
   const host = hostPlatform();
   const small = await buildOciLayout({
@@ -89,6 +93,16 @@ export async function buildTestImages(dir: string, options: { big?: boolean } = 
     layerSizes: [50_000, 1_000],
     seed: "client-multi",
   });
+  const multi2 = await buildOciLayout({
+    dir: join(dir, "multi2"),
+    tag: "2.0",
+    platforms: [
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "arm64", variant: "v8" },
+    ],
+    layerSizes: [40_000, 2_000],
+    seed: "client-multi-2",
+  });
   const big =
     options.big === false
       ? small
@@ -99,10 +113,22 @@ export async function buildTestImages(dir: string, options: { big?: boolean } = 
           layerSizes: [BIG_LAYER_BYTES, 2_000],
           seed: "client-big",
         });
+  const big2 =
+    options.big === false
+      ? small
+      : await buildOciLayout({
+          dir: join(dir, "big2"),
+          tag: "1.0",
+          platforms: [host],
+          layerSizes: [BIG_LAYER_BYTES, 2_000],
+          seed: "client-big-2",
+        });
   return {
     small: fromLayout(small),
     multi: fromLayout(multi),
+    multi2: fromLayout(multi2),
     big: fromLayout(big),
+    big2: fromLayout(big2),
     regclient: { ...REGCLIENT_V3, layoutDir: realWorldFixture("oci", "regclient-testrepo") },
   };
 }
