@@ -38,6 +38,8 @@ const OLD_TORCH = "2.6.0";
 const NEW_TORCH = "2.8.0";
 const VARIANT = "cpu";
 const IMAGE_REPO = "lab/pytorch-cuda";
+const BASE_REPO = "debian/workstation-base";
+const BASE_TAG = "bookworm";
 const USER_UID = 1000;
 /** A cold build on vfs storage copies the rootfs per step; a loaded machine takes its time. */
 const BUILD_DEADLINE_MS = 25 * 60_000;
@@ -196,8 +198,8 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
     }
     be = await buildahEnv(join(dir, "buildah"));
     registry = await startDockerRegistry({ dir: join(dir, "registry") });
-    baseImage = `${registry.host}/debian/workstation-base:bookworm`;
-    await pushBaseImage(be, base.tar, baseImage);
+    // The base sits in the local registry; the build pulls it through freshmirror's OCI mirror.
+    await pushBaseImage(be, base.tar, `${registry.host}/${BASE_REPO}:${BASE_TAG}`);
     builtImage = `${registry.host}/${IMAGE_REPO}:${NEW_TORCH}-${VARIANT}`;
 
     upstream = await startPypiUpstream({ indexes: [`whl/${VARIANT}`, "simple"] });
@@ -208,6 +210,7 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
     ]);
     const port = await freePort();
     const mirrorUrl = `http://127.0.0.1:${port}`;
+    baseImage = `127.0.0.1:${port}/images/${BASE_REPO}:${BASE_TAG}`;
     ws = createWorkspace({});
     ws.writeConfig({
       listen: `127.0.0.1:${port}`,
@@ -225,7 +228,9 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
           retry_backoff: "10ms",
         },
         pypi: { type: "pypi", upstream: upstream.url, indexes: ["simple"], mode: "proxy" },
+        images: { type: "oci", upstream: registry.url, registry: "registry.lab.example" },
       },
+      access_log: true,
       hooks: [
         {
           name: "build-workstation",
@@ -294,6 +299,20 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
       new RegExp(`build\\.sh: building ${registry.host}/${IMAGE_REPO}:${NEW_TORCH}-${VARIANT} with buildah`),
     );
     assert.match(runLog, /build\.sh: done: .* pushed/);
+    // The base came through freshmirror's OCI mirror: its manifest and its layer.
+    const served = server
+      .output()
+      .split("\n")
+      .filter((line) => line.includes(`/v2/images/${BASE_REPO}/`))
+      .map((line) => JSON.parse(line) as { method: string; path: string; status: number });
+    assert.ok(
+      served.some((r) => r.method === "GET" && r.path.includes(`/manifests/${BASE_TAG}`) && r.status === 200),
+      `the base's manifest through the mirror: ${JSON.stringify(served)}`,
+    );
+    assert.ok(
+      served.some((r) => r.method === "GET" && r.path.includes("/blobs/sha256:") && r.status === 200),
+      "the base's blobs through the mirror",
+    );
 
     const inspected = await runLogged("skopeo", ["inspect", "--tls-verify=false", `docker://${builtImage}`], {
       env: { HOME: dir },
