@@ -12,10 +12,11 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, describe, type TestContext, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { DeliveryLogEntry } from "../../src/events/hook-runner.js";
 import { type PublishOptions, type PypiUpstream, startPypiUpstream } from "../fixtures/pypi-upstream.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
@@ -132,6 +133,44 @@ function startContainer(
       clearTimeout(timer);
     },
   };
+}
+
+/** The process running the entrypoint script among the descendants of `root` (in /proc). */
+function entrypointPid(root: number): number | undefined {
+  const parentOf = new Map<number, number>();
+  const commandOf = new Map<number, string>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+      commandOf.set(Number(name), readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").join(" "));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const isEntrypoint = (pid: number) => /\/workstation both/.test(commandOf.get(pid) ?? "");
+  const descends = (pid: number): boolean => {
+    for (let p = parentOf.get(pid); p !== undefined && p > 1; p = parentOf.get(p))
+      if (p === root) return true;
+    return false;
+  };
+  // The script itself, not one of its subshells (whose parent is the script).
+  return [...commandOf.keys()].find(
+    (pid) => isEntrypoint(pid) && descends(pid) && !isEntrypoint(parentOf.get(pid) ?? 0),
+  );
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 function ssh(keyFile: string, port: number, user: string, extra: string[], command: string[]) {
@@ -371,6 +410,11 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
     const who = await buildah(be, ["run", ctr, "--", "id", "-u"]);
     assert.equal(who.stdout.trim(), String(USER_UID));
 
+    // SSH mode without any authorized key refuses to start.
+    const noKeys = await buildah(be, ["run", ctr, "--", "workstation", "ssh"], true);
+    assert.equal(noKeys.code, 2, `${noKeys.stdout}\n${noKeys.stderr}`);
+    assert.match(noKeys.stderr, /ssh: no authorized key: set AUTHORIZED_KEYS or mount a file/);
+
     // pip in the image keeps using the mirror.
     const pipConf = await buildah(be, ["run", ctr, "--", "cat", "/etc/pip.conf"]);
     assert.match(pipConf.stdout, new RegExp(`^index-url = ${server.url}/pytorch/whl/${VARIANT}$`, "m"));
@@ -506,6 +550,18 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
       assert.deepEqual(hostKeyFiles.sort(), ["ssh_host_ed25519_key", "ssh_host_rsa_key"]);
       for (const name of hostKeyFiles)
         secrets.push(readFileSync(join(state, "ssh", name), "utf8").split("\n")[1] ?? "");
+
+      // `docker stop`: SIGTERM to the entrypoint stops sshd and Jupyter, and the container ends.
+      const entrypoint = entrypointPid(running.child.pid ?? 0);
+      assert.ok(entrypoint, "the entrypoint's process");
+      const ended = new Promise<number | null>((resolve) =>
+        running.child.once("exit", (code) => resolve(code)),
+      );
+      process.kill(entrypoint, "SIGTERM");
+      const code = await Promise.race([ended, sleep(60_000).then(() => "timeout" as const)]);
+      assert.notEqual(code, "timeout", "the container ended within 60 s of SIGTERM");
+      assert.equal(await portAnswers(jupyterPort), false, "Jupyter stopped");
+      assert.equal(await portAnswers(sshPort), false, "sshd stopped");
     } finally {
       await running.stop();
     }
