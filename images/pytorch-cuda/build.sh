@@ -19,7 +19,9 @@
 #                   else buildah)
 #   TLS_VERIFY      false for plain-http registries (buildah; Docker reads its daemon.json)
 #   PUSH            0 to build without pushing
-#   EXTRA_BUILD_ARGS  more `--build-arg K=V` words (TORCHVISION_VERSION=..., USER_UID=...)
+#   DOCKER          the docker CLI to run (default `docker`)
+#   EXTRA_BUILD_ARGS  more words for the build command: `--build-arg TORCHVISION_VERSION=...`,
+#                   `--build-arg USER_UID=2000`, `--network host`, ...
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,9 +49,10 @@ if [ -n "${MIRROR_URL:-}" ]; then
 fi
 [ -n "${INDEX_URL:-}" ] || die "set MIRROR_URL (or INDEX_URL) to freshmirror's PyTorch index"
 
+docker=${DOCKER:-docker}
 builder=${BUILDER:-auto}
 if [ "$builder" = auto ]; then
-  if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  if command -v "$docker" >/dev/null 2>&1 && "$docker" info >/dev/null 2>&1; then
     builder=docker
   elif command -v buildah >/dev/null 2>&1; then
     builder=buildah
@@ -71,8 +74,8 @@ say "building $image with $builder (torch $public, $variant, from $INDEX_URL${BA
 started=$(date +%s)
 case "$builder" in
 docker)
-  docker build --pull -f "$here/Containerfile" -t "$image" "$@" "$here"
-  if [ "${PUSH:-1}" != 0 ]; then docker push "$image"; fi
+  "$docker" build --pull -f "$here/Containerfile" -t "$image" "$@" "$here"
+  if [ "${PUSH:-1}" != 0 ]; then "$docker" push "$image"; fi
   ;;
 buildah)
   tls=${TLS_VERIFY:-true}

@@ -23,6 +23,7 @@ import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../hel
 import { repoRoot } from "../helpers/repo-root.js";
 import { until } from "../helpers/until.js";
 import { type DockerRegistry, startDockerRegistry } from "../oci/docker-registry.js";
+import { buildDockerdSkipReason, DOCKER_BIN, startBuildDockerd } from "./build-dockerd.js";
 import { readTar } from "./tar-entries.js";
 import {
   type BuildahEnv,
@@ -216,6 +217,8 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
   /** Secrets the running checks used: none may be in the image. */
   const secrets: string[] = [];
   let hostKeyFiles: string[] = [];
+  /** What the hook's build.sh runs with. */
+  let hookEnv: Record<string, string> = {};
 
   const ready = (t: TestContext): boolean => {
     if (skipReason) t.skip(skipReason);
@@ -250,6 +253,15 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
     const port = await freePort();
     const mirrorUrl = `http://127.0.0.1:${port}`;
     baseImage = `127.0.0.1:${port}/images/${BASE_REPO}:${BASE_TAG}`;
+    hookEnv = {
+      ...be.env,
+      REGISTRY: `${registry.host}/${IMAGE_REPO}`,
+      MIRROR_URL: mirrorUrl,
+      TORCH_VARIANT: VARIANT,
+      BASE_IMAGE: baseImage,
+      BUILDER: "buildah",
+      TLS_VERIFY: "false",
+    };
     ws = createWorkspace({});
     ws.writeConfig({
       listen: `127.0.0.1:${port}`,
@@ -278,15 +290,7 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
           project: "torch",
           command: [join(RECIPE, "build.sh"), "{version}"],
           timeout: "30m",
-          env: {
-            ...be.env,
-            REGISTRY: `${registry.host}/${IMAGE_REPO}`,
-            MIRROR_URL: mirrorUrl,
-            TORCH_VARIANT: VARIANT,
-            BASE_IMAGE: baseImage,
-            BUILDER: "buildah",
-            TLS_VERIFY: "false",
-          },
+          env: hookEnv,
         },
       ],
     });
@@ -701,5 +705,53 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
       [],
     );
     t.diagnostic(`${manifest.layers.length} layers (${baseLayers} of the base), ${entries} entries read`);
+  });
+
+  test("docker build builds the same Containerfile (build.sh with BUILDER=docker), base and torch through the mirror", async (t) => {
+    if (!built(t)) return;
+    const reason = buildDockerdSkipReason();
+    if (reason) {
+      t.skip(reason);
+      return;
+    }
+    const dockerd = await startBuildDockerd(join(dir, "dockerd"));
+    try {
+      const image = `${hookEnv.REGISTRY}:${NEW_TORCH}-${VARIANT}`;
+      const build = await runLogged(join(RECIPE, "build.sh"), [NEW_TORCH], {
+        env: {
+          ...hookEnv,
+          BUILDER: "docker",
+          DOCKER: DOCKER_BIN,
+          DOCKER_HOST: dockerd.host,
+          PUSH: "0",
+          EXTRA_BUILD_ARGS: "--network host",
+        },
+        allowFailure: true,
+        timeoutMs: BUILD_DEADLINE_MS,
+      });
+      assert.equal(
+        build.code,
+        0,
+        `${build.stdout.slice(-6000)}\n${build.stderr.slice(-4000)}\n${dockerd.output().slice(-2000)}`,
+      );
+      assert.match(build.stdout, /build\.sh: building .* with docker/);
+      const check = await dockerd.docker([
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        image,
+        "workstation-env-check",
+      ]);
+      assert.match(check.stdout, new RegExp(`^torch ${NEW_TORCH.replace(/\./g, "\\.")}\\+${VARIANT}$`, "m"));
+      const inspected = JSON.parse((await dockerd.docker(["image", "inspect", image])).stdout) as {
+        Config: { Healthcheck?: { Test: string[] }; User: string; Entrypoint: string[] };
+      }[];
+      assert.deepEqual(inspected[0]?.Config.Healthcheck?.Test, ["CMD", "workstation-env-check", "--quiet"]);
+      assert.equal(inspected[0]?.Config.User, "dev");
+      assert.deepEqual(inspected[0]?.Config.Entrypoint, ["workstation"]);
+    } finally {
+      await dockerd.stop();
+    }
   });
 });
