@@ -3,12 +3,12 @@
 # Made to be freshmirror's `release.new` command hook (its output goes into the log of the run
 # that found the release); runs by hand just as well:
 #
-#   ./build.sh 2.5.1            # or 2.5.1+cu121: the local label is the variant
+#   ./build.sh 2.7.1            # or 2.7.1+cu126: the local label is the variant
 #
 # Configured by the environment (the hook's `env:`):
 #   REGISTRY        where to push, with the repository: registry.lab.example:5000/lab/pytorch-cuda
 #                   (required)
-#   TORCH_VARIANT   cu121, cu124, cpu, ... (default cu121, or the version's +label)
+#   TORCH_VARIANT   cu118, cu126, cu128, cpu, ... (default cu126, or the version's +label)
 #   MIRROR_URL      freshmirror's public URL, e.g. http://mirror.lab.example:8080; gives the
 #                   defaults INDEX_URL=$MIRROR_URL/pytorch/whl/$TORCH_VARIANT and
 #                   PYPI_INDEX_URL=$MIRROR_URL/pypi/simple
@@ -19,7 +19,9 @@
 #                   else buildah)
 #   TLS_VERIFY      false for plain-http registries (buildah; Docker reads its daemon.json)
 #   PUSH            0 to build without pushing
-#   EXTRA_BUILD_ARGS  more `--build-arg K=V` words (TORCHVISION_VERSION=..., USER_UID=...)
+#   DOCKER          the docker CLI to run (default `docker`)
+#   EXTRA_BUILD_ARGS  more words for the build command: `--build-arg TORCHVISION_VERSION=...`,
+#                   `--build-arg USER_UID=2000`, `--network host`, ...
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +31,7 @@ die() {
   exit 2
 }
 
-[ $# -ge 1 ] || die "usage: build.sh <torch version>   (e.g. 2.5.1 or 2.5.1+cu121)"
+[ $# -ge 1 ] || die "usage: build.sh <torch version>   (e.g. 2.7.1 or 2.7.1+cu126)"
 version=$1
 public=${version%%+*}
 label=
@@ -37,7 +39,7 @@ case "$version" in *+*) label=${version#*+} ;; esac
 # A PEP 440 public version; nothing that could turn into a strange tag or argument.
 printf '%s' "$public" | grep -Eq '^[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?$' ||
   die "not a torch version: $version"
-variant=${TORCH_VARIANT:-${label:-cu121}}
+variant=${TORCH_VARIANT:-${label:-cu126}}
 printf '%s' "$variant" | grep -Eq '^[a-z0-9.]+$' || die "not a variant: $variant"
 [ -n "${REGISTRY:-}" ] || die "set REGISTRY to the repository to push to (host[:port]/path/name)"
 
@@ -47,9 +49,10 @@ if [ -n "${MIRROR_URL:-}" ]; then
 fi
 [ -n "${INDEX_URL:-}" ] || die "set MIRROR_URL (or INDEX_URL) to freshmirror's PyTorch index"
 
+docker=${DOCKER:-docker}
 builder=${BUILDER:-auto}
 if [ "$builder" = auto ]; then
-  if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  if command -v "$docker" >/dev/null 2>&1 && "$docker" info >/dev/null 2>&1; then
     builder=docker
   elif command -v buildah >/dev/null 2>&1; then
     builder=buildah
@@ -71,8 +74,8 @@ say "building $image with $builder (torch $public, $variant, from $INDEX_URL${BA
 started=$(date +%s)
 case "$builder" in
 docker)
-  docker build --pull -f "$here/Containerfile" -t "$image" "$@" "$here"
-  if [ "${PUSH:-1}" != 0 ]; then docker push "$image"; fi
+  "$docker" build --pull -f "$here/Containerfile" -t "$image" "$@" "$here"
+  if [ "${PUSH:-1}" != 0 ]; then "$docker" push "$image"; fi
   ;;
 buildah)
   tls=${TLS_VERIFY:-true}

@@ -12,16 +12,18 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, describe, type TestContext, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { DeliveryLogEntry } from "../../src/events/hook-runner.js";
 import { type PublishOptions, type PypiUpstream, startPypiUpstream } from "../fixtures/pypi-upstream.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
 import { repoRoot } from "../helpers/repo-root.js";
 import { until } from "../helpers/until.js";
 import { type DockerRegistry, startDockerRegistry } from "../oci/docker-registry.js";
+import { buildDockerdSkipReason, DOCKER_BIN, startBuildDockerd } from "./build-dockerd.js";
 import { readTar } from "./tar-entries.js";
 import {
   type BuildahEnv,
@@ -38,6 +40,8 @@ const OLD_TORCH = "2.6.0";
 const NEW_TORCH = "2.8.0";
 const VARIANT = "cpu";
 const IMAGE_REPO = "lab/pytorch-cuda";
+const BASE_REPO = "debian/workstation-base";
+const BASE_TAG = "bookworm";
 const USER_UID = 1000;
 /** A cold build on vfs storage copies the rootfs per step; a loaded machine takes its time. */
 const BUILD_DEADLINE_MS = 25 * 60_000;
@@ -132,6 +136,44 @@ function startContainer(
   };
 }
 
+/** The process running the entrypoint script among the descendants of `root` (in /proc). */
+function entrypointPid(root: number): number | undefined {
+  const parentOf = new Map<number, number>();
+  const commandOf = new Map<number, string>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+      commandOf.set(Number(name), readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").join(" "));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const isEntrypoint = (pid: number) => /\/workstation both/.test(commandOf.get(pid) ?? "");
+  const descends = (pid: number): boolean => {
+    for (let p = parentOf.get(pid); p !== undefined && p > 1; p = parentOf.get(p))
+      if (p === root) return true;
+    return false;
+  };
+  // The script itself, not one of its subshells (whose parent is the script).
+  return [...commandOf.keys()].find(
+    (pid) => isEntrypoint(pid) && descends(pid) && !isEntrypoint(parentOf.get(pid) ?? 0),
+  );
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
 function ssh(keyFile: string, port: number, user: string, extra: string[], command: string[]) {
   return runLogged(
     "ssh",
@@ -175,6 +217,8 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
   /** Secrets the running checks used: none may be in the image. */
   const secrets: string[] = [];
   let hostKeyFiles: string[] = [];
+  /** What the hook's build.sh runs with. */
+  let hookEnv: Record<string, string> = {};
 
   const ready = (t: TestContext): boolean => {
     if (skipReason) t.skip(skipReason);
@@ -196,8 +240,8 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
     }
     be = await buildahEnv(join(dir, "buildah"));
     registry = await startDockerRegistry({ dir: join(dir, "registry") });
-    baseImage = `${registry.host}/debian/workstation-base:bookworm`;
-    await pushBaseImage(be, base.tar, baseImage);
+    // The base sits in the local registry; the build pulls it through freshmirror's OCI mirror.
+    await pushBaseImage(be, base.tar, `${registry.host}/${BASE_REPO}:${BASE_TAG}`);
     builtImage = `${registry.host}/${IMAGE_REPO}:${NEW_TORCH}-${VARIANT}`;
 
     upstream = await startPypiUpstream({ indexes: [`whl/${VARIANT}`, "simple"] });
@@ -208,6 +252,16 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
     ]);
     const port = await freePort();
     const mirrorUrl = `http://127.0.0.1:${port}`;
+    baseImage = `127.0.0.1:${port}/images/${BASE_REPO}:${BASE_TAG}`;
+    hookEnv = {
+      ...be.env,
+      REGISTRY: `${registry.host}/${IMAGE_REPO}`,
+      MIRROR_URL: mirrorUrl,
+      TORCH_VARIANT: VARIANT,
+      BASE_IMAGE: baseImage,
+      BUILDER: "buildah",
+      TLS_VERIFY: "false",
+    };
     ws = createWorkspace({});
     ws.writeConfig({
       listen: `127.0.0.1:${port}`,
@@ -225,7 +279,9 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
           retry_backoff: "10ms",
         },
         pypi: { type: "pypi", upstream: upstream.url, indexes: ["simple"], mode: "proxy" },
+        images: { type: "oci", upstream: registry.url, registry: "registry.lab.example" },
       },
+      access_log: true,
       hooks: [
         {
           name: "build-workstation",
@@ -234,15 +290,7 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
           project: "torch",
           command: [join(RECIPE, "build.sh"), "{version}"],
           timeout: "30m",
-          env: {
-            ...be.env,
-            REGISTRY: `${registry.host}/${IMAGE_REPO}`,
-            MIRROR_URL: mirrorUrl,
-            TORCH_VARIANT: VARIANT,
-            BASE_IMAGE: baseImage,
-            BUILDER: "buildah",
-            TLS_VERIFY: "false",
-          },
+          env: hookEnv,
         },
       ],
     });
@@ -294,6 +342,20 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
       new RegExp(`build\\.sh: building ${registry.host}/${IMAGE_REPO}:${NEW_TORCH}-${VARIANT} with buildah`),
     );
     assert.match(runLog, /build\.sh: done: .* pushed/);
+    // The base came through freshmirror's OCI mirror: its manifest and its layer.
+    const served = server
+      .output()
+      .split("\n")
+      .filter((line) => line.includes(`/v2/images/${BASE_REPO}/`))
+      .map((line) => JSON.parse(line) as { method: string; path: string; status: number });
+    assert.ok(
+      served.some((r) => r.method === "GET" && r.path.includes(`/manifests/${BASE_TAG}`) && r.status === 200),
+      `the base's manifest through the mirror: ${JSON.stringify(served)}`,
+    );
+    assert.ok(
+      served.some((r) => r.method === "GET" && r.path.includes("/blobs/sha256:") && r.status === 200),
+      "the base's blobs through the mirror",
+    );
 
     const inspected = await runLogged("skopeo", ["inspect", "--tls-verify=false", `docker://${builtImage}`], {
       env: { HOME: dir },
@@ -351,6 +413,11 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
     assert.deepEqual(Object.keys(image.Docker.config.Volumes).sort(), ["/var/lib/workstation", "/workspace"]);
     const who = await buildah(be, ["run", ctr, "--", "id", "-u"]);
     assert.equal(who.stdout.trim(), String(USER_UID));
+
+    // SSH mode without any authorized key refuses to start.
+    const noKeys = await buildah(be, ["run", ctr, "--", "workstation", "ssh"], true);
+    assert.equal(noKeys.code, 2, `${noKeys.stdout}\n${noKeys.stderr}`);
+    assert.match(noKeys.stderr, /ssh: no authorized key: set AUTHORIZED_KEYS or mount a file/);
 
     // pip in the image keeps using the mirror.
     const pipConf = await buildah(be, ["run", ctr, "--", "cat", "/etc/pip.conf"]);
@@ -487,6 +554,18 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
       assert.deepEqual(hostKeyFiles.sort(), ["ssh_host_ed25519_key", "ssh_host_rsa_key"]);
       for (const name of hostKeyFiles)
         secrets.push(readFileSync(join(state, "ssh", name), "utf8").split("\n")[1] ?? "");
+
+      // `docker stop`: SIGTERM to the entrypoint stops sshd and Jupyter, and the container ends.
+      const entrypoint = entrypointPid(running.child.pid ?? 0);
+      assert.ok(entrypoint, "the entrypoint's process");
+      const ended = new Promise<number | null>((resolve) =>
+        running.child.once("exit", (code) => resolve(code)),
+      );
+      process.kill(entrypoint, "SIGTERM");
+      const code = await Promise.race([ended, sleep(60_000).then(() => "timeout" as const)]);
+      assert.notEqual(code, "timeout", "the container ended within 60 s of SIGTERM");
+      assert.equal(await portAnswers(jupyterPort), false, "Jupyter stopped");
+      assert.equal(await portAnswers(sshPort), false, "sshd stopped");
     } finally {
       await running.stop();
     }
@@ -626,5 +705,53 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
       [],
     );
     t.diagnostic(`${manifest.layers.length} layers (${baseLayers} of the base), ${entries} entries read`);
+  });
+
+  test("docker build builds the same Containerfile (build.sh with BUILDER=docker), base and torch through the mirror", async (t) => {
+    if (!built(t)) return;
+    const reason = buildDockerdSkipReason();
+    if (reason) {
+      t.skip(reason);
+      return;
+    }
+    const dockerd = await startBuildDockerd(join(dir, "dockerd"));
+    try {
+      const image = `${hookEnv.REGISTRY}:${NEW_TORCH}-${VARIANT}`;
+      const build = await runLogged(join(RECIPE, "build.sh"), [NEW_TORCH], {
+        env: {
+          ...hookEnv,
+          BUILDER: "docker",
+          DOCKER: DOCKER_BIN,
+          DOCKER_HOST: dockerd.host,
+          PUSH: "0",
+          EXTRA_BUILD_ARGS: "--network host",
+        },
+        allowFailure: true,
+        timeoutMs: BUILD_DEADLINE_MS,
+      });
+      assert.equal(
+        build.code,
+        0,
+        `${build.stdout.slice(-6000)}\n${build.stderr.slice(-4000)}\n${dockerd.output().slice(-2000)}`,
+      );
+      assert.match(build.stdout, /build\.sh: building .* with docker/);
+      const check = await dockerd.docker([
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        image,
+        "workstation-env-check",
+      ]);
+      assert.match(check.stdout, new RegExp(`^torch ${NEW_TORCH.replace(/\./g, "\\.")}\\+${VARIANT}$`, "m"));
+      const inspected = JSON.parse((await dockerd.docker(["image", "inspect", image])).stdout) as {
+        Config: { Healthcheck?: { Test: string[] }; User: string; Entrypoint: string[] };
+      }[];
+      assert.deepEqual(inspected[0]?.Config.Healthcheck?.Test, ["CMD", "workstation-env-check", "--quiet"]);
+      assert.equal(inspected[0]?.Config.User, "dev");
+      assert.deepEqual(inspected[0]?.Config.Entrypoint, ["workstation"]);
+    } finally {
+      await dockerd.stop();
+    }
   });
 });
