@@ -79,7 +79,10 @@ test("without a terminal, plain lines every 5 s and at each phase change, no esc
 
 test("without sizes in the index, the total is estimated as downloads answer (~), or ? before any does", () => {
   const unsized = (filesDone: number, bytesDone: number, bytesTotal: number, filesUnsized: number) =>
-    describeProgress({ phase: "download", filesDone, filesTotal: 4, bytesDone, bytesTotal, filesUnsized }, 2000);
+    describeProgress(
+      { phase: "download", filesDone, filesTotal: 4, bytesDone, bytesTotal, filesUnsized },
+      2000,
+    );
   assert.equal(unsized(0, 0, 0, 4), "progress: 0% files 0/4, 0 B/?, 0 B/s, ETA ?");
   assert.equal(
     unsized(1, 2 * MiB, 4 * MiB, 2),

@@ -73,12 +73,10 @@ test("config check's YAML has the keys an operator writes, and loads back into t
   assert.equal(torch.upstream_timeout, "10s");
   assert.equal(form.mirrors.pypi?.schedule, "6h");
   assert.equal(form.mirrors.pypi?.max_file_size, "1GiB");
-  assert.deepEqual(form.hooks[1]?.webhook, {
-    url: "https://ci.example.edu/hook",
-    secret_env: "HOOK_SECRET",
-    timeout: (form.hooks[1]?.webhook as { timeout: string }).timeout,
-    retries: (form.hooks[1]?.webhook as { retries: number }).retries,
-  });
+  const webhook = (form.hooks[1]?.webhook ?? {}) as Record<string, unknown>;
+  assert.equal(webhook.url, "https://ci.example.edu/hook");
+  assert.equal(webhook.secret_env, "HOOK_SECRET", "the variable's name, never its value");
+  assert.equal(form.hooks[0]?.timeout, "1h");
   assert.ok(!configToYaml(parseConfigText(CONFIG, "t", env)).includes("s3cret"));
   assert.equal(typeof parse(configToYaml(parseConfigText(CONFIG, "t", env))), "object");
 });

@@ -214,7 +214,13 @@ export function createRequestHandler(app: App, stats: ServeStats, options: Serve
     });
     const statusPage: RouteHandler = (req, res) => {
       const now = Date.now();
-      return sendBody(req, res, "status_page", html, renderStatusPage(statuses.get(now), { siteName, now, progress: (m) => app.progress.get(m) }));
+      return sendBody(
+        req,
+        res,
+        "status_page",
+        html,
+        renderStatusPage(statuses.get(now), { siteName, now, progress: (m) => app.progress.get(m) }),
+      );
     };
     table.add(GET, "/", statusPage);
     table.add(GET, "/index.html", statusPage);
