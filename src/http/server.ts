@@ -314,6 +314,7 @@ export function createRequestHandler(app: App, stats: ServeStats, options: Serve
       olderBefore: page.length > 50 ? runs[runs.length - 1]?.id : undefined,
       chartRuns: before === Number.MAX_SAFE_INTEGER ? runs.slice(0, 30) : app.state.listRuns(config.name, 30),
       lag,
+      progress: app.progress.get(config.name),
     });
     return sendBody(req, res, "mirror_page", "text/html; charset=utf-8", body);
   }
