@@ -43,6 +43,13 @@ dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
 .chart { max-width: 640px; border: 1px solid var(--line); border-radius: .4rem; }
 .error { color: #c92a2a; }
+.progress { margin-top: .3rem; white-space: nowrap; }
+.progress progress { width: 7rem; height: .7rem; vertical-align: middle; accent-color: var(--accent); }
+.progress .p-text { white-space: normal; }
+form.filter { margin: .4rem 0; }
+form.filter input { font: inherit; padding: .25rem .45rem; border: 1px solid var(--line); border-radius: .3rem; min-width: 14rem; }
+td.versions { max-width: 26rem; }
+td.hash code { font-size: .8rem; }
 footer { color: var(--muted); font-size: .8rem; margin-top: 2rem; }
 @media (max-width: 720px) {
   main { padding: .6rem; }

@@ -229,10 +229,13 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
       res.end("ok\n");
       return { route: "health", status: 200, bytes: 3 };
     });
-    table.add(GET, "/jobs", (req, res) => {
+    // tunasync's manager API, and the file mirror-web (TUNA's site) reads it from.
+    const jobs: RouteHandler = (req, res) => {
       const now = Date.now();
       return { ...sendJson(req, res, 200, tunasyncJobs(statuses.get(now), now)), route: "jobs" };
-    });
+    };
+    table.add(GET, "/jobs", jobs);
+    table.add(GET, "/static/tunasync.json", jobs);
     table.add(GET, "/mirrorz.json", (req, res) => {
       const doc = mirrorzDocument(app.config, publicBaseUrl(app, req), statuses.get(Date.now()));
       // mirrorz.org reads this from the browser: it must be readable cross-origin.
@@ -320,6 +323,7 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
       olderBefore: page.length > 50 ? runs[runs.length - 1]?.id : undefined,
       chartRuns: before === Number.MAX_SAFE_INTEGER ? runs.slice(0, 30) : app.state.listRuns(config.name, 30),
       lag,
+      progress: app.progress.get(config.name),
     });
     return sendBody(req, res, "mirror_page", "text/html; charset=utf-8", body);
   }

@@ -197,6 +197,32 @@ export interface MirrorPageOptions {
   lag: readonly LagPoint[];
   /** The newest runs (newest first) for the chart, independent of paging. */
   chartRuns: readonly RunRow[];
+  /** The running sync (this process's), if any. */
+  progress?: SyncProgressEvent | undefined;
+}
+
+// The mirror page follows its own mirror's events: sync.progress redraws the bar beside the
+// state; the end of a run reloads the page (its history and charts change).
+function mirrorPageScript(name: string): string {
+  return `(() => {
+  "use strict";
+  ${PAGE_TIME_SCRIPT}
+  const bytes = (n) => { const u = ["B", "KiB", "MiB", "GiB", "TiB"]; let v = n, i = 0; while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; } return i === 0 ? n + " B" : v.toFixed(v < 10 ? 2 : 1) + " " + u[i]; };
+  const lag = (ms) => { const s = Math.round(ms / 1000); if (s < 60) return s + " s"; const m = Math.floor(s / 60); if (m < 60) return m + " min " + (s % 60) + " s"; const h = Math.floor(m / 60); return h + " h " + (m % 60) + " min"; };
+  const describe = (p) => p.phase === "index" ? "reading index pages " + p.filesDone + "/" + p.filesTotal : p.phase === "publish" ? "publishing " + p.filesTotal + " files" : p.filesDone + "/" + p.filesTotal + " files \u00b7 " + bytes(p.bytesDone) + " of " + (p.bytesTotalExact ? "" : "~") + bytes(p.bytesTotal) + " \u00b7 " + bytes(p.rate) + "/s \u00b7 ETA " + (p.etaMs === null ? "?" : lag(p.etaMs));
+  if (typeof EventSource === "undefined") return;
+  const stream = new EventSource("/api/v1/events?mirror=" + encodeURIComponent(${JSON.stringify(name)}));
+  stream.addEventListener("sync.progress", (e) => {
+    const p = JSON.parse(e.data);
+    const box = document.getElementById("live-progress");
+    if (!box || p.done) return;
+    box.innerHTML = '<div class="progress"><progress max="1"></progress> <small class="p-text"></small></div>';
+    box.querySelector("progress").value = p.fraction;
+    box.querySelector(".p-text").textContent = describe(p);
+  });
+  for (const type of ["sync.started", "sync.succeeded", "sync.failed"]) stream.addEventListener(type, () => { stream.close(); location.reload(); });
+  addEventListener("pagehide", () => stream.close());
+})();`;
 }
 
 function runRow(run: RunRow, now: number): string {
@@ -223,7 +249,7 @@ export function renderMirrorPage(m: MirrorStatus, options: MirrorPageOptions): s
   const facts: [string, string][] = [
     [
       "State",
-      `${badge(m.state)}${m.lastError ? ` <span class="error">${escapeHtml(m.lastError)}</span>` : ""}`,
+      `${badge(m.state)}${m.lastError ? ` <span class="error">${escapeHtml(m.lastError)}</span>` : ""}<div id="live-progress">${progressCell(options.progress)}</div>`,
     ],
     ["Mode", m.mode === "proxy" ? "proxy (files are fetched on demand)" : "mirror (synced on a schedule)"],
     ["Schedule", m.schedule ? escapeHtml(m.schedule) : `<span class="muted">none</span>`],
@@ -273,6 +299,6 @@ ${options.olderBefore === undefined ? "" : `<p><a href="/status/${name}?before=$
     title: `${m.name} · ${options.siteName}`,
     siteName: options.siteName,
     body,
-    script: PAGE_TIME_SCRIPT,
+    script: mirrorPageScript(m.name),
   });
 }

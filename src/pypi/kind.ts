@@ -3,6 +3,7 @@
 import type { MirrorKind, MirrorRuntime } from "../ecosystem/mirror-kind.js";
 import type { RouteHandler } from "../http/route-handler.js";
 import type { RouteTable } from "../http/route-table.js";
+import { registerBrowseRoutes } from "./browse-routes.js";
 import {
   type PypiMirrorConfig,
   pypiMirrorProblems,
@@ -57,6 +58,13 @@ export const pypiKind: MirrorKind<PypiMirrorConfig> & { validateBlob: typeof ver
           sync: pypiSyncStep({ ...handle, state: deps.state, blobs: deps.blobs }),
           watchProbe: pypiWatchProbe({ ...handle, state: deps.state }),
           registerRoutes(table: RouteTable<RouteHandler>) {
+            // `/<mirror>/` and `/<mirror>/+project/<name>`: pages for people (more specific than
+            // the catch-all below, so they win).
+            registerBrowseRoutes(table, config, {
+              state: deps.state,
+              siteName: deps.config.site.name,
+              publicUrl: deps.publicUrl,
+            });
             // `/<mirror>/...`: the upstream's own path layout under the mirror's name.
             table.add(
               ["GET", "HEAD"],

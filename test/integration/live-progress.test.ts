@@ -194,7 +194,7 @@ describe("live progress", () => {
     if (!browser) return t.skip(`${CHROMIUM} is not installed`);
     await upstream.publish({ index: "simple", project: "drip", version: "1.4", payloadBytes: 96 * KiB });
     await upstream.publish({ index: "simple", project: "drip", version: "1.5", payloadBytes: 96 * KiB });
-    const drip = upstream.fault({ kind: "slowBody", bytesPerSecond: 32 * KiB, match: "drip-" });
+    const drip = upstream.fault({ kind: "slowBody", bytesPerSecond: 12 * KiB, match: "drip-" });
     t.after(() => drip.remove());
     const page = await browser.newPage({ viewport: { width: 1280, height: 640 } });
     const errors: string[] = [];
@@ -217,6 +217,16 @@ describe("live progress", () => {
       mkdirSync(screenshotDir(), { recursive: true });
       await page.screenshot({ path: join(screenshotDir(), "status-syncing.png") });
     }
+    // The mirror's own page shows the bar too, redrawn from its events.
+    const details = await browser.newPage({ viewport: { width: 1280, height: 640 } });
+    details.on("pageerror", (e) => errors.push(String(e)));
+    await details.goto(`${server.url}/status/drip`);
+    await details.waitForFunction(
+      `/files · .* of .* · ETA/.test(document.querySelector("#live-progress .p-text")?.textContent ?? "")`,
+      undefined,
+      { timeout: 30_000 },
+    );
+    await details.close();
     await scheduler.idle();
     await page.waitForFunction(
       `document.querySelector('tr[data-mirror="drip"] .badge')?.textContent === "success"`,

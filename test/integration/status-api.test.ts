@@ -320,6 +320,17 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "application/json");
     const jobs = (await res.json()) as Record<string, unknown>[];
+    // mirror-web reads the same document from /static/tunasync.json.
+    const mirrorWeb = await get("/static/tunasync.json");
+    assert.equal(mirrorWeb.status, 200);
+    assert.deepEqual(
+      ((await mirrorWeb.json()) as Record<string, unknown>[]).map((j) => [
+        j.name,
+        j.status,
+        j.last_update_ts,
+      ]),
+      jobs.map((j) => [j.name, j.status, j.last_update_ts]),
+    );
     const fields = [
       "name",
       "is_master",

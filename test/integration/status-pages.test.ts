@@ -1,11 +1,12 @@
 // The status page, a mirror's page and a help page in real headless Chromium, served by the real
 // `freshmirror serve` after real `freshmirror sync` runs against the fixture upstream.
-// Screenshots are kept in test-artifacts/ (gitignored) for a person to look at.
+// Screenshots are kept in test-artifacts/ (gitignored) for a person to look at; with
+// FRESHMIRROR_SCREENSHOTS=1 the README's are written to docs/screenshots/ too.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { formatPageTime } from "../../src/http/time-format.js";
 import { StateStore } from "../../src/store/state-store.js";
 import { type PypiUpstream, publishTorchLike, startPypiUpstream } from "../fixtures/pypi-upstream.js";
@@ -13,6 +14,7 @@ import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../hel
 import { repoRoot } from "../helpers/repo-root.js";
 
 const CHROMIUM = "/usr/bin/chromium";
+const SCREENSHOTS = process.env.FRESHMIRROR_SCREENSHOTS === "1";
 const PUBLIC_URL = "http://mirror.example.edu";
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -142,6 +144,16 @@ describe("status pages in Chromium", {
     return { page, requests, errors };
   }
 
+  /** A screenshot in test-artifacts/, and in docs/screenshots/ as `docs` when asked for. */
+  async function shot(page: Page, name: string, docs?: string) {
+    await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+    if (SCREENSHOTS && docs !== undefined) {
+      const dir = join(repoRoot(), "docs", "screenshots");
+      mkdirSync(dir, { recursive: true });
+      await page.screenshot({ path: join(dir, `${docs}.png`), fullPage: true });
+    }
+  }
+
   function assertSelfContained(requests: readonly string[], errors: readonly string[]) {
     for (const url of requests)
       assert.ok(url.startsWith(server.url), `no asset from outside the server: ${url}`);
@@ -178,7 +190,7 @@ describe("status pages in Chromium", {
     assert.match(shown[0] ?? "", /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
     assert.match((await page.textContent('tr[data-mirror="pytorch"] .c-next')) ?? "", /in \d+ (h|min)/);
     assertSelfContained(requests, errors);
-    await page.screenshot({ path: join(artifacts, "status-page.png"), fullPage: true });
+    await shot(page, "status-page", "status");
     await page.close();
   });
 
@@ -252,7 +264,7 @@ describe("status pages in Chromium", {
     const logText = await (await fetch(`${server.url}${log}`)).text();
     assert.match(logText, /sync of pytorch/);
     assertSelfContained(requests, errors);
-    await page.screenshot({ path: join(artifacts, "mirror-page.png"), fullPage: true });
+    await shot(page, "mirror-page", "mirror-status");
     await page.close();
   });
 
@@ -301,7 +313,114 @@ describe("status pages in Chromium", {
       `python -c "import torch; print(torch.__version__, torch.cuda.is_available())"`,
     );
     assertSelfContained(requests, errors);
-    await page.screenshot({ path: join(artifacts, "help-page.png"), fullPage: true });
+    await shot(page, "help-page", "help");
+    await page.close();
+  });
+  test("a mirror's landing page: its indexes, its projects with versions and sizes, the last sync, the help link", async () => {
+    const { page, requests, errors } = await open("/pytorch/");
+    assert.match((await page.textContent("h1")) ?? "", /pytorch\s+success/);
+    const indexes = await page.$$eval("#indexes tbody tr", (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent?.trim() ?? "")),
+    );
+    assert.deepEqual(
+      indexes.map((r) => r[0]),
+      ["http://mirror.example.edu/pytorch/whl/cu121", "http://mirror.example.edu/pytorch/whl/cpu"],
+    );
+    for (const row of indexes) {
+      assert.equal(row[1], "3", "three projects in each index");
+      assert.match(row[4] ?? "", /^\d{4}-\d\d-\d\d \d\d:\d\d UTC (just now|\d+ (s|min) ago)$/);
+    }
+    const projects = await page.$$eval("#projects tbody tr", (trs) =>
+      trs.map((tr) => [
+        tr.getAttribute("data-project"),
+        ...[...tr.querySelectorAll("td")].map((td) => td.textContent?.trim()),
+      ]),
+    );
+    assert.deepEqual(
+      projects.map((p) => [p[0], p[2]]),
+      [
+        ["filelock", "3.13.1"],
+        ["torch", "2.6.0"],
+        ["typing-extensions", "4.15.0"],
+      ],
+      "every project with its latest version",
+    );
+    const torch = projects.find((p) => p[0] === "torch") ?? [];
+    assert.equal(torch[2], "2.6.0", "torch's latest version (>=2.6, no pre-releases)");
+    assert.equal(torch[4], "2", "2.6.0+cu121 and 2.6.0+cpu for cp312 linux_x86_64");
+    assert.match(torch[5] ?? "", /^\d+(\.\d+)? (B|KiB|MiB)$/);
+    assert.match((await page.textContent("#last-sync")) ?? "", /UTC (just now|\d+ (s|min) ago)/);
+    assert.equal(await page.getAttribute('a[href="/help/pytorch"]', "href"), "/help/pytorch");
+    await shot(page, "mirror-landing", "mirror");
+    // The filter narrows the list, without JavaScript (a GET form).
+    await page.fill('input[name="q"]', "typing");
+    await Promise.all([page.waitForURL(/\?q=typing/), page.click("form.filter button")]);
+    assert.deepEqual(
+      await page.$$eval("#projects tbody tr", (trs) => trs.map((tr) => tr.getAttribute("data-project"))),
+      ["typing-extensions"],
+    );
+    assertSelfContained(requests, errors);
+    await page.close();
+    // The proxy has no list: it says so.
+    const proxy = await open("/pypi/");
+    assert.match((await proxy.page.textContent("main")) ?? "", /fetched from upstream when a client asks/);
+    await proxy.page.close();
+    // pip's paths are unchanged beside the pages.
+    const simple = await fetch(`${server.url}/pytorch/whl/cu121/torch/`, {
+      headers: { accept: "text/html" },
+    });
+    assert.equal(simple.status, 200);
+    assert.match(await simple.text(), /torch-2\.6\.0%2Bcu121-cp312-cp312-linux_x86_64\.whl/);
+    assert.equal((await fetch(`${server.url}/pytorch/+project/nope`)).status, 404);
+    assert.equal((await fetch(`${server.url}/pytorch/+project/..%2Fx`)).status, 404);
+  });
+
+  test("a project page a person can read: versions, files, variants, sizes, hashes, upload times", async () => {
+    const { page, requests, errors } = await open("/pytorch/");
+    await Promise.all([
+      page.waitForURL(/\/pytorch\/\+project\/torch$/),
+      page.click('a[href="/pytorch/+project/torch"]'),
+    ]);
+    assert.equal(await page.textContent("h1"), "torch");
+    const files = await page.$$eval("table.files tbody tr", (trs) =>
+      trs.map((tr) => {
+        const cells = [...tr.querySelectorAll("td")];
+        return {
+          file: cells[0]?.querySelector("a")?.textContent,
+          href: cells[0]?.querySelector("a")?.getAttribute("href"),
+          variant: cells[1]?.textContent,
+          index: cells[3]?.textContent,
+          size: cells[4]?.textContent,
+          sha: cells[5]?.querySelector("code")?.getAttribute("title"),
+          uploaded: cells[6]?.textContent,
+        };
+      }),
+    );
+    assert.equal(files.length, 2);
+    assert.deepEqual(
+      files.map((f) => [f.variant, f.index]),
+      [
+        ["cpu", "whl/cpu"],
+        ["cu121", "whl/cu121"],
+      ],
+    );
+    for (const f of files) {
+      assert.match(f.sha ?? "", /^[0-9a-f]{64}$/);
+      assert.match(f.size ?? "", /^\d+(\.\d+)? (B|KiB|MiB)$/);
+      assert.match(f.uploaded ?? "", /^\d{4}-\d\d-\d\d \d\d:\d\d UTC /);
+      const res = await fetch(`${server.url}${f.href}`);
+      assert.equal(res.status, 200, `${f.href} serves the file`);
+      const { createHash } = await import("node:crypto");
+      assert.equal(
+        createHash("sha256")
+          .update(Buffer.from(await res.arrayBuffer()))
+          .digest("hex"),
+        f.sha,
+      );
+    }
+    assert.deepEqual(await page.$$eval("main h2", (hs) => hs.map((h) => h.id)), ["v-2.6.0"]);
+    assertSelfContained(requests, errors);
+    await shot(page, "project-page", "project");
     await page.close();
   });
 });

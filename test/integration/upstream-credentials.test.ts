@@ -96,8 +96,14 @@ describe("upstream credentials", () => {
     const check = await ws.cli(["config", "check"]);
     assert.equal(check.code, 0, check.stderr);
     assertNoSecret("config check", check.stdout + check.stderr);
-    assert.match(check.stdout, /"password": "\*\*\*"/);
-    assert.match(check.stdout, /"upstream": "http:\/\/127\.0\.0\.1:\d+"/);
+    // YAML with the keys an operator writes; --json for the resolved object.
+    assert.match(check.stdout, /password: "\*\*\*"/);
+    assert.match(check.stdout, /upstream: http:\/\/127\.0\.0\.1:\d+\n/);
+    const json = await ws.cli(["config", "check", "--json"]);
+    assert.equal(json.code, 0, json.stderr);
+    assertNoSecret("config check --json", json.stdout + json.stderr);
+    assert.match(json.stdout, /"password": "\*\*\*"/);
+    assert.match(json.stdout, /"upstream": "http:\/\/127\.0\.0\.1:\d+"/);
     const missing = await ws.cli(["config", "check"], { env: { [PASSWORD_VAR]: "" } });
     assert.equal(missing.code, 2);
     assert.match(
