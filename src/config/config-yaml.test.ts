@@ -27,6 +27,12 @@ mirrors:
     allow_hosts: [download-r2.pytorch.org]
     retry: { count: 4, backoff: 90s }
   pypi: { type: pypi, upstream: https://pypi.org, mode: proxy, schedule: 6h, max_file_size: 1GiB }
+  hub:
+    type: oci
+    upstream: https://registry-1.docker.io
+    images: { pytorch/pytorch: ["2.9.0-cuda12.8-cudnn9-runtime", '/^2\\.9\\..*-runtime$/'] }
+    platforms: [linux/amd64]
+    immutable_tags: ['^v\\d+']
 hooks:
   - on: new_version
     mirror: pytorch
@@ -55,6 +61,13 @@ test("config check's YAML has the keys an operator writes, and loads back into t
     const again = parseConfigText(yaml, "t", env);
     assert.deepEqual(JSON.parse(JSON.stringify(again)), JSON.parse(JSON.stringify(config)));
   }
+  // Patterns and tag selectors are shown as written, not as objects.
+  const hub = (parse(configToYaml(parseConfigText(CONFIG, "t", env))) as { mirrors: Record<string, unknown> })
+    .mirrors.hub as Record<string, unknown>;
+  assert.deepEqual(hub.immutable_tags, ["^v\\d+"]);
+  assert.deepEqual(hub.images, {
+    "pytorch/pytorch": ["2.9.0-cuda12.8-cudnn9-runtime", "/^2\\.9\\..*-runtime$/"],
+  });
   const form = configToUserForm(parseConfigText(CONFIG, "t", env)) as {
     listen: string;
     gc_grace: string;

@@ -63,6 +63,8 @@ function userValue(key: string, value: unknown): [string, unknown] | undefined {
 function userForm(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(userForm);
   if (value === null || typeof value !== "object") return value;
+  // Patterns (`immutable_tags`) are written as their source text.
+  if (value instanceof RegExp) return value.source;
   const json = (value as { toJSON?: () => unknown }).toJSON;
   if (typeof json === "function") return userForm(json.call(value));
   const out: Record<string, unknown> = {};

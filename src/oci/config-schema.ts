@@ -171,9 +171,13 @@ export function ociRegistryClashes(mirrors: readonly OciMirrorConfig[]): string[
 }
 
 function tagSelectorOf(value: string): TagSelector {
-  return value.length >= 2 && value.startsWith("/") && value.endsWith("/")
-    ? { kind: "pattern", pattern: new RegExp(value.slice(1, -1)), source: value }
-    : { kind: "exact", tag: value };
+  const selector: TagSelector =
+    value.length >= 2 && value.startsWith("/") && value.endsWith("/")
+      ? { kind: "pattern", pattern: new RegExp(value.slice(1, -1)), source: value }
+      : { kind: "exact", tag: value };
+  // Shown (`config check`, JSON) as written: `2.9.0-cuda12.8-cudnn9-runtime` or `/^2\.9\./`.
+  Object.defineProperty(selector, "toJSON", { value: () => value, enumerable: false });
+  return selector;
 }
 
 export function resolveOciMirror(
