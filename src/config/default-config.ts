@@ -1,5 +1,6 @@
-// The embedded default: with no config file, freshmirror is a pull-through cache of PyPI and
-// download.pytorch.org (served under /pypi and /pytorch). Kept as YAML so that
+// The embedded default: with no config file, freshmirror is a pull-through cache of PyPI,
+// download.pytorch.org (served under /pypi and /pytorch) and Docker Hub (under /v2/, Docker's
+// registry-mirrors). Kept as YAML so that
 // `freshmirror config check` shows operators exactly what to start from.
 export const DEFAULT_CONFIG_YAML = `# freshmirror embedded default config
 listen: 0.0.0.0:8080
@@ -20,4 +21,8 @@ mirrors:
     indexes: [whl, "whl/*", "whl/nightly/*"]
     mode: proxy
     allow_hosts: [download-r2.pytorch.org, pypi.nvidia.com, files.pythonhosted.org]
+  dockerhub:
+    type: oci
+    description: Docker Hub images (pytorch/pytorch, nvidia/cuda, ...), fetched on demand
+    upstream: https://registry-1.docker.io
 `;

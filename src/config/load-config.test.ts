@@ -122,10 +122,11 @@ test("config is found via --config, then FRESHMIRROR_CONFIG, then ./freshmirror.
   assert.deepEqual(embedded.listen, { host: "0.0.0.0", port: 8080 });
   assert.equal(embedded.dataDir, join(dir, "data"));
   assert.deepEqual(
-    embedded.mirrors.map((m) => [m.name, m.mode]),
+    embedded.mirrors.map((m) => [m.name, m.type, m.mode]),
     [
-      ["pypi", "proxy"],
-      ["pytorch", "proxy"],
+      ["pypi", "pypi", "proxy"],
+      ["pytorch", "pypi", "proxy"],
+      ["dockerhub", "oci", "proxy"],
     ],
   );
   writeFileSync(join(dir, "freshmirror.yaml"), "listen: 127.0.0.1:9001\n");
