@@ -709,7 +709,11 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
 
   test("docker build builds the same Containerfile (build.sh with BUILDER=docker), base and torch through the mirror", async (t) => {
     if (!built(t)) return;
-    const reason = buildDockerdSkipReason();
+    const reason =
+      buildDockerdSkipReason() ??
+      (process.env.FRESHMIRROR_TEST_DOCKER_BUILD === "1"
+        ? undefined
+        : "docker build (legacy builder, vfs storage) takes ~25 min on a loaded 2-core machine: set FRESHMIRROR_TEST_DOCKER_BUILD=1 to run it");
     if (reason) {
       t.skip(reason);
       return;
@@ -727,7 +731,8 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
           EXTRA_BUILD_ARGS: "--network host",
         },
         allowFailure: true,
-        timeoutMs: BUILD_DEADLINE_MS,
+        // Every instruction is a container whose rootfs vfs copies whole: slower than buildah.
+        timeoutMs: 60 * 60_000,
       });
       assert.equal(
         build.code,
