@@ -201,7 +201,11 @@ describe("OCI pre-sync, watch, image.updated and gc", { skip, timeout: 600_000 }
     assert.equal(local.type, "oci");
     assert.equal(local.state, "success");
     assert.deepEqual(local.indexes, ["team/app"]);
-    assert.equal(local.file_count, 10, "v1 and v2: index, manifest, config and two layers each");
+    assert.equal(
+      local.file_count,
+      15,
+      "v1 and v2 published (index, manifest, config, two layers each), and the first v1 still kept until gc",
+    );
     const treeBytes = amd64(second).layers.reduce((n, l) => n + l.size, 0);
     assert.ok((local.size_bytes as number) > treeBytes, String(local.size_bytes));
     assert.ok(local.last_success_at, "last sync");
