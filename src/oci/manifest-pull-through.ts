@@ -75,7 +75,7 @@ export class ManifestPullThrough {
       const cached = await this.#cached(mirror.name, repository, reference.digest.value);
       if (cached) return cached;
       return this.#single(`${mirror.name} ${repository} ${reference.digest.value}`, () =>
-        this.#fetch(mirror, client, repository, reference.digest.value),
+        this.fetch(mirror, client, repository, reference.digest.value),
       );
     }
     return this.#byTag(mirror, client, repository, reference.tag);
@@ -108,7 +108,7 @@ export class ManifestPullThrough {
     }
     try {
       return await this.#single(`${mirror.name} ${repository} :${tag}`, () =>
-        this.#fetch(mirror, client, repository, tag, tag),
+        this.fetch(mirror, client, repository, tag, tag),
       );
     } catch (error) {
       if (cached && isUpstreamUnavailable(error)) {
@@ -151,7 +151,11 @@ export class ManifestPullThrough {
     return promise;
   }
 
-  async #fetch(
+  /**
+   * Fetches a manifest from upstream (by tag or digest), checks it against its digest and keeps
+   * it with its references; with `tag`, the tag now names it. For the pre-sync too.
+   */
+  async fetch(
     mirror: OciMirrorConfig,
     client: RegistryClient,
     repository: string,

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { request } from "undici";
 import { MANIFEST_ACCEPT } from "../../src/oci/media-types.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
+import { realWorldFixture } from "../helpers/repo-root.js";
 import { type DockerRegistry, dockerRegistrySkipReason, startDockerRegistry } from "./docker-registry.js";
 import { type FrontProxy, startFrontProxy } from "./front-proxy.js";
 import { type BuiltLayout, buildOciLayout } from "./oci-layout-builder.js";
@@ -27,6 +28,8 @@ const BIG = 64 * 1024 * 1024 + 4321;
 const MEDIUM = 5 * 1024 * 1024 + 17;
 const PASSWORD = "pw-oci-core-never-shown";
 const TAG_TTL_MS = 1000;
+/** regclient's test repository (shared/fixtures/real-world/oci): what its tag v3 names. */
+const REGCLIENT_V3 = "sha256:6fe828b32b9b4572f32b16c1c0a4d675660b19ec207d010724309374252c2d6d";
 
 async function sha256Of(body: AsyncIterable<Buffer>): Promise<{ digest: string; bytes: number }> {
   const hash = createHash("sha256");
@@ -135,6 +138,16 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
       dir,
       creds: `alice:${PASSWORD}`,
     });
+    await skopeoPushLayout(
+      realWorldFixture("oci", "regclient-testrepo"),
+      "v3",
+      upstream.host,
+      "regclient/testrepo",
+      "v3",
+      {
+        dir,
+      },
+    );
     await skopeoPushLayout(cdnImage.dir, "v1", secured.host, "team/cdn", "v1", {
       dir,
       creds: `alice:${PASSWORD}`,
@@ -191,6 +204,20 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
       const one = await skopeoInspectRaw(host, `local/team/app@${image.manifestDigest}`, { dir });
       assert.equal(one.digest, image.manifestDigest);
     }
+  });
+
+  test("a real-world image (regclient's test repository) pulls through with its digests", async () => {
+    const digest = await skopeoPull(
+      `${host}/hub/regclient/testrepo:v3`,
+      join(dir, "pulled-regclient"),
+      "v3",
+      {
+        dir,
+      },
+    );
+    assert.equal(digest, REGCLIENT_V3);
+    const raw = await skopeoInspectRaw(host, "hub/regclient/testrepo:v3", { dir });
+    assert.equal(raw.digest, REGCLIENT_V3);
   });
 
   test("without a mirror name or ns, requests go to the docker.io mirror, official images under library/", async () => {
@@ -357,6 +384,18 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     }
     const upload = await rawGet(server.url, "/v2/team/app/blobs/uploads/", "POST");
     assert.equal(upload.status, 405);
+    // What upstream does not have: the spec's 404 codes, quickly (a 404 is not retried).
+    const notFound: [string, string][] = [
+      [`/v2/local/team/app/blobs/sha256:${"0".repeat(64)}`, "BLOB_UNKNOWN"],
+      ["/v2/local/team/app/manifests/no-such-tag", "MANIFEST_UNKNOWN"],
+      // distribution 2.8 answers MANIFEST_UNKNOWN for a repository it does not have; passed on.
+      ["/v2/local/team/nothing/manifests/v1", "MANIFEST_UNKNOWN"],
+    ];
+    for (const [path, code] of notFound) {
+      const res = await rawGet(server.url, path);
+      assert.equal(res.status, 404, `${path}: ${res.body}`);
+      assert.equal(errorCode(res.body), code, path);
+    }
   });
 
   test("an upstream answering a manifest with other bytes than its digest: 502, nothing kept", async () => {
