@@ -12,7 +12,6 @@ import { HookRunner } from "../events/hook-runner.js";
 import type { SubjectMatcher } from "../events/subject-matcher.js";
 import { fallbackLogger, type Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
-import { CacheEvictor } from "../store/cache-evictor.js";
 import { FsBlobStore } from "../store/fs/fs-blob-store.js";
 import type { LagRepository } from "../store/state-repositories.js";
 import { StateStore } from "../store/state-store.js";
@@ -62,21 +61,6 @@ export class App {
     this.logsDir = resolve(this.dataDir, "logs");
     this.publicUrls = new PublicUrl(config.publicUrl, config.publicUrlConfigured);
     this.lag = state.lag;
-    // One bound on what every mirror fetched on demand, whatever its kind.
-    const evictor = new CacheEvictor({
-      cache: state.proxyCache,
-      records: state.blobs,
-      store: blobs,
-      maxBytes: config.maxCacheSize,
-    });
-    const onStored = (origin: string) => {
-      if (origin !== "fetch") return;
-      evictor
-        .evictIfNeeded()
-        .catch((error: unknown) =>
-          logger.warn({ err: error }, "evicting from the pull-through cache failed"),
-        );
-    };
     for (const mirror of config.mirrors) {
       const kind = kindOf(mirror.type);
       if (!kind)
@@ -117,7 +101,6 @@ export class App {
         maxFileSize: mirror.maxFileSize,
         abandonGraceMs: mirror.abandonGraceMs,
         verifyContent: kind.validateBlob,
-        onStored,
       });
       this.#mirrors.set(mirror.name, open.mirror({ config: mirror, client, fetcher }) as MirrorContext);
       state.ensureMirror(mirror.name);

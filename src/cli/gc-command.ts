@@ -9,7 +9,7 @@ Removes blobs that nothing live references and that were last used longer ago th
 (default 1h), across every mirror, and reports the bytes freed. Live are the blobs a snapshot
 lists, blobs fetched on demand (max_cache_size bounds those), and whatever a live blob references
 (an OCI index its manifests, a manifest its config and layers), transitively. --dry-run lists
-what would go and removes nothing.`;
+what would go (one line per blob) and removes nothing.`;
 
 export async function gcCommand(argv: string[], io: CommandIo): Promise<number> {
   const { values } = parseCommandArgs(
@@ -30,14 +30,7 @@ export async function gcCommand(argv: string[], io: CommandIo): Promise<number> 
     );
     const count = report.blobs.length;
     if (values.json) {
-      io.stdout.write(
-        `${JSON.stringify({
-          dryRun,
-          blobs: count,
-          bytes: report.bytes,
-          removed: report.blobs.map((b) => ({ sha256: b.sha256, size: b.size, origin: b.origin })),
-        })}\n`,
-      );
+      io.stdout.write(`${JSON.stringify({ dryRun, blobs: count, bytes: report.bytes })}\n`);
     } else {
       if (dryRun)
         for (const blob of report.blobs)

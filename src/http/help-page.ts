@@ -39,10 +39,9 @@ export function renderHelpPage(mirror: HelpMirror, section: string, ctx: HelpCon
   const name = mirror.name;
   const url = new URL(publicUrl);
   const trusted = url.protocol === "http:" && !LOCAL_HOSTS.has(url.hostname) ? url.hostname : undefined;
-  const oci =
-    ctx.ociMirrors.length > 0
-      ? `<p id="oci-note">Registry mirrors configured here (Docker, containerd, podman, skopeo and Kubernetes set-up on each page): ${ctx.ociMirrors.map((m) => `<a href="/help/${encodeURIComponent(m)}">${escapeHtml(m)}</a>`).join(", ")}.</p>`
-      : `<p class="error" id="oci-note"><strong>OCI mirroring is not yet available:</strong> no OCI (container registry) mirror is configured on this server, so Docker and containerd cannot use it yet. Once one is, the settings below apply.</p>`;
+  // On a registry mirror's own page its section has the client set-up; elsewhere, a pointer to the
+  // registry mirrors here (or, with none, the settings that apply once one is configured).
+  const ownRegistry = ctx.ociMirrors.includes(name);
   const host = new URL(publicUrl).host;
   const daemonJson = JSON.stringify(
     trusted
@@ -52,17 +51,23 @@ export function renderHelpPage(mirror: HelpMirror, section: string, ctx: HelpCon
     2,
   );
   const hostsToml = `server = "https://registry-1.docker.io"\n\n[host."${publicUrl}"]\n  capabilities = ["pull", "resolve"]`;
+  const containers = ownRegistry
+    ? ""
+    : ctx.ociMirrors.length > 0
+      ? `<h2 id="docker">Docker and containerd</h2>
+<p id="oci-note">Registry mirrors configured here (Docker, containerd, podman, skopeo and Kubernetes set-up on each page): ${ctx.ociMirrors.map((m) => `<a href="/help/${encodeURIComponent(m)}">${escapeHtml(m)}</a>`).join(", ")}.</p>`
+      : `<h2 id="docker">Docker and containerd</h2>
+<p class="error" id="oci-note"><strong>OCI mirroring is not yet available:</strong> no OCI (container registry) mirror is configured on this server, so Docker and containerd cannot use it yet. Once one is, the settings below apply.</p>
+<p>Docker: <code>/etc/docker/daemon.json</code>, then <code>systemctl restart docker</code>:</p>
+${code(daemonJson, "daemon-json")}
+<p>containerd: <code>/etc/containerd/certs.d/docker.io/hosts.toml</code>:</p>
+${code(hostsToml, "hosts-toml")}`;
 
   const body = `<h1>Using the <code>${escapeHtml(name)}</code> mirror</h1>
 <p>${mirror.description ? `${escapeHtml(mirror.description)}. ` : ""}A ${mirror.mode === "proxy" ? "pull-through cache" : "verified mirror"} of <a href="${escapeHtml(redactUrl(mirror.upstream))}" rel="noreferrer">${escapeHtml(redactUrl(mirror.upstream))}</a>. <a href="/${encodeURIComponent(name)}/">Browse it</a> · <a href="/status/${encodeURIComponent(name)}">status and freshness</a>.</p>
 ${section}
 
-<h2 id="docker">Docker and containerd</h2>
-${oci}
-<p>Docker: <code>/etc/docker/daemon.json</code>, then <code>systemctl restart docker</code>:</p>
-${code(daemonJson, "daemon-json")}
-<p>containerd: <code>/etc/containerd/certs.d/docker.io/hosts.toml</code>:</p>
-${code(hostsToml, "hosts-toml")}
+${containers}
 `;
   return renderPage({
     title: `${name} help · ${ctx.siteName}`,

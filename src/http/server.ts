@@ -22,6 +22,7 @@ import { decodeSegment } from "./decode-segment.js";
 import { type HelpContext, renderHelpIndex, renderHelpPage } from "./help-page.js";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.js";
 import { mirrorzDocument } from "./mirrorz.js";
+import { RECIPE_URL, serveRecipe } from "./recipe-files.js";
 import type { RouteHandler, RouteResult } from "./route-handler.js";
 import { RouteTable } from "./route-table.js";
 import type { ServedApp } from "./served-app.js";
@@ -236,6 +237,12 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
     };
     table.add(GET, "/jobs", jobs);
     table.add(GET, "/static/tunasync.json", jobs);
+    // The team GPU workstation recipe, linked from the help pages.
+    table.add(GET, "/static/workstation", (_req, res) => redirect(res, RECIPE_URL));
+    table.add(GET, "/static/workstation/:file", (req, res, params) =>
+      serveRecipe(req, res, decodeSegment(params.file ?? "")),
+    );
+    table.add(GET, "/static/workstation/", (req, res) => serveRecipe(req, res, ""));
     table.add(GET, "/mirrorz.json", (req, res) => {
       const doc = mirrorzDocument(app.config, publicBaseUrl(app, req), statuses.get(Date.now()));
       // mirrorz.org reads this from the browser: it must be readable cross-origin.

@@ -136,5 +136,8 @@ ${code(podmanRegistriesConf(mirror, publicUrl), "oci-registries-conf")}
 ${code(`podman pull ${mirror.registry}/${image}`, "oci-podman-pull")}
 
 <h2 id="oci-skopeo">skopeo</h2>
-${code(`skopeo inspect${tlsFlag} docker://${byName}\nskopeo copy --all${tlsFlag ? ` --src-tls-verify=false` : ""} docker://${byName} oci:image:${image.split(":").pop()}`, "oci-skopeo")}`;
+${code(`skopeo inspect${tlsFlag} docker://${byName}\nskopeo copy --all${tlsFlag ? ` --src-tls-verify=false` : ""} docker://${byName} oci:image:${image.split(":").pop()}`, "oci-skopeo")}
+
+<h2 id="oci-workstation">A team GPU workstation</h2>
+<p id="workstation-recipe">A PyTorch + CUDA image with JupyterLab and SSH, built from this server's mirrors (its base pulled through here, torch from the PyTorch mirror) and rebuilt by a <code>release.new</code> hook when PyTorch publishes: <a href="/static/workstation/">the recipe</a> (Containerfile, <code>build.sh</code>, <code>compose.yaml</code>, README).</p>`;
 }

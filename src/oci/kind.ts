@@ -3,8 +3,6 @@
 // (src/app/mirror-kinds.ts).
 import type { MirrorKind, MirrorRuntime } from "../ecosystem/mirror-kind.js";
 import { FileResponseLimiter } from "../http/file-response-limiter.js";
-import { escapeHtml } from "../http/html-escape.js";
-import { renderPage } from "../http/page-layout.js";
 import type { RouteHandler } from "../http/route-handler.js";
 import type { RouteTable } from "../http/route-table.js";
 import {
@@ -94,12 +92,24 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
             snapshots: deps.state.snapshots,
           }),
           registerRoutes(table) {
+            // `/<mirror>/` (mirror-web and the help page link it): the mirror's status page, which
+            // lists its repositories; registry clients use /v2/.
+            const status = `/status/${encodeURIComponent(config.name)}`;
+            const toStatus: RouteHandler = (_req, res) => {
+              res.statusCode = 302;
+              res.setHeader("Location", status);
+              res.setHeader("Content-Length", 0);
+              res.end();
+              return { route: "redirect", status: 302, bytes: 0, mirror: config.name };
+            };
+            table.add(["GET", "HEAD"], `/${encodeURIComponent(config.name)}`, toStatus);
+            table.add(["GET", "HEAD"], `/${encodeURIComponent(config.name)}/`, toStatus);
             if (tablesWithRoutes.has(table)) return;
             tablesWithRoutes.add(table);
             table.add("*", "/v2", handler);
             table.add("*", "/v2/*rest", handler);
           },
-          renderHelp: (ctx) => renderOciHelpPage(config, ctx),
+          renderHelp: (ctx) => renderOciSection(config, ctx),
         };
       },
       close: async () => {
@@ -109,9 +119,9 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
   },
 };
 
-/** The mirror's help page: the OCI section (help-section.ts) in the site's frame. */
-function renderOciHelpPage(config: OciMirrorConfig, ctx: { publicUrl: string; siteName: string }): string {
-  const section = renderOciHelp(
+/** The mirror's section of its help page (the generic page puts it in the site's frame). */
+function renderOciSection(config: OciMirrorConfig, ctx: { publicUrl: string }): string {
+  return renderOciHelp(
     {
       name: config.name,
       registry: config.registry,
@@ -124,8 +134,4 @@ function renderOciHelpPage(config: OciMirrorConfig, ctx: { publicUrl: string; si
     },
     ctx.publicUrl,
   );
-  const body = `<h1>Using the <code>${escapeHtml(config.name)}</code> mirror</h1>
-${config.description ? `<p>${escapeHtml(config.description)}.</p>\n` : ""}<p><a href="/status/${encodeURIComponent(config.name)}">Status and freshness</a>.</p>
-${section}`;
-  return renderPage({ title: `${config.name} help · ${ctx.siteName}`, siteName: ctx.siteName, body });
 }

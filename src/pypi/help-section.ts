@@ -165,7 +165,8 @@ ${code(s.pytorch.uv, "uv-pytorch")}
 <p>With Poetry 1.5 or later (2.x included):</p>
 ${code(s.pytorch.poetry2, "poetry-pytorch")}
 <p>With Poetry 1.2 to 1.4 (Debian 12 ships 1.3.2, which has no <code>--priority</code>):</p>
-${code(s.pytorch.poetry1, "poetry1-pytorch")}`;
+${code(s.pytorch.poetry1, "poetry1-pytorch")}
+<p id="workstation-recipe">A team GPU workstation (JupyterLab and SSH) with torch from this mirror, rebuilt when PyTorch publishes: <a href="/static/workstation/">the image recipe</a>.</p>`;
   }
   return `<p>Index URL${mirror.indexes.length > 1 ? "s" : ""}: ${indexes}</p>
 

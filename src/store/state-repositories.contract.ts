@@ -332,6 +332,13 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
           [digest(1), digest(4)],
           "gc never returns fetched blobs, and keeps what they reference",
         );
+        assert.deepEqual(
+          manifests.cachedBeyondSnapshots("other"),
+          { count: 2, bytes: 105 + 102 },
+          "a mirror's kept manifest and the stored blobs it references",
+        );
+        assert.deepEqual(manifests.cachedBeyondSnapshots("m"), { count: 3, bytes: 101 + 102 + 103 });
+        assert.deepEqual(manifests.cachedBeyondSnapshots("nothing"), { count: 0, bytes: 0 });
         blobs.delete(digest(1));
         assert.equal(
           manifests.manifestAnywhere(`sha256:${digest(1)}`),

@@ -366,6 +366,11 @@ export interface ManifestRepository {
    * digest such a manifest references.
    */
   liveDigests(): Set<string>;
+  /**
+   * What a mirror holds through its kept manifests beyond its published snapshots: the stored
+   * manifests and the stored blobs they reference, each once (a pull-through mirror's size).
+   */
+  cachedBeyondSnapshots(mirror: string): { count: number; bytes: number };
   /** Forgets a manifest of a repository (and its references once no repository keeps it). */
   deleteManifest(mirror: string, repository: string, digest: string): void;
   deleteTag(mirror: string, repository: string, tag: string): void;

@@ -49,8 +49,6 @@ export interface BlobFetcherOptions {
    * be a whole zip, since without a hash nothing else would catch one cut short). Throws to refuse.
    */
   verifyContent?: BlobValidator | undefined;
-  /** Told after a download is stored, with its origin (the cache bound is kept from there). */
-  onStored?: ((origin: string) => void) | undefined;
 }
 
 const WRITE_BATCH_BYTES = 1 << 20;
@@ -169,7 +167,6 @@ export class BlobFetcher {
       download.emit("progress");
       await writer.commit(sha256);
       this.#record(sha256, size, request.origin);
-      this.#options.onStored?.(request.origin);
       return { sha256, size, hashSource: expected ? "index" : "computed", reused: false };
     }
   }

@@ -133,6 +133,8 @@ export function mirrorStatus(
   check: UpstreamCheck | undefined = state.lag.check(config.name),
 ): MirrorStatus {
   row = interruptedRow(state, row);
+  // What a registry mirror keeps through its manifests beyond its snapshots (pulled through).
+  const cached = state.manifests.cachedBeyondSnapshots(config.name);
   const lastFullSuccess = state.lastFullRun(config.name, "success");
   const basis = lagBasisOf(config);
   const lastSuccessAt = row?.lastSuccessAt ?? null;
@@ -165,8 +167,8 @@ export function mirrorStatus(
     nextRunAt: row?.nextRunAt ?? null,
     pausedAt: config.paused || row?.paused ? (row?.pausedAt ?? null) : null,
     lastError: row?.lastError ?? null,
-    fileCount: snapshots.reduce((sum, s) => sum + s.fileCount, 0),
-    totalSize: snapshots.reduce((sum, s) => sum + s.totalSize, 0),
+    fileCount: snapshots.reduce((sum, s) => sum + s.fileCount, 0) + cached.count,
+    totalSize: snapshots.reduce((sum, s) => sum + s.totalSize, 0) + cached.bytes,
     publishedAt: snapshots.length === 0 ? null : Math.max(...snapshots.map((s) => s.publishedAt)),
     lagMs,
     lagLevel: unknown ? "unknown" : lagLevelOf(config, lagMs),

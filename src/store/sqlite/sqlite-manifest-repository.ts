@@ -63,6 +63,15 @@ export class SqliteManifestRepository implements ManifestRepository {
   constructor(db: SqliteDatabase) {
     this.#db = db;
     this.#stmts = {
+      cachedBeyondSnapshots: db.prepare(
+        `SELECT COUNT(*) AS count, COALESCE(SUM(b.size), 0) AS bytes FROM blobs b
+         WHERE 'sha256:' || b.sha256 IN (
+             SELECT digest FROM manifests WHERE mirror = @mirror
+             UNION SELECT r.child FROM manifest_references r
+               JOIN manifests m ON r.parent = m.digest WHERE m.mirror = @mirror)
+           AND NOT EXISTS (SELECT 1 FROM files f JOIN current_snapshots c ON c.snapshot_id = f.snapshot_id
+                           WHERE c.mirror = @mirror AND f.sha256 = b.sha256)`,
+      ),
       tag: db.prepare(`SELECT ${TAG_COLUMNS} FROM tags WHERE mirror = ? AND repository = ? AND tag = ?`),
       putTag: db.prepare(
         `INSERT INTO tags (${TAG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)
@@ -192,6 +201,10 @@ export class SqliteManifestRepository implements ManifestRepository {
       ...(this.#stmts.liveManifests.all() as string[]),
       ...(this.#stmts.liveChildren.all() as string[]),
     ]);
+  }
+
+  cachedBeyondSnapshots(mirror: string): { count: number; bytes: number } {
+    return this.#stmts.cachedBeyondSnapshots.get({ mirror }) as { count: number; bytes: number };
   }
 
   deleteManifest(mirror: string, repository: string, digest: string): void {

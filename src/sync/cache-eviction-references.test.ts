@@ -1,12 +1,13 @@
-// Cache eviction over a real SQLite state and a real file system blob store.
+// max_cache_size against manifest references, over a real SQLite state and a real file system
+// blob store.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CacheEvictor } from "./cache-evictor.js";
-import { FsBlobStore } from "./fs/fs-blob-store.js";
-import { StateStore } from "./state-store.js";
+import { FsBlobStore } from "../store/fs/fs-blob-store.js";
+import { StateStore } from "../store/state-store.js";
+import { evictFetchedBlobs } from "./cache-eviction.js";
 
 test("eviction keeps the cache within its bound, least recently used first, never a referenced blob", async () => {
   const dir = mkdtempSync(join(tmpdir(), "fm-evict-"));
@@ -35,13 +36,8 @@ test("eviction keeps the cache within its bound, least recently used first, neve
       },
       [{ digest: `sha256:${layer}`, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", size: 100 }],
     );
-    const evictor = new CacheEvictor({
-      cache: state.proxyCache,
-      records: state.blobs,
-      store,
-      maxBytes: 250,
-    });
-    assert.equal(await evictor.evictIfNeeded(), 200, "400 bytes down to 200");
+    const deps = { proxyCache: state.proxyCache, blobRecords: state.blobs, blobs: store };
+    assert.deepEqual(await evictFetchedBlobs(deps, 250), [old, index], "400 bytes down to 200");
     assert.equal(
       await store.has(layer),
       true,
@@ -51,14 +47,9 @@ test("eviction keeps the cache within its bound, least recently used first, neve
     assert.equal(await store.has(index), false, "then the least recently used manifest");
     assert.equal(state.manifests.manifestAnywhere(`sha256:${index}`), undefined, "with its rows");
     assert.equal(await store.has(recent), true);
-    assert.equal(
-      await new CacheEvictor({
-        cache: state.proxyCache,
-        records: state.blobs,
-        store,
-        maxBytes: 0,
-      }).evictIfNeeded(),
-      200,
+    assert.deepEqual(
+      await evictFetchedBlobs(deps, 0),
+      [layer, recent],
       "with the manifest gone, its layer may go too",
     );
     assert.equal(await store.has(layer), false);
