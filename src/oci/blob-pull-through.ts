@@ -10,8 +10,13 @@ import type { FileResponseLimiter } from "../http/file-response-limiter.js";
 import type { RouteResult } from "../http/route-handler.js";
 import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
-import type { BlobRepository, ManifestRepository } from "../store/state-repositories.js";
+import type {
+  BlobRepository,
+  ManifestRepository,
+  ProxyCacheRepository,
+} from "../store/state-repositories.js";
 import type { BlobFetcher, BlobSource } from "../sync/blob-fetcher.js";
+import { evictFetchedBlobs } from "../sync/cache-eviction.js";
 import type { StreamResponse } from "../upstream/http-client.js";
 import type { OciMirrorConfig } from "./config-schema.js";
 import type { Digest } from "./reference.js";
@@ -21,6 +26,9 @@ import { OciError } from "./registry-errors.js";
 export interface BlobPullThroughDeps {
   blobs: BlobStore;
   blobRecords: BlobRepository;
+  proxyCache: ProxyCacheRepository;
+  /** `max_cache_size`: what was fetched on demand is kept within it (least recently used go). */
+  maxCacheSize: number | undefined;
   manifests: ManifestRepository;
   limiter: FileResponseLimiter;
   sendTimeoutMs: number;
@@ -107,14 +115,20 @@ export async function sendBlob(
   });
   if (cache === "MISS") {
     // Once per download: clients that already have headers only see a broken transfer, so the
-    // reason (digest, size, upstream) goes to the server log.
-    download.done.catch((error: unknown) => {
-      const code = error instanceof FreshmirrorError ? `${error.code} ` : "";
-      deps.logger.warn(
-        { mirror: config.name, err: error },
-        `${config.name}: ${code}${(error as Error).message ?? String(error)}`,
-      );
-    });
+    // reason (digest, size, upstream) goes to the server log. A kept blob may push the cache
+    // past max_cache_size.
+    download.done
+      .then(
+        () => evictFetchedBlobs(deps, deps.maxCacheSize),
+        (error: unknown) => {
+          const code = error instanceof FreshmirrorError ? `${error.code} ` : "";
+          deps.logger.warn(
+            { mirror: config.name, err: error },
+            `${config.name}: ${code}${(error as Error).message ?? String(error)}`,
+          );
+        },
+      )
+      .catch((error: unknown) => deps.logger.warn({ err: error }, `${config.name}: cache eviction failed`));
   }
   const release = download.attachClient();
   res.once("close", release);

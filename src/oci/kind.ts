@@ -47,6 +47,8 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
     const routes = new OciRoutes({
       blobs: deps.blobs,
       blobRecords: deps.state.blobs,
+      proxyCache: deps.state.proxyCache,
+      maxCacheSize: deps.config.maxCacheSize,
       manifests: deps.state.manifests,
       limiter: new FileResponseLimiter(deps.config.maxFileResponses),
       sendTimeoutMs: deps.config.sendTimeoutMs,

@@ -115,7 +115,10 @@ export class OciRoutes {
       const result = await this.#serve(req, res, mirror, parsed.route, params);
       return { ...result, mirror: mirror.config.name };
     } catch (error) {
-      return { ...this.#sendError(req, res, error), ...(mirrorName ? { mirror: mirrorName } : {}) };
+      return {
+        ...this.#sendError(req, res, error, mirrorName),
+        ...(mirrorName ? { mirror: mirrorName } : {}),
+      };
     }
   }
 
@@ -230,13 +233,16 @@ export class OciRoutes {
   }
 
   /** Every error as the spec's JSON body (what docker, containerd and skopeo read). */
-  #sendError(req: IncomingMessage, res: ServerResponse, error: unknown): RouteResult {
+  #sendError(req: IncomingMessage, res: ServerResponse, error: unknown, mirror?: string): RouteResult {
     const oci = toOciError(error);
     if (!(error instanceof FreshmirrorError))
       this.#deps.logger.error(
         { err: error, method: req.method, url: req.url },
         "freshmirror: OCI request failed",
       );
+    else if (oci.status >= 500)
+      // Upstream failed us (or lied): the operator should hear of it, not only the client.
+      this.#deps.logger.warn({ err: error, mirror }, `${mirror ?? "oci"}: ${error.code} ${error.message}`);
     if (res.headersSent) {
       res.destroy();
       return { route: "oci_error", status: oci.status, bytes: 0 };
