@@ -498,7 +498,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
       await new Promise<void>((resolve) => cdn.close(() => resolve()));
     }
     assert.deepEqual(cdnSaw, [undefined], "the CDN got one request, without Authorization");
-    const at = securedFront.log.findLastIndex((line) => line === `GET /v2/team/cdn/blobs/${layer.digest}`);
+    const at = securedFront.log.lastIndexOf(`GET /v2/team/cdn/blobs/${layer.digest}`);
     assert.equal(securedFront.authSchemes[at], "Bearer", "the registry itself got the token");
   });
 
