@@ -26,10 +26,33 @@ if (files.length === 0) {
   console.error("run-tests: no compiled test files found under dist/ (run `npx tsc -p .` first)");
   process.exit(1);
 }
+// Tests that start container engines, daemons or image builds (buildah, dockerd, containerd,
+// podman) run after the rest, one file at a time: they load both CPUs for minutes, and two of
+// them side by side have disturbed each other's mounts.
+const EXCLUSIVE = [
+  "test/workstation/",
+  "test/deploy/container-image",
+  "test/oci/oci-clients",
+  "test/oci/client-launchers",
+];
+const exclusive = (f) => EXCLUSIVE.some((s) => relative(dist, f).startsWith(s));
 const concurrency = process.env.FRESHMIRROR_TEST_CONCURRENCY ?? "2";
-const child = spawn(
-  process.execPath,
-  ["--enable-source-maps", "--test", `--test-concurrency=${concurrency}`, ...files],
-  { stdio: "inherit", cwd: root },
+
+function run(batch, jobs) {
+  return new Promise((resolve) => {
+    if (batch.length === 0) return resolve(0);
+    const child = spawn(
+      process.execPath,
+      ["--enable-source-maps", "--test", `--test-concurrency=${jobs}`, ...batch],
+      { stdio: "inherit", cwd: root },
+    );
+    child.on("exit", (code, signal) => resolve(signal ? 1 : (code ?? 1)));
+  });
+}
+
+const shared = await run(
+  files.filter((f) => !exclusive(f)),
+  concurrency,
 );
-child.on("exit", (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
+const alone = await run(files.filter(exclusive), "1");
+process.exit(shared !== 0 ? shared : alone);
