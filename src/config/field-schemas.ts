@@ -110,3 +110,50 @@ export function resolveCredentials(
   const password = read("password_env");
   return { upstream: split.url, auth: new UpstreamCredentials(username, password, origin) };
 }
+
+/**
+ * The fields every mirror kind shares past its upstream and selection: download limits and
+ * retries, the circuit breaker, state, scheduling and lag thresholds. Each kind spreads them
+ * into its schema with the defaults that suit what it downloads.
+ */
+export function mirrorRunFields(defaults: {
+  upstreamTimeout: string;
+  fillTimeout: string;
+  maxFileSize: string;
+}) {
+  return {
+    concurrency: z.number().int().min(1).max(64).default(4),
+    retries: z.number().int().min(0).max(20).default(3),
+    retry_backoff: duration("retry backoff").prefault("1s"),
+    upstream_timeout: duration("upstream timeout").prefault(defaults.upstreamTimeout),
+    fill_timeout: duration("fill timeout").prefault(defaults.fillTimeout),
+    // Largest file this mirror downloads: refused up front when its declared size is larger,
+    // stopped the moment more bytes arrive (an endless or hostile upstream body must not fill
+    // the disk). torch CUDA wheels are ~2.5 GB, CUDA image layers a few GB.
+    max_file_size: size.prefault(defaults.maxFileSize),
+    // An on-demand download whose clients have all left goes on this long (a client that comes
+    // back joins it), then is abandoned and its temp file deleted. Sync downloads never are.
+    abandon_grace: duration("abandon grace").prefault("30s"),
+    max_fails: z.number().int().min(1).default(5),
+    fail_timeout: duration("fail timeout").prefault("30s"),
+    disabled: z.boolean().default(false),
+    paused: z.boolean().default(false),
+    description: z.string().optional(),
+    // Scheduling: a random delay up to `jitter` after each slot, so many mirrors on one cron line
+    // do not hit upstream at the same second; failed scheduled runs are retried `retry.count`
+    // times, `retry.backoff` doubling each time, then the mirror stays failed until its next
+    // slot; `catch_up` runs a slot missed while the server was down at start.
+    jitter: duration("schedule jitter").prefault("0s"),
+    retry: z
+      .object({
+        count: z.number().int().min(0).max(20).default(2),
+        backoff: duration("retry backoff of failed scheduled syncs").prefault("5m"),
+      })
+      .strict()
+      .prefault({}),
+    catch_up: z.boolean().default(true),
+    // Lag past these shows as a warning / critical on the status page and in the API.
+    lag_warn: duration("lag warning threshold").prefault("1d"),
+    lag_critical: duration("lag critical threshold").prefault("3d"),
+  };
+}

@@ -3,7 +3,14 @@
 // Generic fields and their parsers come from src/config.
 import { z } from "zod";
 import type { MirrorConfigBase } from "../config/base-mirror.js";
-import { duration, envName, httpUrl, resolveCredentials, schedule, size } from "../config/field-schemas.js";
+import {
+  duration,
+  envName,
+  httpUrl,
+  mirrorRunFields,
+  resolveCredentials,
+  schedule,
+} from "../config/field-schemas.js";
 import { parsePlatform } from "./platform.js";
 import { validateName, validateTag } from "./reference.js";
 
@@ -80,30 +87,8 @@ export const ociMirrorSchema = z
     platforms: z.array(platformString).min(1).optional(),
     schedule: schedule.prefault("0 3 * * *"),
     watch: duration("watch interval").optional(),
-    concurrency: z.number().int().min(1).max(64).default(4),
-    retries: z.number().int().min(0).max(20).default(3),
-    retry_backoff: duration("retry backoff").prefault("1s"),
-    upstream_timeout: duration("upstream timeout").prefault("30s"),
-    fill_timeout: duration("fill timeout").prefault("2h"),
-    // Largest blob this mirror downloads (CUDA image layers are a few GB).
-    max_file_size: size.prefault("50GiB"),
-    abandon_grace: duration("abandon grace").prefault("30s"),
-    max_fails: z.number().int().min(1).default(5),
-    fail_timeout: duration("fail timeout").prefault("30s"),
-    disabled: z.boolean().default(false),
-    paused: z.boolean().default(false),
-    description: z.string().optional(),
-    jitter: duration("schedule jitter").prefault("0s"),
-    retry: z
-      .object({
-        count: z.number().int().min(0).max(20).default(2),
-        backoff: duration("retry backoff of failed scheduled syncs").prefault("5m"),
-      })
-      .strict()
-      .prefault({}),
-    catch_up: z.boolean().default(true),
-    lag_warn: duration("lag warning threshold").prefault("1d"),
-    lag_critical: duration("lag critical threshold").prefault("3d"),
+    // Image layers are a few GB.
+    ...mirrorRunFields({ upstreamTimeout: "30s", fillTimeout: "2h", maxFileSize: "50GiB" }),
   })
   .strict();
 

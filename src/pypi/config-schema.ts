@@ -3,7 +3,14 @@
 import { z } from "zod";
 import type { MirrorConfigBase } from "../config/base-mirror.js";
 import { closestName } from "../config/config-checks.js";
-import { duration, envName, httpUrl, resolveCredentials, schedule, size } from "../config/field-schemas.js";
+import {
+  duration,
+  envName,
+  httpUrl,
+  mirrorRunFields,
+  resolveCredentials,
+  schedule,
+} from "../config/field-schemas.js";
 import { ANY_INDEX, indexEntryProblem, isIndexPattern } from "./index-pattern.js";
 import { parseSpecifierSet } from "./pep440-specifier.js";
 import { normalizeProjectName } from "./project-page.js";
@@ -55,41 +62,9 @@ export const pypiMirrorSchema = z
     watch: duration("watch interval").optional(),
     on_miss: z.enum(["fetch", "404"]).default("fetch"),
     allow_hosts: z.array(z.string().min(1)).default([]),
-    concurrency: z.number().int().min(1).max(64).default(4),
-    retries: z.number().int().min(0).max(20).default(3),
-    retry_backoff: duration("retry backoff").prefault("1s"),
-    upstream_timeout: duration("upstream timeout").prefault("10s"),
+    ...mirrorRunFields({ upstreamTimeout: "10s", fillTimeout: "30m", maxFileSize: "20GiB" }),
     index_ttl: duration("index ttl").prefault("10m"),
     negative_ttl: duration("negative ttl").prefault("1m"),
-    fill_timeout: duration("fill timeout").prefault("30m"),
-    // Largest file this mirror downloads: refused up front when its declared size is larger,
-    // stopped the moment more bytes arrive. torch CUDA wheels are ~2.5 GB, CUDA image layers a
-    // few GB; an endless or hostile upstream body must not fill the disk.
-    max_file_size: size.prefault("20GiB"),
-    // An on-demand download whose clients have all left goes on this long (a client that comes
-    // back joins it), then is abandoned and its temp file deleted. Sync downloads never are.
-    abandon_grace: duration("abandon grace").prefault("30s"),
-    max_fails: z.number().int().min(1).default(5),
-    fail_timeout: duration("fail timeout").prefault("30s"),
-    disabled: z.boolean().default(false),
-    paused: z.boolean().default(false),
-    description: z.string().optional(),
-    // Scheduling (issue 3): a random delay up to `jitter` after each slot, so many mirrors on one
-    // cron line do not hit upstream at the same second; failed scheduled runs are retried
-    // `retry.count` times, `retry.backoff` doubling each time, then the mirror stays failed
-    // until its next slot; `catch_up` runs a slot missed while the server was down at start.
-    jitter: duration("schedule jitter").prefault("0s"),
-    retry: z
-      .object({
-        count: z.number().int().min(0).max(20).default(2),
-        backoff: duration("retry backoff of failed scheduled syncs").prefault("5m"),
-      })
-      .strict()
-      .prefault({}),
-    catch_up: z.boolean().default(true),
-    // Lag past these shows as a warning / critical on the status page and in the API.
-    lag_warn: duration("lag warning threshold").prefault("1d"),
-    lag_critical: duration("lag critical threshold").prefault("3d"),
   })
   .strict();
 
