@@ -157,3 +157,28 @@ export function mirrorRunFields(defaults: {
     lag_critical: duration("lag critical threshold").prefault("3d"),
   };
 }
+
+type RunFields = z.output<z.ZodObject<ReturnType<typeof mirrorRunFields>>>;
+
+/** The camelCase config of the fields `mirrorRunFields` parsed. */
+export function resolveRunFields(raw: RunFields) {
+  return {
+    concurrency: raw.concurrency,
+    retries: raw.retries,
+    retryBackoffMs: raw.retry_backoff,
+    upstreamTimeoutMs: raw.upstream_timeout,
+    fillTimeoutMs: raw.fill_timeout,
+    maxFileSize: raw.max_file_size,
+    abandonGraceMs: raw.abandon_grace,
+    maxFails: raw.max_fails,
+    failTimeoutMs: raw.fail_timeout,
+    disabled: raw.disabled,
+    paused: raw.paused,
+    description: raw.description,
+    jitterMs: raw.jitter,
+    syncRetry: Object.freeze({ count: raw.retry.count, backoffMs: raw.retry.backoff }),
+    catchUp: raw.catch_up,
+    lagWarnMs: raw.lag_warn,
+    lagCriticalMs: raw.lag_critical,
+  };
+}

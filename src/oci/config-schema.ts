@@ -9,6 +9,7 @@ import {
   httpUrl,
   mirrorRunFields,
   resolveCredentials,
+  resolveRunFields,
   schedule,
 } from "../config/field-schemas.js";
 import { parsePlatform } from "./platform.js";
@@ -195,22 +196,6 @@ export function resolveOciMirror(
     allowedHosts: Object.freeze([new URL(upstream).host]),
     schedule: raw.schedule,
     watchMs: raw.watch,
-    concurrency: raw.concurrency,
-    retries: raw.retries,
-    retryBackoffMs: raw.retry_backoff,
-    upstreamTimeoutMs: raw.upstream_timeout,
-    fillTimeoutMs: raw.fill_timeout,
-    maxFileSize: raw.max_file_size,
-    abandonGraceMs: raw.abandon_grace,
-    maxFails: raw.max_fails,
-    failTimeoutMs: raw.fail_timeout,
-    disabled: raw.disabled,
-    paused: raw.paused,
-    description: raw.description,
-    jitterMs: raw.jitter,
-    syncRetry: Object.freeze({ count: raw.retry.count, backoffMs: raw.retry.backoff }),
-    catchUp: raw.catch_up,
-    lagWarnMs: raw.lag_warn,
-    lagCriticalMs: raw.lag_critical,
+    ...resolveRunFields(raw),
   });
 }

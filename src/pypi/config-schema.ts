@@ -9,6 +9,7 @@ import {
   httpUrl,
   mirrorRunFields,
   resolveCredentials,
+  resolveRunFields,
   schedule,
 } from "../config/field-schemas.js";
 import { ANY_INDEX, indexEntryProblem, isIndexPattern } from "./index-pattern.js";
@@ -152,24 +153,8 @@ export function resolvePypiMirror(
     watchMs: raw.watch,
     onMiss: raw.on_miss,
     allowedHosts: Object.freeze([...new Set([upstreamHost, ...raw.allow_hosts])]),
-    concurrency: raw.concurrency,
-    retries: raw.retries,
-    retryBackoffMs: raw.retry_backoff,
-    upstreamTimeoutMs: raw.upstream_timeout,
+    ...resolveRunFields(raw),
     indexTtlMs: raw.index_ttl,
     negativeTtlMs: raw.negative_ttl,
-    fillTimeoutMs: raw.fill_timeout,
-    maxFileSize: raw.max_file_size,
-    abandonGraceMs: raw.abandon_grace,
-    maxFails: raw.max_fails,
-    failTimeoutMs: raw.fail_timeout,
-    disabled: raw.disabled,
-    paused: raw.paused,
-    description: raw.description,
-    jitterMs: raw.jitter,
-    syncRetry: Object.freeze({ count: raw.retry.count, backoffMs: raw.retry.backoff }),
-    catchUp: raw.catch_up,
-    lagWarnMs: raw.lag_warn,
-    lagCriticalMs: raw.lag_critical,
   });
 }
