@@ -10,6 +10,7 @@ import { ConfigError, UnknownMirrorError } from "../errors.js";
 import { EventBus } from "../events/event-bus.js";
 import { HookRunner } from "../events/hook-runner.js";
 import type { SubjectMatcher } from "../events/subject-matcher.js";
+import { FileResponseLimiter } from "../http/file-response-limiter.js";
 import { fallbackLogger, type Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
 import { FsBlobStore } from "../store/fs/fs-blob-store.js";
@@ -61,6 +62,7 @@ export class App {
     this.logsDir = resolve(this.dataDir, "logs");
     this.publicUrls = new PublicUrl(config.publicUrl, config.publicUrlConfigured);
     this.lag = state.lag;
+    const fileResponses = new FileResponseLimiter(config.maxFileResponses);
     for (const mirror of config.mirrors) {
       const kind = kindOf(mirror.type);
       if (!kind)
@@ -78,6 +80,7 @@ export class App {
           lag: this.lag,
           logger,
           publicUrl: () => this.publicUrls.get(),
+          fileResponses,
           onUpstreamFailure: (name, error) => this.upstreamFailures.record(name, error),
         });
         this.#kinds.set(kind.type, open);

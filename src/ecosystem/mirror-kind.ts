@@ -10,6 +10,7 @@ import type { MirrorSchemaKind } from "../config/mirror-schema-kind.js";
 import type { Config } from "../config/schema.js";
 import type { EventBus } from "../events/event-bus.js";
 import type { SubjectMatcher } from "../events/subject-matcher.js";
+import type { FileResponseLimiter } from "../http/file-response-limiter.js";
 import type { RouteHandler } from "../http/route-handler.js";
 import type { RouteTable } from "../http/route-table.js";
 import type { Logger } from "../logging/logger.js";
@@ -40,6 +41,11 @@ export interface KindDeps {
   readonly logger: Logger;
   /** The base URL clients reach this server at (fixed before any sync or request uses it). */
   readonly publicUrl: () => string;
+  /**
+   * Bounds the file bodies sent at once across every mirror of every kind (max_file_responses)
+   * and holds the send buffers they share.
+   */
+  readonly fileResponses: FileResponseLimiter;
   /** Counts an upstream failure met while serving on demand (metrics, status). */
   readonly onUpstreamFailure: (mirror: string, error: unknown) => void;
 }

@@ -3,10 +3,11 @@
 // https://www.rfc-editor.org/rfc/rfc9110#section-14
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -14,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { request } from "undici";
 import type { BlobHandle } from "../store/blob-store.js";
 import { type ByteRange, type FileMeta, type OpenBody, parseRange, sendFile } from "./file-response.js";
+import { SendBufferBudget } from "./send-buffer-budget.js";
 
 /** A file on disk as the blob handle the server sends committed blobs from. */
 function fileBody(path: string): OpenBody {
@@ -313,5 +315,91 @@ describe("sendFile over HTTP", () => {
         }),
     };
     await assert.rejects(get());
+  });
+});
+
+describe("send buffers: small until the client shows it reads, large within a shared budget", () => {
+  const MiB = 1024 * 1024;
+  const content = randomBytes(40 * MiB);
+  const sha256 = createHash("sha256").update(content).digest("hex");
+  let dir: string;
+  let body: OpenBody;
+  let server: Server;
+  let base: string;
+  let budget: SendBufferBudget;
+  const meta: FileMeta = {
+    size: content.length,
+    sha256,
+    lastModified: new Date("2025-03-01T12:00:00Z"),
+    contentType: "application/octet-stream",
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "fm-send-buffers-"));
+    const path = join(dir, "blob");
+    writeFileSync(path, content);
+    body = fileBody(path);
+    server = createServer((req, res) => {
+      sendFile(req, res, meta, body, { sendBuffers: budget }).catch((error: unknown) =>
+        res.destroy(error as Error),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/blob`;
+  });
+
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Downloads the file, noting the most of the budget taken while it arrived. */
+  async function download(): Promise<{ digest: string; mostTaken: number }> {
+    const response = await request(base);
+    assert.equal(response.statusCode, 200);
+    const hash = createHash("sha256");
+    let mostTaken = 0;
+    for await (const chunk of response.body) {
+      hash.update(chunk as Buffer);
+      mostTaken = Math.max(mostTaken, budget.taken);
+    }
+    return { digest: hash.digest("hex"), mostTaken };
+  }
+
+  test("a reading client moves to 2 × 1 MiB after 32 MiB and gives them back at the end", async () => {
+    budget = new SendBufferBudget(64 * MiB);
+    const { digest, mostTaken } = await download();
+    assert.equal(digest, sha256);
+    assert.equal(mostTaken, 2 * MiB);
+    assert.equal(budget.taken, 0);
+  });
+
+  test("an exhausted budget: the response keeps its small buffers, the bytes are the same", async () => {
+    budget = new SendBufferBudget(MiB);
+    const { digest, mostTaken } = await download();
+    assert.equal(digest, sha256);
+    assert.equal(mostTaken, 0);
+  });
+
+  test("a client that never reads never takes from the budget", async () => {
+    budget = new SendBufferBudget(64 * MiB);
+    const { port } = server.address() as AddressInfo;
+    const socket = connect(port, "127.0.0.1");
+    await once(socket, "connect");
+    socket.pause();
+    socket.write("GET /blob HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    // Wait until the server has filled every kernel buffer between it and the stalled client.
+    let stalledSince = Date.now();
+    let queued = -1;
+    while (Date.now() - stalledSince < 500) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const now = socket.readableLength;
+      if (now !== queued) {
+        queued = now;
+        stalledSince = Date.now();
+      }
+    }
+    assert.equal(budget.taken, 0);
+    socket.destroy();
   });
 });

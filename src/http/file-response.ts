@@ -3,10 +3,12 @@
 // Bodies are streamed from a source that can start at any offset — a blob on disk, or a download
 // still in flight — never buffered whole. A file of unknown size (a download from an upstream
 // that gives none) is sent at once with chunked encoding. A client that takes no bytes for
-// `send_timeout` is cut off, and a stalled response pins at most four 128 KiB buffers.
+// `send_timeout` is cut off, and a response pins at most four 128 KiB buffers until its client
+// has shown it reads (then two of 1 MiB, within a budget all responses share).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { BlobHandle } from "../store/blob-store.js";
+import type { SendBufferBudget } from "./send-buffer-budget.js";
 
 export interface FileMeta {
   /** Undefined while a download whose size nobody declared is in flight: sent chunked. */
@@ -76,6 +78,8 @@ export interface SendOptions {
    * buffers released. 0 or undefined: no limit.
    */
   sendTimeoutMs?: number | undefined;
+  /** Large send buffers shared by all file responses; without it, every response keeps small ones. */
+  sendBuffers?: SendBufferBudget | undefined;
 }
 
 /**
@@ -115,15 +119,32 @@ class SendWatchdog {
   }
 }
 
+/** A set of reusable send buffers: `count` chunks of `chunk` bytes in flight. */
+interface BufferSet {
+  chunk: number;
+  count: number;
+}
+
 /**
- * 4 × 128 KiB per response: 512 stalled responses (the default max_file_responses) pin at most
- * 256 MiB, as 2 × 256 KiB did, but four chunks in flight keep the disk reads going while the
- * socket drains (1 GiB to one client: 0.78× nginx with two, 1.02× with four, same machine).
- * 1 MiB chunks made 300 non-reading sockets cost 600 MB.
+ * What every response starts with: 4 × 128 KiB, so that 512 stalled responses (the default
+ * max_file_responses) pin at most 256 MiB; four chunks in flight keep the disk reads going while
+ * the socket drains. (1 MiB chunks for everyone made 300 non-reading sockets cost 600 MB.)
  */
-const FILE_CHUNK = 128 * 1024;
-/** Chunks in flight per response: the next reads go on while the socket takes earlier ones. */
-const FILE_BUFFERS = 4;
+const SMALL_BUFFERS: BufferSet = { chunk: 128 * 1024, count: 4 };
+/**
+ * What a proven reader moves to while the shared SendBufferBudget has room: per chunk, a read and
+ * a write cost the same whatever their size, and small chunks cap one client at about nginx's
+ * rate (1 GiB on loopback: 0.78× nginx with 2 × 256 KiB, ~1.0× with 4 × 128 KiB, ~1.3× with 2 × 1 MiB).
+ */
+const LARGE_BUFFERS: BufferSet = { chunk: 1024 * 1024, count: 2 };
+/**
+ * Bytes a client must have taken before its response may move to large buffers: more than a
+ * client that never reads can absorb in kernel buffers (its receive buffer grows only as it
+ * reads, from tcp_rmem's 128 KiB default, plus our send buffer, at most tcp_wmem's 4 MiB).
+ */
+const PROVEN_READER_BYTES = 32 * 1024 * 1024;
+
+const bytesOf = (set: BufferSet) => set.chunk * set.count;
 
 /** Rejects when the response closes before it finished (the client left, or send_timeout hit). */
 function closedEarly(res: ServerResponse): { closed: Promise<never>; dispose(): void } {
@@ -141,30 +162,48 @@ function closedEarly(res: ServerResponse): { closed: Promise<never>; dispose(): 
 }
 
 /**
- * Sends bytes [start, end] of a file with FILE_BUFFERS reusable buffers: a buffer is read into again only
- * after the socket took the chunk written from it. Memory per response stays at FILE_BUFFERS × FILE_CHUNK
- * however large the file, and no garbage of fresh Buffers piles up as with a read stream.
+ * Sends bytes [start, end] of a file with reusable buffers: a buffer is read into again only after
+ * the socket took the chunk written from it, so memory per response stays at one BufferSet however
+ * large the file, and no garbage of fresh Buffers piles up as with a read stream. A response
+ * starts with SMALL_BUFFERS and moves to LARGE_BUFFERS once its client took PROVEN_READER_BYTES,
+ * if `budget` has room (given back when the response ends).
  */
 async function sendFileRange(
   res: ServerResponse,
   openHandle: () => Promise<BlobHandle>,
   range: ByteRange,
   watchdog: SendWatchdog,
+  budget: SendBufferBudget | undefined,
 ): Promise<void> {
   const handle = await openHandle();
   const { closed, dispose } = closedEarly(res);
+  let taken = 0;
   try {
-    const buffers = Array.from({ length: FILE_BUFFERS }, () => Buffer.allocUnsafe(FILE_CHUNK));
-    const pending: (Promise<void> | undefined)[] = buffers.map(() => undefined);
+    let set = SMALL_BUFFERS;
+    let buffers = Array.from({ length: set.count }, () => Buffer.allocUnsafe(set.chunk));
+    let pending: (Promise<void> | undefined)[] = buffers.map(() => undefined);
     let position = range.start;
     let turn = 0;
     while (position <= range.end) {
+      if (
+        set === SMALL_BUFFERS &&
+        budget !== undefined &&
+        position - range.start >= PROVEN_READER_BYTES &&
+        budget.tryTake(bytesOf(LARGE_BUFFERS))
+      ) {
+        taken = bytesOf(LARGE_BUFFERS);
+        await watchdog.guard(Promise.race([Promise.all(pending), closed]));
+        set = LARGE_BUFFERS;
+        buffers = Array.from({ length: set.count }, () => Buffer.allocUnsafe(set.chunk));
+        pending = buffers.map(() => undefined);
+        turn = 0;
+      }
       if (pending[turn]) await watchdog.guard(Promise.race([pending[turn], closed]));
       const buffer = buffers[turn] as Buffer;
       const bytesRead = await handle.readInto(
         buffer,
         0,
-        Math.min(FILE_CHUNK, range.end - position + 1),
+        Math.min(set.chunk, range.end - position + 1),
         position,
       );
       if (bytesRead === 0) throw new Error(`the stored bytes end before offset ${position}`);
@@ -174,12 +213,13 @@ async function sendFileRange(
       });
       written.catch(() => undefined);
       pending[turn] = written;
-      turn = (turn + 1) % FILE_BUFFERS;
+      turn = (turn + 1) % set.count;
     }
     await watchdog.guard(Promise.race([Promise.all(pending), closed]));
     res.end();
   } finally {
     dispose();
+    budget?.give(taken);
     await handle.close();
   }
 }
@@ -283,7 +323,14 @@ async function sendBody(
   const body = typeof openBody === "function" ? openBody(span) : undefined;
   try {
     if (body) await sendStream(res, body, watchdog);
-    else await sendFileRange(res, (openBody as { open: () => Promise<BlobHandle> }).open, span, watchdog);
+    else
+      await sendFileRange(
+        res,
+        (openBody as { open: () => Promise<BlobHandle> }).open,
+        span,
+        watchdog,
+        options.sendBuffers,
+      );
   } catch {
     // Client gone, send_timeout, or the source failed (a download that did not verify): destroy
     // the socket so the client sees a failed transfer, never a short body that looks complete.

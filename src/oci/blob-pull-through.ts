@@ -95,7 +95,7 @@ export async function sendBlob(
           return handle;
         },
       },
-      { sendTimeoutMs: deps.sendTimeoutMs },
+      { sendTimeoutMs: deps.sendTimeoutMs, sendBuffers: deps.limiter.sendBuffers },
     );
     return { route: "oci_blob", cache: "HIT", ...result };
   }

@@ -2,7 +2,6 @@
 // pull-through, all on one `/v2/` endpoint. Registered at the composition root
 // (src/app/mirror-kinds.ts).
 import type { MirrorKind, MirrorRuntime } from "../ecosystem/mirror-kind.js";
-import { FileResponseLimiter } from "../http/file-response-limiter.js";
 import type { RouteHandler } from "../http/route-handler.js";
 import type { RouteTable } from "../http/route-table.js";
 import {
@@ -50,7 +49,7 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
       proxyCache: deps.state.proxyCache,
       maxCacheSize: deps.config.maxCacheSize,
       manifests: deps.state.manifests,
-      limiter: new FileResponseLimiter(deps.config.maxFileResponses),
+      limiter: deps.fileResponses,
       sendTimeoutMs: deps.config.sendTimeoutMs,
       logger: deps.logger,
       manifestCache,

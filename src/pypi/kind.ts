@@ -45,6 +45,7 @@ export const pypiKind: MirrorKind<PypiMirrorConfig> & { validateBlob: typeof ver
       blobs: deps.blobs,
       pullThrough,
       config: deps.config,
+      fileResponses: deps.fileResponses,
       logger: deps.logger,
     });
     return {

@@ -15,7 +15,7 @@ import {
   NotProjectNameError,
 } from "../errors.js";
 import { sendFile } from "../http/file-response.js";
-import { FileResponseLimiter } from "../http/file-response-limiter.js";
+import type { FileResponseLimiter } from "../http/file-response-limiter.js";
 import type { RouteResult } from "../http/route-handler.js";
 import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
@@ -121,7 +121,9 @@ export interface PypiRoutesDeps {
   readonly state: StateStore;
   readonly blobs: BlobStore;
   readonly pullThrough: PullThrough;
-  readonly config: { readonly maxFileResponses: number; readonly sendTimeoutMs: number };
+  readonly config: { readonly sendTimeoutMs: number };
+  /** Bounds the file bodies sent at once (max_file_responses), shared with every other kind. */
+  readonly fileResponses: FileResponseLimiter;
   readonly logger: Logger;
 }
 
@@ -129,13 +131,10 @@ export class PypiRoutes {
   readonly #app: PypiRoutesDeps;
   readonly #pullThrough: PullThrough;
   readonly #pages = new PageCache();
-  /** Bounds the file bodies sent at once (max_file_responses). */
-  readonly fileResponses: FileResponseLimiter;
 
   constructor(app: PypiRoutesDeps) {
     this.#app = app;
     this.#pullThrough = app.pullThrough;
-    this.fileResponses = new FileResponseLimiter(app.config.maxFileResponses);
   }
 
   /** Handles a request whose path is `/<mirror>/<rest>`; `rest` is still percent-encoded. */
@@ -338,7 +337,7 @@ export class PypiRoutes {
     filename: string,
     route: string,
   ): Promise<RouteResult> {
-    if (req.method === "GET") this.fileResponses.acquire(res);
+    if (req.method === "GET") this.#app.fileResponses.acquire(res);
     const blob = this.#app.state.getBlob(sha256);
     const blobs = this.#app.blobs;
     const result = await sendFile(
@@ -358,7 +357,10 @@ export class PypiRoutes {
           return handle;
         },
       },
-      { sendTimeoutMs: this.#app.config.sendTimeoutMs },
+      {
+        sendTimeoutMs: this.#app.config.sendTimeoutMs,
+        sendBuffers: this.#app.fileResponses.sendBuffers,
+      },
     );
     return { route, cache: "HIT", ...result };
   }
@@ -381,7 +383,7 @@ export class PypiRoutes {
       const size = row.size ?? (await this.#app.blobs.stat(stored)) ?? 0;
       return this.#sendStored(req, res, stored, size, row.filename, "file");
     }
-    if (req.method === "GET") this.fileResponses.acquire(res);
+    if (req.method === "GET") this.#app.fileResponses.acquire(res);
     const { download, cache } = this.#pullThrough.download(mirror, row);
     if (cache === "MISS") {
       // Once per download: clients that already have headers only see a broken transfer, so the
@@ -411,7 +413,10 @@ export class PypiRoutes {
         extraHeaders: { "X-Cache": cache },
       },
       (range) => download.createReader(range.start, Number.isFinite(range.end) ? range.end : undefined),
-      { sendTimeoutMs: this.#app.config.sendTimeoutMs },
+      {
+        sendTimeoutMs: this.#app.config.sendTimeoutMs,
+        sendBuffers: this.#app.fileResponses.sendBuffers,
+      },
     );
     return { route: "file", cache, ...result };
   }
