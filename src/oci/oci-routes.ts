@@ -249,9 +249,10 @@ export class OciRoutes {
     }
     const answer = ociErrorResponse(oci);
     const { status, headers } = answer;
-    // The spec has no code for a server's own failure; distribution answers UNKNOWN.
+    // The spec has no code for a server's own failure; distribution answers UNKNOWN. Being busy
+    // (max_file_responses) has one: TOOMANYREQUESTS, with the 503 and Retry-After.
     const body =
-      status >= 500 && !(error instanceof OciError)
+      status >= 500 && !(error instanceof OciError) && oci.ociCode !== "TOOMANYREQUESTS"
         ? Buffer.from(JSON.stringify({ errors: [{ code: "UNKNOWN", message: oci.message }] }))
         : answer.body;
     headers["content-length"] = String(body.length);
