@@ -167,6 +167,8 @@ export class UpstreamTimeoutError extends FreshmirrorError {
 export class UpstreamCircuitOpenError extends FreshmirrorError {
   /** The request refused (redacted), if known. */
   readonly url: string | undefined;
+  /** When the circuit lets requests through again (epoch ms): a client may be told to retry then. */
+  readonly untilMs: number;
 
   /** `lastFailure` opened the circuit: what an operator needs to know first. */
   constructor(host: string, untilMs: number, lastFailure?: unknown, url?: string) {
@@ -180,15 +182,20 @@ export class UpstreamCircuitOpenError extends FreshmirrorError {
       { cause: lastFailure },
     );
     this.url = url === undefined ? undefined : redactUrl(url);
+    this.untilMs = untilMs;
   }
 }
 
 export class NotAllowedHostError extends FreshmirrorError {
-  constructor(url: string, allowed: readonly string[]) {
+  /** `allowed`: the mirror's allowlist, or "http(s) URLs only" for a URL of another scheme. */
+  constructor(url: string, allowed: readonly string[] | "http(s) URLs only") {
+    const badScheme = typeof allowed === "string";
     super(
       "FM_ERR_UPSTREAM_HOST_NOT_ALLOWED",
-      `refusing to fetch ${url}: host not in this mirror's allowlist (${allowed.join(", ")})`,
-      { hint: "add the host to the mirror's allow_hosts if it is trusted" },
+      badScheme
+        ? `refusing to fetch ${url}: only http(s) URLs are fetched`
+        : `refusing to fetch ${url}: host not in this mirror's allowlist (${allowed.join(", ")})`,
+      badScheme ? {} : { hint: "add the host to the mirror's allow_hosts if it is trusted" },
     );
   }
 }

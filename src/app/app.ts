@@ -96,6 +96,7 @@ export class App {
           origin: mirror.upstreamAuth.origin,
           header: mirror.upstreamAuth.basicHeader(),
         },
+        hostPolicy: kind.hostPolicy ?? "allowlist",
       });
       const fetcher = new BlobFetcher(blobs, state, client, {
         retries: mirror.retries,

@@ -20,7 +20,7 @@ import type { StateStore } from "../store/state-store.js";
 import type { BlobFetcher, BlobValidator } from "../sync/blob-fetcher.js";
 import type { SyncStep } from "../sync/sync-step.js";
 import type { WatchProbe } from "../sync/watch-probe.js";
-import type { UpstreamClient } from "../upstream/http-client.js";
+import type { HostPolicy, UpstreamClient } from "../upstream/http-client.js";
 
 export type { MirrorConfigBase as BaseMirrorConfig } from "../config/base-mirror.js";
 
@@ -78,4 +78,10 @@ export interface MirrorKind<C extends MirrorConfigBase = MirrorConfigBase> exten
   open(deps: KindDeps): OpenKind<C>;
   /** Checks a downloaded file before the store commits it (throws a coded error to refuse it). */
   readonly validateBlob?: BlobValidator;
+  /**
+   * Which hosts the mirror's upstream client may reach (UpstreamClientOptions.hostPolicy):
+   * "allowlist" unless the kind's upstream names hosts of its own (a registry's storage
+   * redirects and token realm).
+   */
+  readonly hostPolicy?: HostPolicy;
 }

@@ -208,7 +208,7 @@ export class BlobFetcher {
         }
         const response = request.source
           ? await request.source(headers, signal)
-          : await this.#client.send("GET", request.url, headers, signal);
+          : await this.#client.send("GET", request.url, headers, { signal });
         if (
           written > 0 &&
           response.status === 206 &&

@@ -1,6 +1,13 @@
-// The one HTTP client for upstreams: undici with keep-alive, a per-request timeout, retries with
-// exponential backoff for pages, redirects followed only to allowed hosts, bounded body reads,
-// and a per-host circuit breaker. Counts every request it sends (sync runs report it).
+// The one HTTP client for upstreams, every kind's (PyPI pages and files, OCI registries and their
+// token servers and storage hosts): undici with keep-alive, a per-request timeout, retries with
+// exponential backoff for pages, redirects followed only to allowed hosts (or, for a kind whose
+// upstream names its own hosts, to any http(s) host), bounded body reads, and a per-host circuit
+// breaker. Counts every request it sends (sync runs report it).
+//
+// Credentials: the configured Basic header goes to the upstream's origin only; a request may carry
+// its own Authorization (a registry's Bearer token), sent to the origin of its URL only and
+// dropped for good once a redirect leaves it (RFC 9110 section 15.4: a CDN must not see it).
+// Redirects go to http(s) URLs only, whatever the policy.
 //
 // Timeouts end what they time out: a page read has a total deadline (headers and whole body) that
 // aborts the underlying request through an AbortSignal, so its connection is closed and given
@@ -48,6 +55,40 @@ export interface UpstreamClientOptions {
    * another host a redirect or an `allow_hosts` file link points at.
    */
   authorization?: { origin: string; header: string } | undefined;
+  /**
+   * Which hosts requests may reach. "allowlist" (the default; PyPI): the URL of every request and
+   * every redirect hop must be on an allowed host, so an index page cannot send the mirror
+   * elsewhere. "follow-upstream" (OCI): requests start on an allowed host, but a redirect may lead
+   * to any http(s) host, and so may a request marked `namedByUpstream` (the token realm a
+   * registry names in WWW-Authenticate): registries send blob GETs to storage and CDN hosts nobody
+   * can list in advance, as Docker Hub does, and distribution's proxy and docker follow them.
+   */
+  hostPolicy?: HostPolicy;
+}
+
+export type HostPolicy = "allowlist" | "follow-upstream";
+
+/** How one request is sent (UpstreamClient.send). */
+export interface SendOptions {
+  /**
+   * Aborts the request on the wire (its connection is closed), before or after the headers. A
+   * caller's abort is not an upstream failure for the breaker, unless it is a deadline running
+   * out (an AbortSignal.timeout reason); the abort's error is thrown as it is.
+   */
+  signal?: AbortSignal | undefined;
+  /** The connection pool: "page" for pages, HEADs and other small answers; "file" (default). */
+  pool?: RequestKind;
+  /**
+   * This request's own Authorization header, in place of the configured `authorization`: sent to
+   * the origin of `url`, and to no host after a redirect leaves that origin. `null`: none.
+   */
+  authorization?: string | null;
+  /**
+   * The URL was named by the upstream (a token realm from WWW-Authenticate): under
+   * `hostPolicy: "follow-upstream"` it may be on any http(s) host; under "allowlist" it is checked
+   * like any other.
+   */
+  namedByUpstream?: boolean;
 }
 
 export interface PageResponse {
@@ -86,6 +127,15 @@ const DEFAULT_FILE_CONNECTIONS = 32;
 
 /** Which connection pool a request uses: index pages and HEADs, or file downloads. */
 export type RequestKind = "page" | "file";
+
+function isHttp(url: URL): boolean {
+  return url.protocol === "http:" || url.protocol === "https:";
+}
+
+/** Whether an abort's reason is a deadline running out (AbortSignal.timeout) rather than a caller leaving. */
+function isDeadline(reason: unknown): boolean {
+  return reason instanceof DOMException && reason.name === "TimeoutError";
+}
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const value = headers[name];
@@ -133,10 +183,19 @@ export class UpstreamClient {
     } catch {
       return false;
     }
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return false;
-    return (
-      this.options.allowedHosts.includes(parsed.host) || this.options.allowedHosts.includes(parsed.hostname)
-    );
+    return isHttp(parsed) && this.#onAllowedHost(parsed);
+  }
+
+  #onAllowedHost(url: URL): boolean {
+    const { allowedHosts } = this.options;
+    return allowedHosts.includes(url.host) || allowedHosts.includes(url.hostname);
+  }
+
+  /** Refuses a URL this request may not reach: not http(s), or off the allowed hosts when they bind it. */
+  #checkHost(url: URL, anyHost: boolean): void {
+    if (!isHttp(url)) throw new NotAllowedHostError(url.toString(), "http(s) URLs only");
+    if (!anyHost && !this.#onAllowedHost(url))
+      throw new NotAllowedHostError(url.toString(), this.options.allowedHosts);
   }
 
   #checkBreaker(url: string): void {
@@ -169,24 +228,39 @@ export class UpstreamClient {
   }
 
   /**
-   * One request, following redirects within the allowlist. The caller owns the body of the
-   * returned response (read it or dump it). Aborting `signal` aborts the request on the wire
-   * (its connection is closed), before or after the headers; `kind` picks the connection pool.
+   * One request, following redirects (within the allowlist, or anywhere http(s) under
+   * "follow-upstream"). The caller owns the body of the returned response (read it or dump it).
    */
   async send(
     method: "GET" | "HEAD",
     url: string,
     headers: Record<string, string>,
-    signal?: AbortSignal,
-    kind: RequestKind = "file",
+    options: SendOptions = {},
   ): Promise<StreamResponse> {
-    let current = url;
+    const { signal } = options;
+    const followUpstream = this.options.hostPolicy === "follow-upstream";
+    let current: URL;
+    try {
+      current = new URL(url);
+    } catch {
+      throw new NotAllowedHostError(url, this.options.allowedHosts);
+    }
+    const own = options.authorization;
+    // The configured credentials go to their origin on every hop; a request's own header goes to
+    // its URL's origin until a redirect leaves it.
+    let auth =
+      own === undefined
+        ? this.options.authorization
+        : own === null
+          ? undefined
+          : { origin: current.origin, header: own };
     for (let hop = 0; ; hop++) {
-      if (!this.isAllowed(current)) throw new NotAllowedHostError(current, this.options.allowedHosts);
-      this.#checkBreaker(current);
+      this.#checkHost(current, followUpstream && (hop > 0 || options.namedByUpstream === true));
+      const where = current.toString();
+      this.#checkBreaker(where);
+      const sameOrigin = auth !== undefined && current.origin === auth.origin;
+      if (own !== undefined && !sameOrigin) auth = undefined;
       this.requestCount++;
-      const auth = this.options.authorization;
-      const sameOrigin = auth !== undefined && new URL(current).origin === auth.origin;
       let response: Dispatcher.ResponseData;
       try {
         response = await request(current, {
@@ -194,33 +268,44 @@ export class UpstreamClient {
           headers: {
             "user-agent": this.options.userAgent ?? "freshmirror",
             ...headers,
-            ...(sameOrigin ? { authorization: auth.header } : {}),
+            ...(sameOrigin && auth ? { authorization: auth.header } : {}),
           },
-          dispatcher: this.#dispatchers[kind],
+          dispatcher: this.#dispatchers[options.pool ?? "file"],
           signal,
         });
       } catch (error) {
-        this.#recordOutcome(current, false, error);
+        if (signal?.aborted) {
+          // The caller gave up (a client left, a download was abandoned): the upstream did not
+          // fail, unless what ran out was the caller's deadline for it.
+          if (isDeadline(signal.reason)) this.#recordOutcome(where, false, error);
+          throw error;
+        }
+        this.#recordOutcome(where, false, error);
         const code = (error as { code?: string }).code;
         if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") {
-          throw new UpstreamTimeoutError(current, this.options.timeoutMs);
+          throw new UpstreamTimeoutError(where, this.options.timeoutMs);
         }
-        throw new UpstreamNetworkError(current, error);
+        throw new UpstreamNetworkError(where, error);
       }
       const status = response.statusCode;
+      // A 4xx (a 401 challenge, a 404) is an answer, not a failure: only 429 and 5xx count.
       this.#recordOutcome(
-        current,
+        where,
         !isRetryableStatus(status),
-        isRetryableStatus(status) ? new UpstreamStatusError(current, status) : undefined,
+        isRetryableStatus(status) ? new UpstreamStatusError(where, status) : undefined,
       );
       const location = header(response.headers, "location");
       if (status >= 300 && status < 400 && status !== 304 && location) {
         await response.body.dump();
-        if (hop >= MAX_REDIRECTS) throw new UpstreamStatusError(current, status);
-        current = new URL(location, current).toString();
+        if (hop >= MAX_REDIRECTS) throw new UpstreamStatusError(where, status);
+        try {
+          current = new URL(location, current);
+        } catch {
+          throw new UpstreamStatusError(where, status);
+        }
         continue;
       }
-      return { status, url: current, headers: response.headers, body: response.body };
+      return { status, url: where, headers: response.headers, body: response.body };
     }
   }
 
@@ -246,9 +331,11 @@ export class UpstreamClient {
       // and its connection goes back to the pool closed, not held by a reader nobody waits for.
       const deadline = AbortSignal.timeout(deadlineMs);
       try {
-        const response = await this.send("GET", url, headers, deadline, "page").catch((error: unknown) => {
-          throw deadline.aborted ? new UpstreamTimeoutError(url, deadlineMs) : error;
-        });
+        const response = await this.send("GET", url, headers, { signal: deadline, pool: "page" }).catch(
+          (error: unknown) => {
+            throw deadline.aborted ? new UpstreamTimeoutError(url, deadlineMs) : error;
+          },
+        );
         const { status } = response;
         if (status === 200) {
           const chunks = await readBoundedChunks(
@@ -299,7 +386,12 @@ export class UpstreamClient {
 
   /** Size of a file from a HEAD request (for dry runs of indexes that give no sizes). */
   async headSize(url: string): Promise<number | undefined> {
-    const response = await this.send("HEAD", url, {}, AbortSignal.timeout(this.options.timeoutMs), "page");
+    const deadline = AbortSignal.timeout(this.options.timeoutMs);
+    const response = await this.send("HEAD", url, {}, { signal: deadline, pool: "page" }).catch(
+      (error: unknown) => {
+        throw deadline.aborted ? new UpstreamTimeoutError(url, this.options.timeoutMs) : error;
+      },
+    );
     await response.body.dump();
     if (response.status !== 200) return undefined;
     const length = Number(header(response.headers, "content-length"));
