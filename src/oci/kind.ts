@@ -1,6 +1,7 @@
 // The `type: oci` MirrorKind: container registries (Docker Hub, ghcr.io, nvcr.io, ...) mirrored by
 // pull-through, all on one `/v2/` endpoint. Registered at the composition root
-// (src/app/mirror-kinds.ts).
+// (src/app/mirror-kinds.ts). Each mirror's registry client sends through the upstream client the
+// root built for the mirror (`handle.client`), whose host policy this kind sets.
 import type { MirrorKind, MirrorRuntime } from "../ecosystem/mirror-kind.js";
 import type { RouteHandler } from "../http/route-handler.js";
 import type { RouteTable } from "../http/route-table.js";
@@ -36,6 +37,8 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
   resolve: (name, parsed, env, problems) => resolveOciMirror(name, parsed as ParsedOciMirror, env, problems),
   // Subjects are `repository:tag`: `project:` a repository, `versions:` a tag or /regex/.
   subjects: ociSubjectMatcher,
+  // Registries redirect blob GETs to storage hosts nobody can list, and name their token realm.
+  hostPolicy: "follow-upstream",
   open(deps) {
     const manifestCache = new ManifestPullThrough({
       blobs: deps.blobs,
@@ -54,7 +57,6 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
       logger: deps.logger,
       manifestCache,
     });
-    const clients: RegistryClient[] = [];
     // One `/v2/*rest` route per table, however many OCI mirrors: routing picks the mirror.
     const tablesWithRoutes = new WeakSet<RouteTable<RouteHandler>>();
     const handler: RouteHandler = (req, res, params, query) =>
@@ -64,13 +66,12 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
       mirror(handle): OciMirrorRuntime {
         const { config } = handle;
         const auth = config.upstreamAuth;
+        // Every request goes through the mirror's upstream client (timeouts, breaker, counting).
         const registryClient = new RegistryClient({
           baseUrl: config.upstream,
-          timeoutMs: config.upstreamTimeoutMs,
-          userAgent: "freshmirror",
+          http: handle.client,
           ...(auth ? { credentials: { username: auth.username, password: auth.password() } } : {}),
         });
-        clients.push(registryClient);
         const counters = newOciCounters();
         routes.add({ config, client: registryClient, fetcher: handle.fetcher, counters });
         return {
@@ -111,9 +112,8 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
           renderHelp: (ctx) => renderOciSection(config, ctx),
         };
       },
-      close: async () => {
-        await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-      },
+      // The upstream clients the registry clients send through are the composition root's to close.
+      close: async () => {},
     };
   },
 };

@@ -3,11 +3,14 @@
 //   GET <realm>?service=<service>&scope=<scope>, anonymous or with Basic credentials, answer
 //   `{"token": ..., "expires_in": ...}`; tokens are cached per scope (token-cache.ts).
 // - Basic (RFC 7617) when the registry asks for it and credentials are configured.
-// Credentials and tokens never appear in an error message or a log line.
+// Token requests go through the mirror's upstream client (its timeouts, breaker and request
+// count), to the realm the registry named even when that is another host (`namedByUpstream`);
+// Basic credentials go to the realm's origin only. A token server refusing (401/403) is an
+// answer, not an upstream failure. Credentials and tokens never appear in an error message or a
+// log line.
 
-import type { Dispatcher } from "undici";
-import { request } from "undici";
 import { UpstreamNetworkError, UpstreamTimeoutError } from "../errors.js";
+import type { StreamResponse, UpstreamClient } from "../upstream/http-client.js";
 import { OciError } from "./registry-errors.js";
 import { TokenCache, type TokenKey, type TokenResponse, tokenFromResponse } from "./token-cache.js";
 import { findBearerChallenge, hasBasicChallenge, parseWwwAuthenticate } from "./www-authenticate.js";
@@ -21,9 +24,8 @@ export interface RegistryAuthOptions {
   registryUrl: URL;
   credentials?: RegistryCredentials;
   tokenCache?: TokenCache;
-  timeoutMs: number;
-  dispatcher: Dispatcher;
-  userAgent: string;
+  /** The mirror's upstream client, with `hostPolicy: "follow-upstream"` for a realm on another host. */
+  http: UpstreamClient;
 }
 
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
@@ -188,25 +190,25 @@ export class RegistryAuth {
     if (key.service !== undefined) realm.searchParams.set("service", key.service);
     for (const scope of key.scope.split(" ")) if (scope) realm.searchParams.append("scope", scope);
     if (credentials) realm.searchParams.set("account", credentials.username);
-    const headers: Record<string, string> = {
-      "user-agent": this.#options.userAgent,
-      accept: "application/json",
-    };
-    if (credentials) headers.authorization = basicHeader(credentials);
     const where = `${realm.origin}${realm.pathname}`;
-    const timeout = AbortSignal.timeout(this.#options.timeoutMs);
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await request(realm, {
-        method: "GET",
-        headers,
-        dispatcher: this.#options.dispatcher,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    const { timeoutMs } = this.#options.http.options;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const timedOut = () => new UpstreamTimeoutError(where, timeoutMs);
+    const response: StreamResponse = await this.#options.http
+      .send(
+        "GET",
+        realm.toString(),
+        { accept: "application/json" },
+        {
+          pool: "page",
+          namedByUpstream: true,
+          authorization: credentials ? basicHeader(credentials) : null,
+          signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+        },
+      )
+      .catch((error: unknown) => {
+        throw deadline.aborted ? timedOut() : error;
       });
-    } catch (error) {
-      if (timeout.aborted) throw new UpstreamTimeoutError(where, this.#options.timeoutMs);
-      throw new UpstreamNetworkError(where, error);
-    }
     const chunks: Buffer[] = [];
     let length = 0;
     try {
@@ -222,10 +224,10 @@ export class RegistryAuth {
       }
     } catch (error) {
       if (error instanceof OciError) throw error;
-      if (timeout.aborted) throw new UpstreamTimeoutError(where, this.#options.timeoutMs);
+      if (deadline.aborted) throw timedOut();
       throw new UpstreamNetworkError(where, error);
     }
-    const status = response.statusCode;
+    const { status } = response;
     if (status === 401 || status === 403)
       throw new OciError(
         "UNAUTHORIZED",

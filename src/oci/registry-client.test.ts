@@ -1,5 +1,6 @@
 // The registry client against small loopback servers, for what docker-registry 2.8 cannot show:
-// spec tag pagination, blob redirects to another host, 429, Basic auth, a server that hangs.
+// spec tag pagination, blob redirects to another host, 429, Basic auth, a server that hangs, and
+// the mirror's upstream client it sends through (its breaker, its host policy).
 // The real-registry behaviour is in test/oci/registry-client.integration.test.ts.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -7,11 +8,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { after, test } from "node:test";
 import { UpstreamTimeoutError } from "../errors.js";
-import { RegistryClient } from "./registry-client.js";
+import { UpstreamClient } from "../upstream/http-client.js";
+import { RegistryClient, type RegistryClientOptions } from "./registry-client.js";
 import { OciError } from "./registry-errors.js";
 
 const servers: Server[] = [];
-const clients: RegistryClient[] = [];
+const clients: UpstreamClient[] = [];
 
 after(async () => {
   for (const c of clients) await c.close();
@@ -30,10 +32,29 @@ async function serve(
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-function client(options: ConstructorParameters<typeof RegistryClient>[0]): RegistryClient {
-  const c = new RegistryClient(options);
-  clients.push(c);
-  return c;
+/** The mirror's upstream client as app.ts builds it for an OCI mirror. */
+function upstreamClient(baseUrl: string, options: { timeoutMs?: number; maxFails?: number } = {}) {
+  const http = new UpstreamClient({
+    allowedHosts: [new URL(baseUrl).host],
+    timeoutMs: options.timeoutMs ?? 30_000,
+    retries: 0,
+    backoffMs: 10,
+    maxFails: options.maxFails ?? 5,
+    failTimeoutMs: 60_000,
+    hostPolicy: "follow-upstream",
+  });
+  clients.push(http);
+  return http;
+}
+
+function client(
+  options: Omit<RegistryClientOptions, "http"> & { timeoutMs?: number; http?: UpstreamClient },
+): RegistryClient {
+  const { timeoutMs, http, ...rest } = options;
+  return new RegistryClient({
+    ...rest,
+    http: http ?? upstreamClient(options.baseUrl, timeoutMs === undefined ? {} : { timeoutMs }),
+  });
 }
 
 const BLOB = Buffer.from("layer bytes ".repeat(1000));
@@ -213,7 +234,11 @@ test("a caller's AbortSignal aborts the request", async () => {
 
 test("credentials in the registry URL are refused", () => {
   assert.throws(
-    () => new RegistryClient({ baseUrl: "https://user:pass@registry.example" }),
+    () =>
+      new RegistryClient({
+        baseUrl: "https://user:pass@registry.example",
+        http: upstreamClient("https://registry.example"),
+      }),
     (e: unknown) => {
       assert.ok(e instanceof OciError);
       assert.ok(!e.message.includes("pass@"));

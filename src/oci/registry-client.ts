@@ -1,4 +1,4 @@
-// A client for an upstream registry's pull API, on undici:
+// A client for an upstream registry's pull API:
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pull
 // - manifests by tag or digest (GET and HEAD), with the Accept list of every manifest type we serve,
 //   read bounded to 4 MiB and checked against Docker-Content-Digest or the digest asked for;
@@ -6,10 +6,14 @@
 //   Authorization header (RFC 9110 section 15.4: it belongs to the registry, not to the CDN);
 // - tag lists with `n`/`last` and `Link` pagination;
 // - a 401 runs the token flow (registry-auth.ts) and the request is retried once.
-// Every request runs under a timeout that aborts it for real; credentials stay out of errors.
+// It sends nothing itself: every request goes through the mirror's UpstreamClient
+// (src/upstream/http-client.ts), so the mirror's upstream_timeout, connection pools, circuit
+// breaker (max_fails, fail_timeout) and request count apply to registries as to PyPI indexes.
+// Manifests, tag lists and error bodies are read under a deadline of upstream_timeout that aborts
+// the request; credentials stay out of errors.
 import type { Readable } from "node:stream";
-import { Agent, type Dispatcher, request } from "undici";
 import { UpstreamNetworkError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
+import type { StreamResponse, UpstreamClient } from "../upstream/http-client.js";
 import { nextLink } from "./link-header.js";
 import { MAX_MANIFEST_BYTES, type Manifest, parseManifest } from "./manifest.js";
 import { MANIFEST_ACCEPT } from "./media-types.js";
@@ -21,13 +25,15 @@ import type { TokenCache } from "./token-cache.js";
 export interface RegistryClientOptions {
   /** The registry's origin, e.g. `https://registry-1.docker.io`; no credentials in it. */
   baseUrl: string;
+  /**
+   * The mirror's upstream client: every request (the registry's, its token server's, its storage
+   * hosts') goes through it, under its timeouts, pools, breaker and request count. Its
+   * `hostPolicy` is "follow-upstream" for blob redirects to storage hosts and a token realm on
+   * another host to be reached.
+   */
+  http: UpstreamClient;
   credentials?: RegistryCredentials;
-  /** Until response headers arrive, and between body chunks (default 30 s). */
-  timeoutMs?: number;
-  dispatcher?: Dispatcher;
   tokenCache?: TokenCache;
-  userAgent?: string;
-  maxRedirects?: number;
 }
 
 export interface RequestOptions {
@@ -66,31 +72,30 @@ export interface TagPage {
 }
 
 const MAX_TAG_LIST_BYTES = 16 * 1024 * 1024;
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
-function header(headers: Dispatcher.ResponseData["headers"], name: string): string | undefined {
+function header(headers: StreamResponse["headers"], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** A URL as reported: no query string, so a storage host's signed URL stays out of messages. */
 function redacted(url: URL): string {
   return `${url.origin}${url.pathname}`;
 }
 
+/** A 2xx answer from the registry (or the storage host it redirected to). */
 interface Sent {
-  response: Dispatcher.ResponseData;
+  response: StreamResponse;
   url: URL;
-  /** Clears the timer that guards the headers and a bounded body read. */
-  done: () => void;
-  signal: AbortSignal;
+  /** The deadline of a bounded read (manifests, tag lists); undefined for blobs. */
+  deadline: AbortSignal | undefined;
 }
 
 export class RegistryClient {
   readonly baseUrl: URL;
-  readonly #timeoutMs: number;
-  readonly #dispatcher: Dispatcher;
+  readonly #http: UpstreamClient;
   readonly #auth: RegistryAuth;
-  readonly #userAgent: string;
-  readonly #maxRedirects: number;
 
   constructor(options: RegistryClientOptions) {
     const base = new URL(options.baseUrl);
@@ -107,30 +112,14 @@ export class RegistryClient {
         status: 500,
       });
     this.baseUrl = new URL(base.origin);
-    this.#timeoutMs = options.timeoutMs ?? 30_000;
-    this.#dispatcher =
-      options.dispatcher ??
-      new Agent({
-        keepAliveTimeout: 10_000,
-        bodyTimeout: this.#timeoutMs,
-        connect: { timeout: this.#timeoutMs },
-      });
-    this.#userAgent = options.userAgent ?? "freshmirror";
-    this.#maxRedirects = options.maxRedirects ?? 5;
+    this.#http = options.http;
     const authOptions: ConstructorParameters<typeof RegistryAuth>[0] = {
       registryUrl: this.baseUrl,
-      timeoutMs: this.#timeoutMs,
-      dispatcher: this.#dispatcher,
-      userAgent: this.#userAgent,
+      http: this.#http,
     };
     if (options.credentials) authOptions.credentials = options.credentials;
     if (options.tokenCache) authOptions.tokenCache = options.tokenCache;
     this.#auth = new RegistryAuth(authOptions);
-  }
-
-  /** Closes the client's own connection pool (not one passed in). */
-  async close(): Promise<void> {
-    await this.#dispatcher.close();
   }
 
   async getManifest(name: string, ref: string, options: RequestOptions = {}): Promise<FetchedManifest> {
@@ -141,40 +130,36 @@ export class RegistryClient {
       `/v2/${name}/manifests/${ref}`,
       { accept: MANIFEST_ACCEPT },
       options,
-      "MANIFEST_UNKNOWN",
+      { notFound: "MANIFEST_UNKNOWN" },
     );
-    try {
-      const declared = Number(header(sent.response.headers, "content-length"));
-      if (declared > MAX_MANIFEST_BYTES) {
-        sent.response.body.destroy();
-        throw new OciError(
-          "MANIFEST_INVALID",
-          `manifest ${name}:${ref} is ${declared} bytes, over the 4 MiB limit`,
-          { status: 502 },
-        );
-      }
-      const raw = await this.#readBounded(sent, MAX_MANIFEST_BYTES, `manifest ${name}:${ref}`);
-      const contentType = header(sent.response.headers, "content-type");
-      const headerDigest = header(sent.response.headers, "docker-content-digest");
-      let expected: Digest | undefined = reference.kind === "digest" ? reference.digest : undefined;
-      if (expected === undefined && headerDigest !== undefined) {
-        const parsed = parseDigest(headerDigest);
-        if (!(parsed instanceof OciError)) expected = parsed;
-      }
-      const parseOptions: Parameters<typeof parseManifest>[1] = {};
-      if (contentType !== undefined) parseOptions.contentType = contentType;
-      if (expected !== undefined) parseOptions.expectedDigest = expected;
-      const manifest = parseManifest(raw, parseOptions);
-      if (manifest instanceof OciError) {
-        throw new OciError(manifest.ociCode, `upstream manifest ${name}:${ref}: ${manifest.message}`, {
-          status: 502,
-          detail: manifest.detail,
-        });
-      }
-      return { manifest, digest: manifest.digest.value, raw, contentType };
-    } finally {
-      sent.done();
+    const declared = Number(header(sent.response.headers, "content-length"));
+    if (declared > MAX_MANIFEST_BYTES) {
+      sent.response.body.destroy();
+      throw new OciError(
+        "MANIFEST_INVALID",
+        `manifest ${name}:${ref} is ${declared} bytes, over the 4 MiB limit`,
+        { status: 502 },
+      );
     }
+    const raw = await this.#readBounded(sent, MAX_MANIFEST_BYTES, `manifest ${name}:${ref}`);
+    const contentType = header(sent.response.headers, "content-type");
+    const headerDigest = header(sent.response.headers, "docker-content-digest");
+    let expected: Digest | undefined = reference.kind === "digest" ? reference.digest : undefined;
+    if (expected === undefined && headerDigest !== undefined) {
+      const parsed = parseDigest(headerDigest);
+      if (!(parsed instanceof OciError)) expected = parsed;
+    }
+    const parseOptions: Parameters<typeof parseManifest>[1] = {};
+    if (contentType !== undefined) parseOptions.contentType = contentType;
+    if (expected !== undefined) parseOptions.expectedDigest = expected;
+    const manifest = parseManifest(raw, parseOptions);
+    if (manifest instanceof OciError) {
+      throw new OciError(manifest.ociCode, `upstream manifest ${name}:${ref}: ${manifest.message}`, {
+        status: 502,
+        detail: manifest.detail,
+      });
+    }
+    return { manifest, digest: manifest.digest.value, raw, contentType };
   }
 
   async headManifest(name: string, ref: string, options: RequestOptions = {}): Promise<ManifestHead> {
@@ -185,19 +170,15 @@ export class RegistryClient {
       `/v2/${name}/manifests/${ref}`,
       { accept: MANIFEST_ACCEPT },
       options,
-      "MANIFEST_UNKNOWN",
+      { notFound: "MANIFEST_UNKNOWN" },
     );
-    try {
-      await sent.response.body.dump();
-      const length = header(sent.response.headers, "content-length");
-      return {
-        digest: header(sent.response.headers, "docker-content-digest"),
-        mediaType: header(sent.response.headers, "content-type"),
-        size: length === undefined ? undefined : Number(length),
-      };
-    } finally {
-      sent.done();
-    }
+    await sent.response.body.dump();
+    const length = header(sent.response.headers, "content-length");
+    return {
+      digest: header(sent.response.headers, "docker-content-digest"),
+      mediaType: header(sent.response.headers, "content-type"),
+      size: length === undefined ? undefined : Number(length),
+    };
   }
 
   /**
@@ -215,18 +196,11 @@ export class RegistryClient {
     if (parsed instanceof OciError) throw parsed;
     const headers: Record<string, string> = {};
     if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end ?? ""}`;
-    const sent = await this.#send(
-      "GET",
-      name,
-      `/v2/${name}/blobs/${digest}`,
-      headers,
-      options,
-      "BLOB_UNKNOWN",
-    );
-    // Headers are in: from here the body is guarded by the agent's idle timeout, not a deadline,
-    // so a large layer may take as long as it streams.
-    sent.done();
-    const status = sent.response.statusCode;
+    const sent = await this.#send("GET", name, `/v2/${name}/blobs/${digest}`, headers, options, {
+      notFound: "BLOB_UNKNOWN",
+      stream: true,
+    });
+    const { status } = sent.response;
     const length = header(sent.response.headers, "content-length");
     return {
       status: status === 206 ? 206 : 200,
@@ -255,32 +229,26 @@ export class RegistryClient {
       `/v2/${name}/tags/list${qs}`,
       { accept: "application/json" },
       options,
-      "NAME_UNKNOWN",
+      { notFound: "NAME_UNKNOWN" },
     );
+    const raw = await this.#readBounded(sent, MAX_TAG_LIST_BYTES, `tag list of ${name}`);
+    let body: { tags?: unknown };
     try {
-      const raw = await this.#readBounded(sent, MAX_TAG_LIST_BYTES, `tag list of ${name}`);
-      let body: { tags?: unknown };
-      try {
-        body = JSON.parse(raw.toString("utf8")) as { tags?: unknown };
-      } catch {
-        throw new OciError("NAME_UNKNOWN", `tag list of ${name} from upstream is not JSON`, { status: 502 });
-      }
-      // Registries answer `"tags": null` for a repository with no tags.
-      const tags = Array.isArray(body.tags)
-        ? body.tags.filter((t): t is string => typeof t === "string")
-        : [];
-      const link = nextLink(sent.response.headers.link);
-      let nextLast: string | undefined;
-      if (link !== undefined) {
-        const next = new URL(link, sent.url);
-        nextLast = next.searchParams.get("last") ?? undefined;
-      }
-      // A next link that does not move forward would loop forever.
-      if (nextLast !== undefined && nextLast === page.last) nextLast = undefined;
-      return { name, tags, nextLast };
-    } finally {
-      sent.done();
+      body = JSON.parse(raw.toString("utf8")) as { tags?: unknown };
+    } catch {
+      throw new OciError("NAME_UNKNOWN", `tag list of ${name} from upstream is not JSON`, { status: 502 });
     }
+    // Registries answer `"tags": null` for a repository with no tags.
+    const tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === "string") : [];
+    const link = nextLink(sent.response.headers.link);
+    let nextLast: string | undefined;
+    if (link !== undefined) {
+      const next = new URL(link, sent.url);
+      nextLast = next.searchParams.get("last") ?? undefined;
+    }
+    // A next link that does not move forward would loop forever.
+    if (nextLast !== undefined && nextLast === page.last) nextLast = undefined;
+    return { name, tags, nextLast };
   }
 
   /** Every tag, following pagination; stops after `maxPages` pages. */
@@ -316,9 +284,12 @@ export class RegistryClient {
   }
 
   /**
-   * Sends a request to the registry, answering one 401 with credentials and following redirects
-   * (Authorization dropped when the redirect leaves the registry's origin). Returns only 2xx;
-   * other statuses become errors.
+   * Sends a request to the registry through the upstream client, answering one 401 with
+   * credentials (the token flow, or Basic). The Authorization goes to the registry's origin only:
+   * the upstream client drops it when a redirect leaves for a storage host. Returns only 2xx;
+   * other statuses become errors. Everything but a blob body (a manifest, a tag list, an error
+   * body) is read under a deadline of `upstream_timeout`, headers and body together, that aborts
+   * the request; a blob's body is guarded by the client's idle timeout, as long as it streams.
    */
   async #send(
     method: "GET" | "HEAD",
@@ -326,40 +297,48 @@ export class RegistryClient {
     path: string,
     headers: Record<string, string>,
     options: RequestOptions,
-    notFound: OciErrorCode,
+    answer: { notFound: OciErrorCode; stream?: boolean },
   ): Promise<Sent> {
+    const url = new URL(path, this.baseUrl);
+    const bounded = answer.stream !== true;
     let authorization = this.#auth.cachedAuthorization(name);
     let authorized = false;
     for (;;) {
-      const sent = await this.#sendFollowing(
-        method,
-        new URL(path, this.baseUrl),
-        headers,
-        authorization,
-        options,
-      );
-      const status = sent.response.statusCode;
+      const timeoutMs = this.#http.options.timeoutMs;
+      const deadline = bounded ? AbortSignal.timeout(timeoutMs) : undefined;
+      const signals = [options.signal, deadline].filter((s): s is AbortSignal => s !== undefined);
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+      const response = await this.#http
+        .send(method, url.toString(), headers, {
+          pool: bounded ? "page" : "file",
+          authorization: authorization ?? null,
+          ...(signal ? { signal } : {}),
+        })
+        .catch((error: unknown) => {
+          throw deadline?.aborted ? new UpstreamTimeoutError(redacted(url), timeoutMs) : error;
+        });
+      const sent: Sent = { response, url: new URL(response.url), deadline };
+      const { status } = response;
       if (status >= 200 && status < 300) return sent;
       const body =
         method === "HEAD"
           ? ""
-          : await this.#readBounded(sent, 64 * 1024, path).then(
+          : await this.#readBounded(sent, MAX_ERROR_BODY_BYTES, path).then(
               (b) => b.toString("utf8"),
               () => "",
             );
-      sent.done();
-      if (method === "HEAD") await sent.response.body.dump().catch(() => undefined);
+      if (method === "HEAD") await response.body.dump().catch(() => undefined);
       if (status === 401 && !authorized) {
         authorized = true;
         authorization = await this.#auth.authorize(
           name,
-          sent.response.headers["www-authenticate"],
+          response.headers["www-authenticate"],
           authorization,
           options.signal,
         );
         continue;
       }
-      throw this.#statusError(status, sent, body, name, path, notFound, authorization);
+      throw this.#statusError(status, sent, body, name, path, answer.notFound, authorization);
     }
   }
 
@@ -401,73 +380,16 @@ export class RegistryClient {
     return new UpstreamStatusError(where, status);
   }
 
-  async #sendFollowing(
-    method: "GET" | "HEAD",
-    start: URL,
-    headers: Record<string, string>,
-    authorization: string | undefined,
-    options: RequestOptions,
-  ): Promise<Sent> {
-    let url = start;
-    for (let hop = 0; ; hop++) {
-      const sameOrigin = url.origin === this.baseUrl.origin;
-      const all: Record<string, string> = { "user-agent": this.#userAgent, ...headers };
-      if (authorization !== undefined && sameOrigin) all.authorization = authorization;
-      const sent = await this.#sendOnce(method, url, all, options.signal);
-      const status = sent.response.statusCode;
-      const location = header(sent.response.headers, "location");
-      if (status >= 300 && status < 400 && location !== undefined) {
-        await sent.response.body.dump().catch(() => undefined);
-        sent.done();
-        if (hop >= this.#maxRedirects) throw new UpstreamStatusError(redacted(url), status);
-        const next = new URL(location, url);
-        if (next.protocol !== "https:" && next.protocol !== "http:")
-          throw new UpstreamStatusError(redacted(url), status);
-        url = next;
-        continue;
-      }
-      return sent;
-    }
-  }
-
-  /** One request under a deadline that covers connecting, the headers and (until `done`) the body. */
-  async #sendOnce(
-    method: "GET" | "HEAD",
-    url: URL,
-    headers: Record<string, string>,
-    signal?: AbortSignal,
-  ): Promise<Sent> {
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new UpstreamTimeoutError(redacted(url), this.#timeoutMs)),
-      this.#timeoutMs,
-    );
-    const combined = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
-    const done = () => clearTimeout(timer);
-    try {
-      const response = await request(url, {
-        method,
-        headers,
-        dispatcher: this.#dispatcher,
-        signal: combined,
-      });
-      return { response, url, done, signal: combined };
-    } catch (error) {
-      done();
-      if (controller.signal.aborted) throw new UpstreamTimeoutError(redacted(url), this.#timeoutMs);
-      if (signal?.aborted) throw error;
-      throw new UpstreamNetworkError(redacted(url), error);
-    }
-  }
-
+  /** Reads a body of at most `limit` bytes; past its deadline, an UpstreamTimeoutError. */
   async #readBounded(sent: Sent, limit: number, what: string): Promise<Buffer> {
+    const { body } = sent.response;
     const chunks: Buffer[] = [];
     let length = 0;
     try {
-      for await (const chunk of sent.response.body) {
+      for await (const chunk of body) {
         length += (chunk as Buffer).length;
         if (length > limit) {
-          sent.response.body.destroy();
+          body.destroy();
           throw new OciError("SIZE_INVALID", `${what} from upstream is larger than ${limit} bytes`, {
             status: 502,
           });
@@ -476,7 +398,8 @@ export class RegistryClient {
       }
     } catch (error) {
       if (error instanceof OciError) throw error;
-      if (sent.signal.aborted && !(sent.signal.reason instanceof DOMException)) throw sent.signal.reason;
+      if (sent.deadline?.aborted)
+        throw new UpstreamTimeoutError(redacted(sent.url), this.#http.options.timeoutMs);
       throw new UpstreamNetworkError(redacted(sent.url), error);
     }
     return Buffer.concat(chunks);

@@ -9,8 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { request } from "undici";
-import { RegistryClient } from "../../src/oci/registry-client.js";
+import { RegistryClient, type RegistryClientOptions } from "../../src/oci/registry-client.js";
 import { OciError } from "../../src/oci/registry-errors.js";
+import { UpstreamClient } from "../../src/upstream/http-client.js";
 import { realWorldFixture } from "../helpers/repo-root.js";
 import { type DockerRegistry, dockerRegistrySkipReason, startDockerRegistry } from "./docker-registry.js";
 import { type BuiltLayout, buildOciLayout } from "./oci-layout-builder.js";
@@ -36,11 +37,20 @@ describe("registry client against docker-registry", { skip, timeout: 600_000 }, 
   let plain: DockerRegistry;
   let layout: BuiltLayout;
   let pushed: string;
-  const clients: RegistryClient[] = [];
-  const client = (options: ConstructorParameters<typeof RegistryClient>[0]) => {
-    const c = new RegistryClient(options);
-    clients.push(c);
-    return c;
+  const clients: UpstreamClient[] = [];
+  // Through an upstream client as app.ts builds it for an OCI mirror.
+  const client = (options: Omit<RegistryClientOptions, "http">) => {
+    const http = new UpstreamClient({
+      allowedHosts: [new URL(options.baseUrl).host],
+      timeoutMs: 30_000,
+      retries: 0,
+      backoffMs: 10,
+      maxFails: 5,
+      failTimeoutMs: 30_000,
+      hostPolicy: "follow-upstream",
+    });
+    clients.push(http);
+    return new RegistryClient({ ...options, http });
   };
 
   before(async () => {
