@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { FetchTimeoutError, NotFoundError, TooManyFileResponsesError } from "../errors.js";
+import {
+  FetchTimeoutError,
+  NotFoundError,
+  TooManyFileResponsesError,
+  UpstreamCircuitOpenError,
+  UpstreamStatusError,
+} from "../errors.js";
 import type { OciMirrorConfig } from "./config-schema.js";
+import { isUpstreamUnavailable } from "./manifest-pull-through.js";
 import { newOciCounters, type OciMirrorEntry, selectMirror, toOciError } from "./oci-routes.js";
-import { OciError } from "./registry-errors.js";
+import { OciError, ociErrorResponse } from "./registry-errors.js";
 
 function entry(name: string, registry: string): OciMirrorEntry {
   // Routing reads only the name and registry; the client and fetcher are never touched here.
@@ -76,4 +83,37 @@ test("errors become the spec's codes; an upstream's UNAUTHORIZED is ours (DENIED
   assert.equal(bug.message, "internal error");
   const own = new OciError("BLOB_UNKNOWN", "no such blob");
   assert.equal(toOciError(own), own);
+});
+
+test("an open circuit breaker is 503 with Retry-After until fail_timeout ends; opened by 429s, TOOMANYREQUESTS", () => {
+  const url = "http://registry.example/v2/a/manifests/1";
+  const down = toOciError(
+    new UpstreamCircuitOpenError(
+      "registry.example",
+      Date.now() + 30_000,
+      new UpstreamStatusError(url, 503),
+      url,
+    ),
+  );
+  assert.equal(down.status, 503);
+  assert.ok(
+    down.retryAfterSeconds !== undefined && down.retryAfterSeconds > 25 && down.retryAfterSeconds <= 30,
+  );
+  assert.equal(ociErrorResponse(down).headers["retry-after"], String(down.retryAfterSeconds));
+  assert.match(down.message, /failed repeatedly/);
+  const limited = toOciError(
+    new UpstreamCircuitOpenError(
+      "registry.example",
+      Date.now() + 10_000,
+      new UpstreamStatusError(url, 429),
+      url,
+    ),
+  );
+  assert.deepEqual([limited.ociCode, limited.status], ["TOOMANYREQUESTS", 429]);
+  assert.ok(limited.retryAfterSeconds !== undefined && limited.retryAfterSeconds <= 10);
+  // An upstream that could not be asked: a cached tag may stand in (Warning: 110).
+  assert.equal(
+    isUpstreamUnavailable(new UpstreamCircuitOpenError("registry.example", Date.now() + 1000)),
+    true,
+  );
 });

@@ -7,9 +7,16 @@
 //   HOST/ghcr/org/img:tag`);
 // - otherwise the mirror of `docker.io` (what Docker's `registry-mirrors` sends), where a name
 //   without a slash is an official image under `library/`.
-// Pushes get 405 UNSUPPORTED; every error is the spec's JSON body.
+// Pushes get 405 UNSUPPORTED; every error is the spec's JSON body. An upstream whose circuit
+// breaker is open (max_fails) is answered 503 with Retry-After (429 TOOMANYREQUESTS when rate
+// limiting opened it).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { FreshmirrorError, TooManyFileResponsesError } from "../errors.js";
+import {
+  FreshmirrorError,
+  TooManyFileResponsesError,
+  UpstreamCircuitOpenError,
+  UpstreamStatusError,
+} from "../errors.js";
 import type { RouteResult } from "../http/route-handler.js";
 import type { Logger } from "../logging/logger.js";
 import { type BlobPullThroughDeps, type OciMirrorParts, sendBlob } from "./blob-pull-through.js";
@@ -278,6 +285,22 @@ export function toOciError(error: unknown): OciError {
       status: error.status,
       retryAfterSeconds: error.retryAfterSeconds,
     });
+  if (error instanceof UpstreamCircuitOpenError) {
+    // The breaker (max_fails) refuses upstream requests until fail_timeout ends: the client is
+    // told when to come back. Opened by rate limiting, it is still rate limiting (429
+    // TOOMANYREQUESTS); opened by failures, upstream is unavailable (503, UNKNOWN as distribution
+    // answers its own failures).
+    const retryAfterSeconds = Math.max(1, Math.ceil((error.untilMs - Date.now()) / 1000));
+    const rateLimited = error.cause instanceof UpstreamStatusError && error.cause.upstreamStatus === 429;
+    return rateLimited
+      ? new OciError("TOOMANYREQUESTS", error.message, { retryAfterSeconds, cause: error })
+      : new OciError("UNSUPPORTED", error.message, {
+          status: 503,
+          retryAfterSeconds,
+          hint: error.hint,
+          cause: error,
+        });
+  }
   if (error instanceof FreshmirrorError) {
     const code = error.status === 404 ? "NAME_UNKNOWN" : "UNSUPPORTED";
     return new OciError(code, error.message, { status: error.status, hint: error.hint, cause: error });
