@@ -7,7 +7,12 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, test } from "node:test";
-import { UpstreamTimeoutError } from "../errors.js";
+import {
+  NotAllowedHostError,
+  UpstreamCircuitOpenError,
+  UpstreamStatusError,
+  UpstreamTimeoutError,
+} from "../errors.js";
 import { UpstreamClient } from "../upstream/http-client.js";
 import { RegistryClient, type RegistryClientOptions } from "./registry-client.js";
 import { OciError } from "./registry-errors.js";
@@ -270,4 +275,119 @@ test("a token server answer without a token is a clear UNAUTHORIZED, and the nex
   );
   assert.equal((await c.getManifest("a/b", "v1")).digest, MANIFEST_DIGEST);
   assert.equal(asked, 2);
+});
+
+test("a Bearer token goes to the registry only: not to the storage host a blob redirects to", async () => {
+  const cdnSaw: (string | undefined)[] = [];
+  const cdn = await serve((req, res) => {
+    cdnSaw.push(req.headers.authorization);
+    res.writeHead(200, { "content-length": String(BLOB.length) });
+    res.end(BLOB);
+  });
+  // The token server is on a host of its own, reached because the registry named it.
+  const tokens = await serve((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end('{"token":"tok-Secret-41","expires_in":300}');
+  });
+  const registrySaw: (string | undefined)[] = [];
+  const registry = await serve((req, res) => {
+    registrySaw.push(req.headers.authorization);
+    if (req.headers.authorization !== "Bearer tok-Secret-41") {
+      res.writeHead(401, { "www-authenticate": `Bearer realm="${tokens.url}/token",service="reg"` });
+      res.end();
+      return;
+    }
+    res.writeHead(307, { location: `${cdn.url}/signed/blob?sig=secret-signature` });
+    res.end();
+  });
+  const http = upstreamClient(registry.url);
+  const c = client({ baseUrl: registry.url, http });
+  const blob = await c.getBlob("org/app", BLOB_DIGEST);
+  const chunks: Buffer[] = [];
+  for await (const chunk of blob.body) chunks.push(chunk as Buffer);
+  assert.deepEqual(Buffer.concat(chunks), BLOB);
+  assert.deepEqual(registrySaw, [undefined, "Bearer tok-Secret-41"], "the registry got the token");
+  assert.deepEqual(cdnSaw, [undefined], "the storage host never sees it");
+  assert.equal(http.requestCount, 4, "challenge, token, retry, storage: every request counted");
+});
+
+test("the mirror's breaker opens after max_fails 5xx answers and then fails fast without a request", async () => {
+  let hits = 0;
+  const { url } = await serve((_req, res) => {
+    hits++;
+    res.writeHead(503, { "content-type": "application/json" });
+    res.end('{"errors":[{"code":"UNAVAILABLE","message":"down"}]}');
+  });
+  const http = upstreamClient(url, { maxFails: 3 });
+  const c = client({ baseUrl: url, http });
+  for (let i = 0; i < 3; i++)
+    await assert.rejects(c.getManifest("a/b", "v1"), (e: unknown) => {
+      assert.ok(e instanceof UpstreamStatusError, String(e));
+      assert.equal(e.upstreamStatus, 503);
+      return true;
+    });
+  assert.equal(http.isCircuitOpen(url), true);
+  for (const attempt of [
+    () => c.getManifest("a/b", "v1"),
+    () => c.headManifest("a/b", "v1"),
+    () => c.getBlob("a/b", BLOB_DIGEST),
+  ])
+    await assert.rejects(attempt(), (e: unknown) => {
+      assert.ok(e instanceof UpstreamCircuitOpenError, String(e));
+      assert.equal(e.code, "FM_ERR_UPSTREAM_CIRCUIT_OPEN");
+      assert.match(e.message, /HTTP 503/, "names the failure that opened it");
+      return true;
+    });
+  assert.equal(hits, 3, "nothing sent while the circuit is open");
+});
+
+test("401 challenges and a token server's refusal are answers, not failures: the breaker stays closed", async () => {
+  const tokens = await serve((req, res) => {
+    if (req.url?.includes("forbidden")) {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end('{"details":"no"}');
+      return;
+    }
+    const scope = new URL(req.url ?? "/", "http://x").searchParams.get("scope");
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ token: `t-${scope}` }));
+  });
+  const { url } = await serve((req, res) => {
+    const name = /^\/v2\/(.+)\/manifests\//.exec(req.url ?? "")?.[1] ?? "";
+    if (req.headers.authorization !== `Bearer t-repository:${name}:pull`) {
+      res.writeHead(401, {
+        "www-authenticate": `Bearer realm="${tokens.url}/token",service="reg",scope="repository:${name}:pull"`,
+      });
+      res.end();
+      return;
+    }
+    res.writeHead(200, {
+      "content-type": "application/vnd.oci.image.manifest.v1+json",
+      "docker-content-digest": MANIFEST_DIGEST,
+    });
+    res.end(MANIFEST);
+  });
+  // max_fails 1: a single counted failure would open the breaker.
+  const http = upstreamClient(url, { maxFails: 1 });
+  const c = client({ baseUrl: url, http });
+  for (const name of ["a/one", "a/two", "a/three"])
+    assert.equal((await c.getManifest(name, "v1")).digest, MANIFEST_DIGEST, name);
+  await assert.rejects(
+    c.getManifest("a/forbidden", "v1"),
+    (e: unknown) => e instanceof OciError && e.ociCode === "UNAUTHORIZED",
+  );
+  assert.equal(http.isCircuitOpen(url), false);
+  assert.equal(http.isCircuitOpen(tokens.url), false);
+  assert.equal((await c.getManifest("a/four", "v1")).digest, MANIFEST_DIGEST);
+});
+
+test("a redirect to a non-http(s) URL is refused", async () => {
+  const { url } = await serve((_req, res) => {
+    res.writeHead(307, { location: "file:///etc/passwd" });
+    res.end();
+  });
+  await assert.rejects(
+    client({ baseUrl: url }).getBlob("a/b", BLOB_DIGEST),
+    (e: unknown) => e instanceof NotAllowedHostError && /only http\(s\)/.test(e.message),
+  );
 });

@@ -11,6 +11,13 @@ test("redactUrl drops userinfo and masks secret query values, keeping the rest",
     "https://cdn.example.org/f.whl?X-Amz-Signature=***&X-Amz-Expires=60&token=***",
   );
   assert.equal(redactUrl("https://example.org/simple/torch/"), "https://example.org/simple/torch/");
+  // Where registries redirect blob GETs: Docker Hub's storage host signs with `verify`.
+  assert.equal(
+    redactUrl(
+      "https://production.cloudflare.docker.com/registry-v2/blobs/data?verify=1700000000-AbC&X-Signature=s",
+    ),
+    "https://production.cloudflare.docker.com/registry-v2/blobs/data?verify=***&X-Signature=***",
+  );
 });
 
 test("redactText masks every URL inside a message and leaves other text alone", () => {

@@ -4,9 +4,13 @@
 // Every page, API answer, metric label, run log line and error message that shows a URL goes
 // through here.
 
-/** Query parameters whose values are secrets (compared case-insensitively). */
+/**
+ * Query parameters whose values are secrets (compared case-insensitively), among them the
+ * signatures of the storage URLs registries redirect blob GETs to (S3, GCS, Azure `sig`,
+ * Cloudflare's `verify` on Docker Hub's storage host).
+ */
 const SECRET_PARAMS =
-  /^(?:token|access_token|auth|auth_token|api_key|apikey|key|password|passwd|pwd|secret|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
+  /^(?:token|access_token|auth|auth_token|api_key|apikey|key|password|passwd|pwd|secret|sig|signature|x-signature|verify|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
 
 const REDACTED = "***";
 
