@@ -2,7 +2,8 @@
 // as upstreams (one open, one behind token auth; filled by skopeo from OCI layouts built here),
 // `freshmirror serve`, and skopeo and plain HTTP clients pulling through it. A counting front
 // proxy (front-proxy.ts) between freshmirror and the open registry counts upstream requests and
-// plays an upstream that is down, rate limits or lies.
+// plays an upstream that is down, rate limits or lies; a second one plays an upstream failing
+// often enough to open a mirror's circuit breaker (max_fails).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -70,6 +71,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
   let secured: DockerRegistry;
   let front: FrontProxy;
   let securedFront: FrontProxy;
+  let flakyFront: FrontProxy;
   let multi: BuiltLayout;
   let big: BuiltLayout;
   let lie: BuiltLayout;
@@ -94,6 +96,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     secured = await startDockerRegistry({ dir: join(dir, "secured"), auth: tokens });
     front = await startFrontProxy(upstream.url);
     securedFront = await startFrontProxy(secured.url);
+    flakyFront = await startFrontProxy(upstream.url);
     multi = await buildOciLayout({
       dir: join(dir, "multi"),
       tag: "v1",
@@ -159,6 +162,14 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
       mirrors: {
         hub: { type: "oci", upstream: front.url, registry: "docker.io", tag_ttl: `${TAG_TTL_MS}ms` },
         local: { type: "oci", upstream: upstream.url, registry: "registry.example.org" },
+        flaky: {
+          type: "oci",
+          upstream: flakyFront.url,
+          registry: "flaky.example.org",
+          tag_ttl: `${TAG_TTL_MS}ms`,
+          max_fails: 2,
+          fail_timeout: "1h",
+        },
         private: {
           type: "oci",
           upstream: securedFront.url,
@@ -178,6 +189,7 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     await ws?.cleanup();
     await front?.close();
     await securedFront?.close();
+    await flakyFront?.close();
     await upstream?.stop();
     await secured?.stop();
     await tokens?.close();
@@ -339,6 +351,37 @@ describe("OCI pull-through against docker-registry", { skip, timeout: 900_000 },
     assert.equal(back.statusCode, 200);
     assert.equal(back.headers.warning, undefined);
     await back.body.dump();
+  });
+
+  test("max_fails applies to an OCI mirror: once its breaker is open, no request goes upstream, a known tag is served stale, an unknown one is 503 with Retry-After", async () => {
+    const path = "/v2/flaky/team/app/manifests/v1";
+    const first = await manifest(path);
+    assert.equal(first.statusCode, 200);
+    assert.equal(first.headers["docker-content-digest"], pushed);
+    await first.body.dump();
+    await sleep(TAG_TTL_MS + 300);
+    flakyFront.mode = { kind: "down" };
+    // max_fails: 2 failed revalidations open the breaker; each answer is the cached tag.
+    for (let i = 0; i < 2; i++) {
+      const stale = await manifest(path);
+      assert.equal(stale.statusCode, 200);
+      assert.equal(stale.headers.warning, '110 - "Response is Stale"');
+      await stale.body.dump();
+    }
+    const sent = flakyFront.log.length;
+    const open = await manifest(path);
+    assert.equal(open.statusCode, 200);
+    assert.equal(open.headers["docker-content-digest"], pushed);
+    assert.equal(open.headers.warning, '110 - "Response is Stale"');
+    await open.body.dump();
+    const cold = await manifest("/v2/flaky/team/app/manifests/never-fetched");
+    assert.equal(cold.statusCode, 503);
+    assert.ok(Number(cold.headers["retry-after"]) > 60, "until fail_timeout (1h) ends");
+    const body = await cold.body.text();
+    assert.equal(errorCode(body), "UNKNOWN");
+    assert.match(body, /failed repeatedly/);
+    assert.equal(flakyFront.log.length, sent, "the open breaker sent nothing upstream");
+    flakyFront.mode = { kind: "pass" };
   });
 
   test("tags matching immutable_tags are never revalidated; others are, and follow a moved tag", async () => {
