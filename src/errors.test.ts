@@ -33,7 +33,10 @@ const samples: Record<string, FreshmirrorError[]> = {
   UpstreamNetworkError: [new errors.UpstreamNetworkError(url, new Error("ECONNREFUSED"))],
   UpstreamTimeoutError: [new errors.UpstreamTimeoutError(url, 1000)],
   UpstreamCircuitOpenError: [new errors.UpstreamCircuitOpenError("127.0.0.1:1", Date.now())],
-  NotAllowedHostError: [new errors.NotAllowedHostError(url, ["pypi.org"])],
+  NotAllowedHostError: [
+    new errors.NotAllowedHostError(url, ["pypi.org"]),
+    new errors.NotAllowedHostError("ftp://example.org/f", "http(s) URLs only"),
+  ],
   MalformedPageError: [new errors.MalformedPageError(url, "no anchors")],
   BodyTooLargeError: [new errors.BodyTooLargeError(url, 10)],
   DigestMismatchError: [new errors.DigestMismatchError(file, sha, "b".repeat(64))],
