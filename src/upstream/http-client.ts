@@ -254,16 +254,17 @@ export class UpstreamClient {
         : own === null
           ? undefined
           : { origin: current.origin, header: own };
+    // The URL as given on the first hop (what callers see in `url` and errors), then as resolved.
+    let where = url;
     for (let hop = 0; ; hop++) {
       this.#checkHost(current, followUpstream && (hop > 0 || options.namedByUpstream === true));
-      const where = current.toString();
       this.#checkBreaker(where);
       const sameOrigin = auth !== undefined && current.origin === auth.origin;
       if (own !== undefined && !sameOrigin) auth = undefined;
       this.requestCount++;
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(current, {
+        response = await request(where, {
           method,
           headers: {
             "user-agent": this.options.userAgent ?? "freshmirror",
@@ -303,6 +304,7 @@ export class UpstreamClient {
         } catch {
           throw new UpstreamStatusError(where, status);
         }
+        where = current.toString();
         continue;
       }
       return { status, url: where, headers: response.headers, body: response.body };
