@@ -191,11 +191,13 @@ export class UpstreamClient {
     return allowedHosts.includes(url.host) || allowedHosts.includes(url.hostname);
   }
 
-  /** Refuses a URL this request may not reach: not http(s), or off the allowed hosts when they bind it. */
-  #checkHost(url: URL, anyHost: boolean): void {
-    if (!isHttp(url)) throw new NotAllowedHostError(url.toString(), "http(s) URLs only");
-    if (!anyHost && !this.#onAllowedHost(url))
-      throw new NotAllowedHostError(url.toString(), this.options.allowedHosts);
+  /**
+   * Refuses a URL this request may not reach: not http(s), or off the allowed hosts when they bind
+   * it (`isAllowed`, which a subclass may widen).
+   */
+  #checkHost(where: string, url: URL, anyHost: boolean): void {
+    if (!isHttp(url)) throw new NotAllowedHostError(where, "http(s) URLs only");
+    if (!anyHost && !this.isAllowed(where)) throw new NotAllowedHostError(where, this.options.allowedHosts);
   }
 
   #checkBreaker(url: string): void {
@@ -257,7 +259,7 @@ export class UpstreamClient {
     // The URL as given on the first hop (what callers see in `url` and errors), then as resolved.
     let where = url;
     for (let hop = 0; ; hop++) {
-      this.#checkHost(current, followUpstream && (hop > 0 || options.namedByUpstream === true));
+      this.#checkHost(where, current, followUpstream && (hop > 0 || options.namedByUpstream === true));
       this.#checkBreaker(where);
       const sameOrigin = auth !== undefined && current.origin === auth.origin;
       if (own !== undefined && !sameOrigin) auth = undefined;
