@@ -52,12 +52,11 @@ export function registryBlobSource(client: RegistryClient, repository: string, d
     const out: Record<string, string> = {};
     if (blob.contentLength !== undefined) out["content-length"] = String(blob.contentLength);
     if (blob.contentRange !== undefined) out["content-range"] = blob.contentRange;
-    // The client's body is undici's response body (it has dump()), typed as a plain Readable there.
     return {
       status: blob.status,
       url: blob.servedFrom,
       headers: out,
-      body: blob.body as StreamResponse["body"],
+      body: blob.body,
     };
   };
 }

@@ -11,7 +11,6 @@
 // breaker (max_fails, fail_timeout) and request count apply to registries as to PyPI indexes.
 // Manifests, tag lists and error bodies are read under a deadline of upstream_timeout that aborts
 // the request; credentials stay out of errors.
-import type { Readable } from "node:stream";
 import { UpstreamNetworkError, UpstreamStatusError, UpstreamTimeoutError } from "../errors.js";
 import type { StreamResponse, UpstreamClient } from "../upstream/http-client.js";
 import { nextLink } from "./link-header.js";
@@ -57,7 +56,8 @@ export interface ManifestHead {
 export interface BlobResponse {
   /** 200 for the whole blob, 206 when a Range was honoured. */
   status: 200 | 206;
-  body: Readable;
+  /** The upstream client's response body: consume it, or dump() or destroy() it. */
+  body: StreamResponse["body"];
   contentLength: number | undefined;
   contentRange: string | undefined;
   /** Where the bytes came from after redirects (no query string: signed URLs stay out of logs). */
