@@ -159,7 +159,7 @@ async function sendFileRange(
     let position = range.start;
     let turn = 0;
     while (position <= range.end) {
-      if (pending[turn]) await watchdog.guard(Promise.race([pending[turn], closed]));
+      if (pending[turn] !== undefined) await watchdog.guard(Promise.race([pending[turn], closed]));
       const buffer = buffers[turn] as Buffer;
       const bytesRead = await handle.readInto(
         buffer,

@@ -50,7 +50,7 @@ export async function takeCoreMetadata(
       extractWheelMetadata(bytes, { filename: file.filename }),
     );
     const sha256 = await mirror.blobs.putBuffer(content, `${file.filename}.metadata`);
-    mirror.state.recordBlob(sha256, content.length, "metadata", Date.now());
+    await mirror.state.blobs.record(sha256, content.length, "metadata", Date.now());
     return { metadataSha256: sha256, metadataSize: content.length, metadataSource: "extracted" };
   } catch (error) {
     if (error instanceof StoreWriteError) throw error;

@@ -15,7 +15,7 @@ test("blobs fetched on demand beyond the bound go, least recently used first; sy
   try {
     const put = async (text: string, origin: string, at: number) => {
       const sha = await blobs.putBuffer(Buffer.from(text.repeat(100)));
-      state.blobs.record(sha, 100 * text.length, origin, at);
+      await state.blobs.record(sha, 100 * text.length, origin, at);
       return sha;
     };
     const old = await put("a", "fetch", 1);
@@ -26,7 +26,7 @@ test("blobs fetched on demand beyond the bound go, least recently used first; sy
     assert.deepEqual(await evictFetchedBlobs(deps, undefined), []);
     assert.deepEqual(await evictFetchedBlobs(deps, 150), [old, middle]);
     assert.equal(await blobs.stat(old), undefined);
-    assert.equal(state.blobs.get(old), undefined);
+    assert.equal(await state.blobs.get(old), undefined);
     assert.equal(await blobs.stat(recent), 100);
     assert.equal(await blobs.stat(synced), 100);
     assert.deepEqual(await evictFetchedBlobs(deps, 150), []);

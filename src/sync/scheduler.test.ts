@@ -94,7 +94,11 @@ describe("scheduler", () => {
   test("an interval mirror runs every interval, on a grid, and records its next run", async () => {
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 6h }"));
     s.start();
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 6 * HOUR, "first run one interval after start");
+    assert.equal(
+      (await state.mirrors.get("m")).nextRunAt,
+      T0 + 6 * HOUR,
+      "first run one interval after start",
+    );
     await advance(6 * HOUR - MIN);
     assert.equal(calls.length, 0);
     await advance(MIN);
@@ -102,8 +106,8 @@ describe("scheduler", () => {
       calls.map((c) => [c.reason, c.at]),
       [["schedule", T0 + 6 * HOUR]],
     );
-    assert.equal(state.getMirror("m").lastScheduledAt, T0 + 6 * HOUR);
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 12 * HOUR);
+    assert.equal((await state.mirrors.get("m")).lastScheduledAt, T0 + 6 * HOUR);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + 12 * HOUR);
     await advance(12 * HOUR);
     assert.deepEqual(
       calls.map((c) => c.at),
@@ -115,13 +119,13 @@ describe("scheduler", () => {
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example }")); // default 0 2 * * *
     s.start();
     const first = Date.parse("2025-03-01T18:00:00Z");
-    assert.equal(state.getMirror("m").nextRunAt, first);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, first);
     await advance(first - T0 + MIN, 30 * MIN);
     assert.deepEqual(
       calls.map((c) => c.at),
       [first],
     );
-    assert.equal(state.getMirror("m").nextRunAt, first + DAY);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, first + DAY);
   });
 
   test("jitter delays each run by up to the jitter, after the slot", async () => {
@@ -131,7 +135,7 @@ describe("scheduler", () => {
       () => 0.5,
     );
     s.start();
-    assert.equal(state.getMirror("m").nextRunAt, T0 + HOUR + 5 * MIN);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + HOUR + 5 * MIN);
     await advance(HOUR + 5 * MIN);
     assert.equal(calls.length, 1);
     assert.equal(calls[0]?.at, T0 + HOUR + 5 * MIN);
@@ -168,7 +172,7 @@ describe("scheduler", () => {
       calls.map((c) => c.mirror),
       ["a", "b"],
     );
-    assert.equal(state.getMirror("c").state, "pre-syncing");
+    assert.equal((await state.mirrors.get("c")).state, "pre-syncing");
     assert.equal(s.status("c").queuePosition, 0);
     calls[1]?.resolve({ outcome: "success" });
     await settle();
@@ -189,7 +193,11 @@ describe("scheduler", () => {
     s.start();
     await advance(DAY);
     assert.equal(calls.length, 1);
-    assert.equal(state.getMirror("m").nextRunAt, T0 + DAY + 10 * MIN, "the retry shows as the next run");
+    assert.equal(
+      (await state.mirrors.get("m")).nextRunAt,
+      T0 + DAY + 10 * MIN,
+      "the retry shows as the next run",
+    );
     await advance(10 * MIN);
     await advance(20 * MIN);
     await advance(2 * HOUR);
@@ -201,7 +209,7 @@ describe("scheduler", () => {
         ["retry", 30 * MIN],
       ],
     );
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 2 * DAY, "no more retries: the next slot");
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + 2 * DAY, "no more retries: the next slot");
     autoResult = { outcome: "success" };
     await advance(DAY);
     assert.equal(calls.length, 4);
@@ -223,7 +231,7 @@ describe("scheduler", () => {
 
   test("a run missed while the server was down runs at start with catch_up, and only once", async () => {
     const configs = mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }");
-    state.updateMirror("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - 3 * DAY });
+    await state.mirrors.update("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - 3 * DAY });
     const s = scheduler(configs);
     s.start();
     await settle();
@@ -231,24 +239,31 @@ describe("scheduler", () => {
       calls.map((c) => [c.reason, c.at]),
       [["catch-up", T0]],
     );
-    assert.equal(state.getMirror("m").nextRunAt, T0 + DAY, "the interval grid restarts at the catch-up");
+    assert.equal(
+      (await state.mirrors.get("m")).nextRunAt,
+      T0 + DAY,
+      "the interval grid restarts at the catch-up",
+    );
     await advance(DAY - MIN);
     assert.equal(calls.length, 1);
   });
 
   test("without catch_up, a missed run waits for its next slot", async () => {
-    state.updateMirror("m", { lastScheduledAt: T0 - 3 * DAY - HOUR, lastAttemptAt: T0 - 3 * DAY - HOUR });
+    await state.mirrors.update("m", {
+      lastScheduledAt: T0 - 3 * DAY - HOUR,
+      lastAttemptAt: T0 - 3 * DAY - HOUR,
+    });
     const s = scheduler(
       mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d, catch_up: false }"),
     );
     s.start();
     await settle();
     assert.equal(calls.length, 0);
-    assert.equal(state.getMirror("m").nextRunAt, T0 + DAY - HOUR, "the next slot on the old grid");
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + DAY - HOUR, "the next slot on the old grid");
   });
 
   test("a missed slot already covered by a later sync (e.g. the CLI) is not caught up", async () => {
-    state.updateMirror("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - HOUR });
+    await state.mirrors.update("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - HOUR });
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
     s.start();
     await settle();
@@ -265,7 +280,7 @@ describe("scheduler", () => {
     await advance(2 * HOUR);
     const second = scheduler(configs);
     second.start();
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 12 * HOUR);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + 12 * HOUR);
     await advance(4 * HOUR);
     assert.deepEqual(
       calls.map((c) => c.at),
@@ -301,7 +316,7 @@ describe("scheduler", () => {
     mock.timers.setTime(T0 + 3 * DAY + 10 * MIN);
     await advance(MIN);
     assert.equal(calls.length, 1);
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 3 * DAY + HOUR);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + 3 * DAY + HOUR);
   });
 
   test("paused mirrors (config or API) and disabled mirrors do not run; resume restarts the schedule", async () => {
@@ -317,16 +332,21 @@ describe("scheduler", () => {
     );
     s.start();
     s.pause("c");
-    assert.equal(state.getMirror("c").paused, true);
-    assert.equal(state.getMirror("c").pausedAt, T0);
-    for (const name of ["a", "b", "c", "p"]) assert.equal(state.getMirror(name).nextRunAt, null, name);
+    assert.equal((await state.mirrors.get("c")).paused, true);
+    assert.equal((await state.mirrors.get("c")).pausedAt, T0);
+    for (const name of ["a", "b", "c", "p"])
+      assert.equal((await state.mirrors.get(name)).nextRunAt, null, name);
     await advance(3 * HOUR);
     assert.equal(calls.length, 0);
     assert.throws(() => s.resume("a"), /paused in the config file/);
     assert.throws(() => s.trigger("b"), /disabled/);
     s.resume("c");
-    assert.equal(state.getMirror("c").paused, false);
-    assert.equal(state.getMirror("c").nextRunAt, T0 + 4 * HOUR, "slots missed while paused are not run");
+    assert.equal((await state.mirrors.get("c")).paused, false);
+    assert.equal(
+      (await state.mirrors.get("c")).nextRunAt,
+      T0 + 4 * HOUR,
+      "slots missed while paused are not run",
+    );
     await advance(HOUR);
     assert.deepEqual(
       calls.map((c) => c.mirror),
@@ -345,18 +365,18 @@ describe("scheduler", () => {
     second.start();
     await advance(3 * HOUR);
     assert.equal(calls.length, 0);
-    assert.equal(state.getMirror("m").nextRunAt, null);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, null);
   });
 
   test("a mirror left syncing by a stopped server is marked failed (interrupted) at start", async () => {
-    const runId = state.startRun("m", "sync", null, T0 - HOUR, null);
-    state.updateMirror("m", { state: "syncing", lastAttemptAt: T0 - HOUR });
+    const runId = await state.runs.start("m", "sync", null, T0 - HOUR, null);
+    await state.mirrors.update("m", { state: "syncing", lastAttemptAt: T0 - HOUR });
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
     s.start();
-    const row = state.getMirror("m");
+    const row = await state.mirrors.get("m");
     assert.equal(row.state, "failed");
     assert.match(row.lastError ?? "", /stopped before it finished/);
-    assert.equal(state.getRun(runId)?.outcome, "failed");
+    assert.equal((await state.runs.get(runId))?.outcome, "failed");
   });
 
   test("a watcher's sync request waits behind a running sync, merges with one queued, and is never dropped", async () => {
@@ -364,12 +384,16 @@ describe("scheduler", () => {
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
     s.start();
     s.trigger("m");
-    assert.equal(state.getMirror("m").state, "pre-syncing");
-    state.updateMirror("m", { state: "syncing" }); // what the runner does when it starts
+    assert.equal((await state.mirrors.get("m")).state, "pre-syncing");
+    await state.mirrors.update("m", { state: "syncing" }); // what the runner does when it starts
     s.requestSync("m", "torch");
     s.requestSync("m", "torch");
     s.requestSync("m", "torchvision");
-    assert.equal(state.getMirror("m").state, "syncing", "queued behind a running sync: still syncing");
+    assert.equal(
+      (await state.mirrors.get("m")).state,
+      "syncing",
+      "queued behind a running sync: still syncing",
+    );
     assert.equal(s.queuedCount, 2, "the same project twice is one request");
     calls[0]?.resolve({ outcome: "success" });
     await settle();
@@ -397,12 +421,12 @@ describe("scheduler", () => {
 
   test("a run that could not start (lock held elsewhere) puts the previous state back", async () => {
     autoResult = { outcome: "skipped", error: "held by pid 1" };
-    state.updateMirror("m", { state: "success" });
+    await state.mirrors.update("m", { state: "success" });
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1h }"));
     s.start();
     await advance(HOUR);
     assert.equal(calls.length, 1);
-    assert.equal(state.getMirror("m").state, "success");
+    assert.equal((await state.mirrors.get("m")).state, "success");
     assert.ok(logs.some((l) => l.includes("skipped: held by pid 1")));
   });
 });

@@ -11,6 +11,7 @@ import type { SqliteDatabase } from "./sqlite-database.js";
 
 export class SqliteLagRepository implements LagRepository {
   readonly #stmts;
+  readonly #recordChangeTx;
 
   constructor(db: SqliteDatabase) {
     this.#stmts = {
@@ -60,13 +61,17 @@ export class SqliteLagRepository implements LagRepository {
          FROM upstream_changes WHERE mirror = ? ORDER BY id DESC LIMIT ?`,
       ),
     };
+    const stmts = this.#stmts;
+    this.#recordChangeTx = db.transaction((mirror: string, idx: string, project: string, seenAt: number) => {
+      if (stmts.pending.get(mirror, idx, project) === undefined)
+        stmts.insert.run(mirror, idx, project, seenAt);
+    });
   }
 
   /** Notes a change seen upstream (once while it is pending). */
   async recordChange(mirror: string, idx: string, project: string, seenAt: number): Promise<void> {
-    if (this.#stmts.pending.get(mirror, idx, project) === undefined) {
-      this.#stmts.insert.run(mirror, idx, project, seenAt);
-    }
+    // Check and insert in one transaction: another connection (a CLI sync) may record the same change.
+    this.#recordChangeTx.immediate(mirror, idx, project, seenAt);
   }
 
   /**
