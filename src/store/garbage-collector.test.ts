@@ -91,7 +91,7 @@ test("gc keeps what a snapshot or a kept manifest references, transitively, and 
       assert.equal(await store.has(kept), true, kept);
 
     // The tag moves on: the new snapshot no longer lists the index, so its tree goes in one pass.
-    state.snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [] }], 6, 1);
+    await state.snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [] }], 6, 1);
     const second = await collectGarbage({ records: state.blobs, store }, { before: 100, dryRun: false });
     assert.deepEqual(second.blobs.map((b) => b.sha256).sort(), [layer, config, manifest, index].sort());
     for (const gone of [layer, config, manifest, index]) assert.equal(await store.has(gone), false);

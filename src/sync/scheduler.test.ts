@@ -93,7 +93,7 @@ describe("scheduler", () => {
 
   test("an interval mirror runs every interval, on a grid, and records its next run", async () => {
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 6h }"));
-    s.start();
+    await s.start();
     assert.equal(
       (await state.mirrors.get("m")).nextRunAt,
       T0 + 6 * HOUR,
@@ -117,7 +117,7 @@ describe("scheduler", () => {
 
   test("a cron mirror runs at its local time (0 2 * * * in UTC+8 is 18:00 UTC)", async () => {
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example }")); // default 0 2 * * *
-    s.start();
+    await s.start();
     const first = Date.parse("2025-03-01T18:00:00Z");
     assert.equal((await state.mirrors.get("m")).nextRunAt, first);
     await advance(first - T0 + MIN, 30 * MIN);
@@ -134,7 +134,7 @@ describe("scheduler", () => {
       2,
       () => 0.5,
     );
-    s.start();
+    await s.start();
     assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + HOUR + 5 * MIN);
     await advance(HOUR + 5 * MIN);
     assert.equal(calls.length, 1);
@@ -144,11 +144,11 @@ describe("scheduler", () => {
   test("never two runs of one mirror at once: a slot that comes while it syncs is skipped", async () => {
     autoResult = undefined;
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 10m }"));
-    s.start();
+    await s.start();
     await advance(35 * MIN);
     assert.equal(calls.length, 1, "slots at 20 and 30 min were skipped while the 10 min run went on");
     assert.equal(logs.filter((l) => l.includes("skipped: the previous sync is still going")).length, 2);
-    assert.throws(() => s.trigger("m"), SyncRefusedError, "an admin sync is refused while one runs");
+    await assert.rejects(s.trigger("m"), SyncRefusedError, "an admin sync is refused while one runs");
     calls[0]?.resolve({ outcome: "success" });
     await settle();
     await advance(5 * MIN);
@@ -166,7 +166,7 @@ describe("scheduler", () => {
       ),
       2,
     );
-    s.start();
+    await s.start();
     await advance(HOUR);
     assert.deepEqual(
       calls.map((c) => c.mirror),
@@ -190,7 +190,7 @@ describe("scheduler", () => {
         "  m: { type: pypi, upstream: https://u.example, schedule: 1d, retry: { count: 2, backoff: 10m } }",
       ),
     );
-    s.start();
+    await s.start();
     await advance(DAY);
     assert.equal(calls.length, 1);
     assert.equal(
@@ -219,8 +219,8 @@ describe("scheduler", () => {
   test("a manual (admin) sync is not retried", async () => {
     autoResult = { outcome: "failed", error: "boom" };
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
-    s.start();
-    assert.deepEqual(s.trigger("m", "torch"), { started: true, queuePosition: 0 });
+    await s.start();
+    assert.deepEqual(await s.trigger("m", "torch"), { started: true, queuePosition: 0 });
     await settle();
     await advance(2 * HOUR);
     assert.deepEqual(
@@ -233,7 +233,7 @@ describe("scheduler", () => {
     const configs = mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }");
     await state.mirrors.update("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - 3 * DAY });
     const s = scheduler(configs);
-    s.start();
+    await s.start();
     await settle();
     assert.deepEqual(
       calls.map((c) => [c.reason, c.at]),
@@ -256,7 +256,7 @@ describe("scheduler", () => {
     const s = scheduler(
       mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d, catch_up: false }"),
     );
-    s.start();
+    await s.start();
     await settle();
     assert.equal(calls.length, 0);
     assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + DAY - HOUR, "the next slot on the old grid");
@@ -265,7 +265,7 @@ describe("scheduler", () => {
   test("a missed slot already covered by a later sync (e.g. the CLI) is not caught up", async () => {
     await state.mirrors.update("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - HOUR });
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
-    s.start();
+    await s.start();
     await settle();
     assert.equal(calls.length, 0);
   });
@@ -273,13 +273,13 @@ describe("scheduler", () => {
   test("schedules survive a restart: the next run stays where it was", async () => {
     const configs = mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 6h }");
     const first = scheduler(configs);
-    first.start();
+    await first.start();
     await advance(6 * HOUR);
     assert.equal(calls.length, 1);
     await first.stop();
     await advance(2 * HOUR);
     const second = scheduler(configs);
-    second.start();
+    await second.start();
     assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + 12 * HOUR);
     await advance(4 * HOUR);
     assert.deepEqual(
@@ -291,7 +291,7 @@ describe("scheduler", () => {
   test("a clock jump backward never runs a slot twice, live or across a restart", async () => {
     const configs = mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1h }");
     const s = scheduler(configs);
-    s.start();
+    await s.start();
     await advance(HOUR);
     assert.equal(calls.length, 1);
     mock.timers.setTime(T0 + 30 * MIN); // the wall clock goes back 30 minutes
@@ -300,7 +300,7 @@ describe("scheduler", () => {
     await s.stop();
     mock.timers.setTime(T0 + 10 * MIN);
     const restarted = scheduler(configs);
-    restarted.start();
+    await restarted.start();
     await advance(55 * MIN);
     assert.equal(calls.length, 1, "nor after a restart with the clock behind");
     await advance(HOUR);
@@ -312,7 +312,7 @@ describe("scheduler", () => {
 
   test("a clock jump forward over several slots runs once, not once per slot", async () => {
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1h }"));
-    s.start();
+    await s.start();
     mock.timers.setTime(T0 + 3 * DAY + 10 * MIN);
     await advance(MIN);
     assert.equal(calls.length, 1);
@@ -330,17 +330,17 @@ describe("scheduler", () => {
         ].join("\n"),
       ),
     );
-    s.start();
-    s.pause("c");
+    await s.start();
+    await s.pause("c");
     assert.equal((await state.mirrors.get("c")).paused, true);
     assert.equal((await state.mirrors.get("c")).pausedAt, T0);
     for (const name of ["a", "b", "c", "p"])
       assert.equal((await state.mirrors.get(name)).nextRunAt, null, name);
     await advance(3 * HOUR);
     assert.equal(calls.length, 0);
-    assert.throws(() => s.resume("a"), /paused in the config file/);
-    assert.throws(() => s.trigger("b"), /disabled/);
-    s.resume("c");
+    await assert.rejects(s.resume("a"), /paused in the config file/);
+    await assert.rejects(s.trigger("b"), /disabled/);
+    await s.resume("c");
     assert.equal((await state.mirrors.get("c")).paused, false);
     assert.equal(
       (await state.mirrors.get("c")).nextRunAt,
@@ -358,11 +358,11 @@ describe("scheduler", () => {
   test("a pause survives a restart", async () => {
     const configs = mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1h }");
     const first = scheduler(configs);
-    first.start();
-    first.pause("m");
+    await first.start();
+    await first.pause("m");
     await first.stop();
     const second = scheduler(configs);
-    second.start();
+    await second.start();
     await advance(3 * HOUR);
     assert.equal(calls.length, 0);
     assert.equal((await state.mirrors.get("m")).nextRunAt, null);
@@ -372,7 +372,7 @@ describe("scheduler", () => {
     const runId = await state.runs.start("m", "sync", null, T0 - HOUR, null);
     await state.mirrors.update("m", { state: "syncing", lastAttemptAt: T0 - HOUR });
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
-    s.start();
+    await s.start();
     const row = await state.mirrors.get("m");
     assert.equal(row.state, "failed");
     assert.match(row.lastError ?? "", /stopped before it finished/);
@@ -382,13 +382,13 @@ describe("scheduler", () => {
   test("a watcher's sync request waits behind a running sync, merges with one queued, and is never dropped", async () => {
     autoResult = undefined;
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
-    s.start();
-    s.trigger("m");
+    await s.start();
+    await s.trigger("m");
     assert.equal((await state.mirrors.get("m")).state, "pre-syncing");
     await state.mirrors.update("m", { state: "syncing" }); // what the runner does when it starts
-    s.requestSync("m", "torch");
-    s.requestSync("m", "torch");
-    s.requestSync("m", "torchvision");
+    await s.requestSync("m", "torch");
+    await s.requestSync("m", "torch");
+    await s.requestSync("m", "torchvision");
     assert.equal(
       (await state.mirrors.get("m")).state,
       "syncing",
@@ -404,7 +404,7 @@ describe("scheduler", () => {
         ["watch", "torch"],
       ],
     );
-    s.requestSync("m", undefined);
+    await s.requestSync("m", undefined);
     assert.equal(s.queuedCount, 1, "a full sync request replaces the targeted ones queued");
     calls[1]?.resolve({ outcome: "success" });
     await settle();
@@ -414,8 +414,8 @@ describe("scheduler", () => {
     );
     calls[2]?.resolve({ outcome: "success" });
     await settle();
-    s.pause("m");
-    s.requestSync("m", "torch");
+    await s.pause("m");
+    await s.requestSync("m", "torch");
     assert.equal(s.queuedCount, 0, "ignored while paused");
   });
 
@@ -423,7 +423,7 @@ describe("scheduler", () => {
     autoResult = { outcome: "skipped", error: "held by pid 1" };
     await state.mirrors.update("m", { state: "success" });
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1h }"));
-    s.start();
+    await s.start();
     await advance(HOUR);
     assert.equal(calls.length, 1);
     assert.equal((await state.mirrors.get("m")).state, "success");
