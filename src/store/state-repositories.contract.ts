@@ -7,6 +7,7 @@ import type {
   FileRecord,
   ProxyFileRow,
   ProxyPageRow,
+  RunResult,
   StateRepositories,
   TagRow,
 } from "./state-repositories.js";
@@ -101,11 +102,8 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
       async ({ runs }) => {
         const first = await runs.start("m", "sync", null, 1000, null);
         await runs.setLogPath(first, "/logs/m/1.log");
-        await runs.finish(
-          first,
-          { outcome: "success", filesAdded: 3, bytesAdded: 30, warnings: ["w"] },
-          2000,
-        );
+        const result: RunResult = { outcome: "success", filesAdded: 3, bytesAdded: 30, warnings: ["w"] };
+        await runs.finish(first, result, 2000);
         const project = await runs.start("m", "sync", "torch", 3000, null);
         await runs.finish(project, { outcome: "success" }, 3500);
         const running = await runs.start("m", "sync", null, 4000, null);
@@ -199,11 +197,8 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
         lastError: "HTTP 502",
       });
       await lag.recordCheck("m", 150);
-      assert.equal(
-        (await lag.check("m"))?.failingSince,
-        200,
-        "a success from before the failures does not end them",
-      );
+      const spell = (await lag.check("m"))?.failingSince;
+      assert.equal(spell, 200, "a success from before the failures does not end them");
       await lag.recordCheck("m", 400);
       assert.deepEqual(await lag.check("m"), {
         lastOkAt: 400,
@@ -251,11 +246,8 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
         const [current] = await snapshots.currentSnapshots("m");
         assert.ok(current);
         assert.deepEqual([current.fileCount, current.totalSize, current.publishedAt], [2, 101 + 104, 40]);
-        assert.deepEqual(
-          await snapshots.filesOfProject(first as number, "demo"),
-          [],
-          "old generations are dropped",
-        );
+        const dropped = await snapshots.filesOfProject(first as number, "demo");
+        assert.deepEqual(dropped, [], "old generations are dropped");
         assert.deepEqual(
           (await snapshots.filesOfProject(current.snapshotId, "demo")).map((f) => f.filename),
           ["a.whl", "b4.whl"],

@@ -2,6 +2,7 @@
 // first; blobs a published snapshot lists are never candidates (the repository's query says so).
 import type { BlobStore } from "../store/blob-store.js";
 import type { BlobRepository, ProxyCacheRepository } from "../store/state-repositories.js";
+import { SerialQueue } from "./serial-queue.js";
 
 export interface CacheEvictionDeps {
   readonly proxyCache: Pick<ProxyCacheRepository, "fetchedBytes" | "evictionCandidates">;
@@ -10,23 +11,20 @@ export interface CacheEvictionDeps {
 }
 
 /**
- * Evictions in progress, per proxy-cache repository (one per state backend). They run one after
- * another: each reads the total, then deletes with awaits in between, so two at once would both
- * count the same bytes as still there and evict twice as much.
+ * One eviction at a time per proxy-cache repository (one per state backend): each reads the total,
+ * then deletes with awaits between, so two at once would count the same bytes and evict twice.
  */
-const running = new WeakMap<object, Promise<unknown>>();
+const queues = new WeakMap<object, SerialQueue>();
 
 /** Evicts until what was fetched on demand fits `limit` (no bound: nothing). Returns the digests removed. */
 export function evictFetchedBlobs(deps: CacheEvictionDeps, limit: number | undefined): Promise<string[]> {
   if (limit === undefined) return Promise.resolve([]);
-  const before = running.get(deps.proxyCache) ?? Promise.resolve();
-  const run = before.then(() => evict(deps, limit));
-  const tail = run.catch(() => undefined);
-  running.set(deps.proxyCache, tail);
-  void tail.then(() => {
-    if (running.get(deps.proxyCache) === tail) running.delete(deps.proxyCache);
-  });
-  return run;
+  let queue = queues.get(deps.proxyCache);
+  if (!queue) {
+    queue = new SerialQueue();
+    queues.set(deps.proxyCache, queue);
+  }
+  return queue.run(() => evict(deps, limit));
 }
 
 async function evict(deps: CacheEvictionDeps, limit: number): Promise<string[]> {

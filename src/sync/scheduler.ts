@@ -9,17 +9,17 @@
 // the slot last run for (persisted), so a clock jump backward (or a restart) never runs a slot
 // twice.
 //
-// The state store answers asynchronously, so an await sits between reading a mirror's row and
-// writing it, and between checking the queue and pushing to it. Every operation of the scheduler
-// (start, trigger, requestSync, pause, resume, a timer tick, the end of a run, stop) runs in one
-// in-process serial section (#exclusive): none interleaves with another, so a second trigger
-// cannot slip past the "already queued" check while the first is still writing "pre-syncing".
+// The state store answers asynchronously: an await sits between reading a mirror's row and writing
+// it, and between checking the queue and pushing to it. So every operation (start, trigger,
+// requestSync, pause, resume, a timer tick, the end of a run, stop) runs in one SerialQueue: a
+// second trigger cannot slip past the "already queued" check while the first writes "pre-syncing".
 import type { MirrorConfigBase as MirrorConfig } from "../config/base-mirror.js";
 import { describeError, SyncRefusedError, UnknownMirrorError } from "../errors.js";
 import { fallbackLogger, type Logger } from "../logging/logger.js";
 import type { MirrorState, StateRepositories } from "../store/state-repositories.js";
 import { backoffDelay } from "../upstream/backoff.js";
 import { nextSlot } from "./cron-schedule.js";
+import { SerialQueue } from "./serial-queue.js";
 
 export type RunReason = "schedule" | "catch-up" | "retry" | "manual" | "watch";
 
@@ -88,8 +88,7 @@ export class Scheduler {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #started = false;
   #stopped = false;
-  /** The tail of the serial section (see the top of the file). */
-  #tail: Promise<unknown> = Promise.resolve();
+  readonly #serial = new SerialQueue();
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -108,7 +107,7 @@ export class Scheduler {
 
   /** Restores every mirror's schedule from the state store, runs missed slots, and arms the timer. */
   start(): Promise<void> {
-    return this.#exclusive(() => this.#start());
+    return this.#serial.run(() => this.#start());
   }
 
   async #start(): Promise<void> {
@@ -142,8 +141,8 @@ export class Scheduler {
 
   /** Stops scheduling; queued runs are dropped. Waits up to `waitMs` for running syncs to end. */
   async stop(waitMs = 10_000): Promise<void> {
-    // Outside the serial section while waiting: a run's end enters it (#finish).
-    const running = await this.#exclusive(async () => {
+    // Outside the queue while waiting: a run's end queues its #finish.
+    const running = await this.#serial.run(async () => {
       this.#stopped = true;
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -184,7 +183,7 @@ export class Scheduler {
    * operator); refused when the mirror is disabled or already has a sync running or queued.
    */
   trigger(name: string, project?: string): Promise<{ started: boolean; queuePosition: number }> {
-    return this.#exclusive(async () => {
+    return this.#serial.run(async () => {
       const plan = this.#plan(name);
       if (plan.config.disabled) {
         throw new SyncRefusedError(name, "the mirror is disabled", "remove `disabled: true` from its config");
@@ -204,7 +203,7 @@ export class Scheduler {
    * the mirror is disabled or paused (the change stays pending in the lag records).
    */
   requestSync(name: string, project: string | undefined, reason: RunReason = "watch"): Promise<void> {
-    return this.#exclusive(() => this.#requestSync(name, project, reason));
+    return this.#serial.run(() => this.#requestSync(name, project, reason));
   }
 
   async #requestSync(name: string, project: string | undefined, reason: RunReason): Promise<void> {
@@ -225,7 +224,7 @@ export class Scheduler {
 
   /** Pauses the schedule (kept across restarts). A queued run is dropped; a running one finishes. */
   pause(name: string): Promise<void> {
-    return this.#exclusive(() => this.#pause(name));
+    return this.#serial.run(() => this.#pause(name));
   }
 
   async #pause(name: string): Promise<void> {
@@ -250,7 +249,7 @@ export class Scheduler {
 
   /** Resumes the schedule from now on (slots missed while paused are not caught up). */
   resume(name: string): Promise<void> {
-    return this.#exclusive(() => this.#resume(name));
+    return this.#serial.run(() => this.#resume(name));
   }
 
   async #resume(name: string): Promise<void> {
@@ -276,13 +275,6 @@ export class Scheduler {
   }
 
   // -- internals ----------------------------------------------------------------------------
-
-  /** Runs `work` after every operation queued before it has ended (see the top of the file). */
-  #exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(work);
-    this.#tail = run.catch(() => undefined);
-    return run;
-  }
 
   #plan(name: string): Plan {
     const plan = this.#plans.get(name);
@@ -398,7 +390,7 @@ export class Scheduler {
     }
     const done = result
       .catch((error: unknown): ScheduledRunResult => ({ outcome: "failed", error: describeError(error) }))
-      .then((outcome) => this.#exclusive(() => this.#finish(job, outcome)))
+      .then((outcome) => this.#serial.run(() => this.#finish(job, outcome)))
       // The state store may be closed under a run that outlived stop(): nothing left to record.
       .catch((error: unknown) => this.#log(job.mirror, `after the run: ${describeError(error)}`));
     this.#running.set(job.mirror, { job, done });
@@ -462,19 +454,17 @@ export class Scheduler {
     const maxSleep = this.#options.maxSleepMs ?? DEFAULT_MAX_SLEEP_MS;
     const delay = Math.min(Math.max(0, wake - Date.now()), maxSleep);
     this.#timer = setTimeout(() => {
-      this.#exclusive(() => this.#tick()).catch((error: unknown) =>
-        (this.#options.logger ?? fallbackLogger()).error(
-          { err: error },
-          `scheduler: a timer tick failed: ${describeError(error)}`,
-        ),
-      );
+      this.#timer = undefined;
+      const log = this.#options.logger ?? fallbackLogger();
+      this.#serial
+        .run(() => this.#tick())
+        .catch((error: unknown) => log.error({ err: error }, `scheduler: ${describeError(error)}`));
     }, delay);
     // The server keeps the process alive; the scheduler alone must not.
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
   async #tick(): Promise<void> {
-    this.#timer = undefined;
     if (this.#stopped) return;
     const now = Date.now();
     for (const plan of this.#plans.values()) {
