@@ -4,7 +4,7 @@
 import { describeError, StoreWriteError } from "../errors.js";
 import type { BlobStore } from "../store/blob-store.js";
 import { withBlob } from "../store/blob-store.js";
-import type { FileRecord, StateStore } from "../store/state-store.js";
+import type { FileRecord, StateRepositories } from "../store/state-repositories.js";
 import type { BlobFetcher, FetchedBlob } from "../sync/blob-fetcher.js";
 import type { PypiMirrorConfig } from "./config-schema.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
@@ -14,7 +14,7 @@ import { extractWheelMetadata } from "./wheel-metadata.js";
 export interface CoreMetadataDeps {
   readonly config: PypiMirrorConfig;
   readonly fetcher: BlobFetcher;
-  readonly state: StateStore;
+  readonly state: StateRepositories;
   readonly blobs: BlobStore;
 }
 

@@ -19,8 +19,7 @@ import { FileResponseLimiter } from "../http/file-response-limiter.js";
 import type { RouteResult } from "../http/route-handler.js";
 import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
-import type { ProxyFileRow } from "../store/state-repositories.js";
-import type { ProjectRecord, StateStore } from "../store/state-store.js";
+import type { ProjectRecord, ProxyFileRow, StateRepositories } from "../store/state-repositories.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
 import { isConfiguredIndex, matchesIndex } from "./index-pattern.js";
 import { decodeRequestPath, encodeMirrorPath } from "./mirror-paths.js";
@@ -124,7 +123,7 @@ export function contentTypeFor(filename: string): string {
 
 /** What serving PyPI mirrors uses of the app. */
 export interface PypiRoutesDeps {
-  readonly state: StateStore;
+  readonly state: StateRepositories;
   readonly blobs: BlobStore;
   readonly pullThrough: PullThrough;
   readonly config: { readonly maxFileResponses: number; readonly sendTimeoutMs: number };

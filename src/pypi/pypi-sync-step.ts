@@ -4,7 +4,12 @@
 // of the mirror in one transaction — or throw, and publish nothing.
 import { StoreWriteError, SyncFailedError, SyncInternalError, UsageError } from "../errors.js";
 import type { BlobStore } from "../store/blob-store.js";
-import type { FileRecord, IndexPublication, ProjectRecord, StateStore } from "../store/state-store.js";
+import type {
+  FileRecord,
+  IndexPublication,
+  ProjectRecord,
+  StateRepositories,
+} from "../store/state-repositories.js";
 import type { BlobFetcher, FetchedBlob } from "../sync/blob-fetcher.js";
 import { mapBounded } from "../sync/bounded-map.js";
 import type { SyncProgress, SyncStep, SyncStepContext } from "../sync/sync-step.js";
@@ -28,7 +33,7 @@ export interface PypiSyncDeps {
   readonly config: PypiMirrorConfig;
   readonly client: UpstreamClient;
   readonly fetcher: BlobFetcher;
-  readonly state: StateStore;
+  readonly state: StateRepositories;
   readonly blobs: BlobStore;
 }
 

@@ -23,7 +23,6 @@ import type {
 } from "./state-repositories.js";
 
 // The row types' old home: callers import them from here or from state-repositories.ts.
-export { isLockHolderAlive } from "./lock-holder.js";
 export type {
   BlobRow,
   CurrentSnapshot,

@@ -35,3 +35,26 @@ test("blobs fetched on demand beyond the bound go, least recently used first; sy
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("evictions that start together run one after another: they evict what one would, not twice that", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "fm-evict-"));
+  const blobs = new FsBlobStore(dir);
+  await blobs.init();
+  const state = new StateStore(join(dir, "state.sqlite"));
+  try {
+    const digests: string[] = [];
+    for (const [at, text] of ["a", "b", "c", "d"].entries()) {
+      const sha = await blobs.putBuffer(Buffer.from(text.repeat(100)));
+      await state.blobs.record(sha, 100, "fetch", at);
+      digests.push(sha);
+    }
+    const deps = { proxyCache: state.proxyCache, blobRecords: state.blobs, blobs };
+    const [first, second] = await Promise.all([evictFetchedBlobs(deps, 250), evictFetchedBlobs(deps, 250)]);
+    assert.deepEqual(first, digests.slice(0, 2), "the first evicts the two oldest");
+    assert.deepEqual(second, [], "the second finds the cache within the bound");
+    assert.equal(await state.proxyCache.fetchedBytes(), 200);
+  } finally {
+    state.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

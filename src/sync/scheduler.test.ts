@@ -156,6 +156,18 @@ describe("scheduler", () => {
     assert.equal(calls[1]?.at, T0 + 40 * MIN);
   });
 
+  test("two admin syncs asked for at once: one is queued, the other refused (no interleaving)", async () => {
+    autoResult = undefined;
+    const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 6h }"));
+    await s.start();
+    const [a, b] = await Promise.allSettled([s.trigger("m"), s.trigger("m")]);
+    assert.deepEqual(a, { status: "fulfilled", value: { started: true, queuePosition: 0 } });
+    assert.equal(b.status, "rejected");
+    assert.ok(b.status === "rejected" && b.reason instanceof SyncRefusedError, String(b));
+    await settle();
+    assert.equal(calls.length, 1, "one run");
+  });
+
   test("max_concurrent_syncs bounds running syncs; the rest wait as pre-syncing", async () => {
     autoResult = undefined;
     const s = scheduler(
