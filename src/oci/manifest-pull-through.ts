@@ -10,6 +10,7 @@
 //   TOOMANYREQUESTS with Retry-After, never as an error that sends Docker around the mirror.
 import { createHash } from "node:crypto";
 import { FreshmirrorError } from "../errors.js";
+import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { BlobRepository, ManifestRepository, ManifestRow } from "../store/state-repositories.js";
 import type { OciMirrorConfig } from "./config-schema.js";
@@ -39,6 +40,8 @@ export interface ManifestPullThroughDeps {
   now?: () => number;
   /** Counts an upstream failure met while serving (metrics, status). */
   onUpstreamFailure?: (mirror: string, error: unknown) => void;
+  /** Where a failed best-effort write (a manifest's last use) is reported. */
+  logger: Logger;
 }
 
 /** Whether upstream could not answer (rather than answering "no"): a cached copy may stand in. */
@@ -125,7 +128,10 @@ export class ManifestPullThrough {
     if (!row) return undefined;
     const bytes = await this.#readBytes(row);
     if (!bytes) return undefined;
-    await this.#deps.manifests.touchManifest(mirror, repository, digest, this.#now());
+    // Best effort and off the response's path: a use only orders eviction.
+    this.#deps.manifests
+      .touchManifest(mirror, repository, digest, this.#now())
+      .catch((error: unknown) => this.#deps.logger.warn({ err: error }, `${mirror}: manifest touch failed`));
     return { digest, mediaType: row.mediaType, bytes, cache: "HIT", stale: false };
   }
 
