@@ -86,8 +86,8 @@ export async function indexPages(options: IndexPagesOptions = {}): Promise<Bench
     mkdirSync(ws.dataDir, { recursive: true });
     const state = new StateStore(join(ws.dataDir, "state.sqlite"));
     try {
-      state.ensureMirror("pytorch");
-      state.publish(
+      await state.mirrors.ensure("pytorch");
+      await state.snapshots.publish(
         "pytorch",
         null,
         [

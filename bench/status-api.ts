@@ -34,61 +34,59 @@ const ENDPOINTS = ["/", "/api/v1/mirrors", "/jobs"] as const;
 const HOUR = 3_600_000;
 
 /** Fills the state: every mirror with a published snapshot and its share of the run history. */
-function seed(dataDir: string, names: readonly string[], runs: number): void {
+async function seed(dataDir: string, names: readonly string[], runs: number): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const state = new StateStore(join(dataDir, "state.sqlite"));
   try {
     const now = Date.now();
     const perMirror = Math.ceil(runs / names.length);
-    state.atomically(() => {
-      let made = 0;
-      for (const [m, name] of names.entries()) {
-        state.ensureMirror(name);
-        for (let i = perMirror; i >= 1 && made < runs; i--, made++) {
-          const startedAt = now - i * 6 * HOUR - m * 60_000;
-          const failed = (i + m) % 11 === 0;
-          const id = state.startRun(name, "sync", null, startedAt, `/nonexistent/${name}/${i}.log`);
-          state.finishRun(
-            id,
-            {
-              outcome: failed ? "failed" : "success",
-              filesAdded: failed ? 0 : 3,
-              filesTotal: 40,
-              bytesAdded: 3 * 700_000_000,
-              bytesTotal: 40 * 700_000_000,
-              upstreamRequests: 45,
-              error: failed
-                ? "upstream answered HTTP 503 for https://download.pytorch.org/whl/cu121/torch/"
-                : null,
-            },
-            startedAt + 60_000 + ((i * 7_919) % 600_000),
-          );
-        }
-        const files = Array.from({ length: 40 }, (_, f) => ({
-          path: `whl/cu121/torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
-          project: "torch",
-          filename: `torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
-          upstreamUrl: `https://download.pytorch.org/whl/cu121/torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
-          sha256: (m * 1000 + f).toString(16).padStart(64, "0"),
-          size: 700_000_000,
-          hashSource: "index" as const,
-          requiresPython: null,
-          yanked: null,
-          uploadTime: null,
-          metadataSha256: null,
-          metadataSize: null,
-          metadataSource: null,
-        }));
-        state.publish(name, null, [{ idx: "whl/cu121", projects: [], files }], now - HOUR);
-        state.updateMirror(name, {
-          state: m % 17 === 0 ? "failed" : "success",
-          lastSuccessAt: now - HOUR,
-          lastAttemptAt: now - HOUR - 60_000,
-          lastEndedAt: now - HOUR,
-          lastError: m % 17 === 0 ? "upstream answered HTTP 503" : null,
-        });
+    let made = 0;
+    for (const [m, name] of names.entries()) {
+      await state.mirrors.ensure(name);
+      for (let i = perMirror; i >= 1 && made < runs; i--, made++) {
+        const startedAt = now - i * 6 * HOUR - m * 60_000;
+        const failed = (i + m) % 11 === 0;
+        const id = await state.runs.start(name, "sync", null, startedAt, `/nonexistent/${name}/${i}.log`);
+        await state.runs.finish(
+          id,
+          {
+            outcome: failed ? "failed" : "success",
+            filesAdded: failed ? 0 : 3,
+            filesTotal: 40,
+            bytesAdded: 3 * 700_000_000,
+            bytesTotal: 40 * 700_000_000,
+            upstreamRequests: 45,
+            error: failed
+              ? "upstream answered HTTP 503 for https://download.pytorch.org/whl/cu121/torch/"
+              : null,
+          },
+          startedAt + 60_000 + ((i * 7_919) % 600_000),
+        );
       }
-    });
+      const files = Array.from({ length: 40 }, (_, f) => ({
+        path: `whl/cu121/torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
+        project: "torch",
+        filename: `torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
+        upstreamUrl: `https://download.pytorch.org/whl/cu121/torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
+        sha256: (m * 1000 + f).toString(16).padStart(64, "0"),
+        size: 700_000_000,
+        hashSource: "index" as const,
+        requiresPython: null,
+        yanked: null,
+        uploadTime: null,
+        metadataSha256: null,
+        metadataSize: null,
+        metadataSource: null,
+      }));
+      await state.snapshots.publish(name, null, [{ idx: "whl/cu121", projects: [], files }], now - HOUR);
+      await state.mirrors.update(name, {
+        state: m % 17 === 0 ? "failed" : "success",
+        lastSuccessAt: now - HOUR,
+        lastAttemptAt: now - HOUR - 60_000,
+        lastEndedAt: now - HOUR,
+        lastError: m % 17 === 0 ? "upstream answered HTTP 503" : null,
+      });
+    }
   } finally {
     state.close();
   }
@@ -167,7 +165,7 @@ export async function run(options: StatusApiOptions = {}): Promise<BenchResult> 
     });
     cleanup.defer(() => ws.cleanup());
     log(`seeding ${mirrorCount} mirrors and ${runCount} runs`);
-    seed(ws.dataDir, names, runCount);
+    await seed(ws.dataDir, names, runCount);
     const server = await ws.serve();
     cleanup.defer(() => server.stop());
     const bodies: Record<string, number> = {};

@@ -107,7 +107,6 @@ export class App {
         verifyContent: kind.validateBlob,
       });
       this.#mirrors.set(mirror.name, open.mirror({ config: mirror, client, fetcher }) as MirrorContext);
-      state.ensureMirror(mirror.name);
     }
     mkdirSync(this.logsDir, { recursive: true });
     this.hooks = new HookRunner(config.hooks, {
@@ -150,7 +149,9 @@ export class App {
     const blobs = new FsBlobStore(dataDir);
     await blobs.init();
     const state = new StateStore(resolve(dataDir, "state.sqlite"));
-    return new App(config, state, blobs, options.logger ?? fallbackLogger());
+    const app = new App(config, state, blobs, options.logger ?? fallbackLogger());
+    for (const mirror of config.mirrors) await state.mirrors.ensure(mirror.name);
+    return app;
   }
 
   mirror(name: string): MirrorContext {

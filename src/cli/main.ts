@@ -107,7 +107,14 @@ if (startedAsProgram()) {
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
-  }).then((code) => {
-    process.exitCode = code;
-  });
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    // main reports every error itself; this is only for one thrown while reporting.
+    (error: unknown) => {
+      process.stderr.write(`freshmirror: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = EXIT_FAILED;
+    },
+  );
 }

@@ -30,10 +30,10 @@ export async function runsCommand(argv: string[], io: CommandIo): Promise<number
   const app = await openApp(values.config, io);
   try {
     const name = app.mirror(positionals[0] as string).config.name;
-    const runs = app.state.listRuns(name, limit, before);
+    const runs = await app.state.runs.list(name, limit, before);
     if (values.json) {
       io.stdout.write(
-        `${JSON.stringify({ mirror: name, total: app.state.countRuns(name), runs: runs.map(runToJson) }, null, 2)}\n`,
+        `${JSON.stringify({ mirror: name, total: await app.state.runs.count(name), runs: runs.map(runToJson) }, null, 2)}\n`,
       );
       return EXIT_OK;
     }

@@ -56,7 +56,7 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
       ? "  admin API enabled (FRESHMIRROR_ADMIN_TOKEN is set)\n"
       : "  admin API disabled: set FRESHMIRROR_ADMIN_TOKEN to enable sync/pause/resume calls\n",
   );
-  scheduler.start();
+  await scheduler.start();
   watcher.start();
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

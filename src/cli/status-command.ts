@@ -41,7 +41,7 @@ export async function statusCommand(argv: string[], io: CommandIo): Promise<numb
   const app = await openApp(values.config, io);
   try {
     const now = Date.now();
-    const statuses = collectMirrorStatuses(app.config, app.state, now);
+    const statuses = await collectMirrorStatuses(app.config, app.state, now);
     if (values.json) {
       io.stdout.write(
         `${JSON.stringify({ generated_at: new Date(now).toISOString(), mirrors: statuses.map(mirrorToJson) }, null, 2)}\n`,

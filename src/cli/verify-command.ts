@@ -33,8 +33,8 @@ export async function verifyCommand(argv: string[], io: CommandIo): Promise<numb
   try {
     const mirror = app.mirror(positionals[0] as string);
     const blobs = new Map<string, { filename: string; url: string; metadata: boolean }>();
-    for (const snapshot of app.state.currentSnapshots(mirror.config.name)) {
-      for (const file of app.state.filesOfSnapshot(snapshot.snapshotId)) {
+    for (const snapshot of await app.state.snapshots.currentSnapshots(mirror.config.name)) {
+      for (const file of await app.state.snapshots.filesOfSnapshot(snapshot.snapshotId)) {
         blobs.set(file.sha256, { filename: file.filename, url: file.upstreamUrl, metadata: false });
         if (file.metadataSha256 && !blobs.has(file.metadataSha256)) {
           blobs.set(file.metadataSha256, {

@@ -15,8 +15,7 @@ import type { RouteHandler } from "../http/route-handler.js";
 import type { RouteTable } from "../http/route-table.js";
 import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
-import type { LagRepository as LagStore } from "../store/state-repositories.js";
-import type { StateStore } from "../store/state-store.js";
+import type { LagRepository as LagStore, StateRepositories } from "../store/state-repositories.js";
 import type { BlobFetcher, BlobValidator } from "../sync/blob-fetcher.js";
 import type { SyncStep } from "../sync/sync-step.js";
 import type { WatchProbe } from "../sync/watch-probe.js";
@@ -34,7 +33,8 @@ export interface MirrorHandle<C extends MirrorConfigBase = MirrorConfigBase> {
 /** The shared parts a kind's runtime may use; built once at the composition root. */
 export interface KindDeps {
   readonly config: Config;
-  readonly state: StateStore;
+  /** The state repositories; the SQLite backend also names its database file (see PullThrough). */
+  readonly state: StateRepositories & { readonly sqlitePath?: string | undefined };
   readonly blobs: BlobStore;
   readonly events: EventBus;
   readonly lag: LagStore;

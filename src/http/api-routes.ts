@@ -116,7 +116,7 @@ export class ApiRoutes {
     const now = Date.now();
     if (parts.length === 1) {
       only(["GET", "HEAD"]);
-      const statuses = this.#options.statuses.get(now);
+      const statuses = await this.#options.statuses.get(now);
       return sendJson(req, res, 200, {
         generated_at: new Date(now).toISOString(),
         mirrors: statuses.map((m) => {
@@ -137,8 +137,8 @@ export class ApiRoutes {
     const config = mirror.config;
     if (parts.length === 2) {
       only(["GET", "HEAD"]);
-      const row = this.#app.state.listMirrorRows().find((r) => r.name === config.name);
-      const status = mirrorStatus(config, row, this.#app.state, now);
+      const row = (await this.#app.state.mirrors.list()).find((r) => r.name === config.name);
+      const status = await mirrorStatus(config, row, this.#app.state, now);
       const sched = this.#options.scheduler.status(config.name);
       const progress = this.#app.progress.get(config.name);
       return sendJson(req, res, 200, {
@@ -161,12 +161,12 @@ export class ApiRoutes {
     if (parts.length === 3) {
       const limit = intParam(params, "limit", DEFAULT_PAGE, MAX_PAGE);
       const before = intParam(params, "before", Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-      const runs = this.#app.state.listRuns(config.name, limit + 1, before);
+      const runs = await this.#app.state.runs.list(config.name, limit + 1, before);
       const page = runs.slice(0, limit);
       const last = page[page.length - 1];
       return sendJson(req, res, 200, {
         mirror: config.name,
-        total: this.#app.state.countRuns(config.name),
+        total: await this.#app.state.runs.count(config.name),
         runs: page.map(runToJson),
         next:
           runs.length > limit && last
@@ -175,7 +175,7 @@ export class ApiRoutes {
       });
     }
     const id = parts[3] as string;
-    const run = /^\d+$/.test(id) ? this.#app.state.getRun(Number(id)) : undefined;
+    const run = /^\d+$/.test(id) ? await this.#app.state.runs.get(Number(id)) : undefined;
     if (!run || run.mirror !== config.name) throw new NotFoundError(`run ${id} of mirror "${config.name}"`);
     if (parts.length === 4) return sendJson(req, res, 200, runToJson(run));
     if (parts.length !== 5 || parts[4] !== "log") throw new NotFoundError(`${path}: no such API path`);
@@ -215,16 +215,16 @@ export class ApiRoutes {
   ): Promise<RouteResult> {
     const scheduler = this.#options.scheduler;
     if (action === "pause") {
-      scheduler.pause(name);
-      return sendJson(req, res, 200, { mirror: name, paused: true, state: this.#state(name) });
+      await scheduler.pause(name);
+      return sendJson(req, res, 200, { mirror: name, paused: true, state: await this.#state(name) });
     }
     if (action === "resume") {
-      scheduler.resume(name);
-      const next = this.#app.state.getMirror(name).nextRunAt;
+      await scheduler.resume(name);
+      const next = (await this.#app.state.mirrors.get(name)).nextRunAt;
       return sendJson(req, res, 200, {
         mirror: name,
         paused: false,
-        state: this.#state(name),
+        state: await this.#state(name),
         next_run_at: next === null ? null : new Date(next).toISOString(),
       });
     }
@@ -255,21 +255,21 @@ export class ApiRoutes {
         );
       }
     }
-    const queued = scheduler.trigger(name, project);
+    const queued = await scheduler.trigger(name, project);
     return sendJson(req, res, 202, {
       mirror: name,
       project: project ?? null,
       started: queued.started,
       queue_position: queued.queuePosition,
-      state: this.#state(name),
+      state: await this.#state(name),
       status_url: `/api/v1/mirrors/${encodeURIComponent(name)}`,
     });
   }
 
-  #state(name: string): string {
+  async #state(name: string): Promise<string> {
     const config = this.#app.mirror(name).config;
-    const row = this.#app.state.listMirrorRows().find((r) => r.name === name);
-    return mirrorStatus(config, row, this.#app.state, Date.now()).state;
+    const row = (await this.#app.state.mirrors.list()).find((r) => r.name === name);
+    return (await mirrorStatus(config, row, this.#app.state, Date.now())).state;
   }
 
   #sendLog(req: IncomingMessage, res: ServerResponse, logPath: string | null, what: string): RouteResult {

@@ -198,7 +198,7 @@ async function sendFileRange(
         pending = buffers.map(() => undefined);
         turn = 0;
       }
-      if (pending[turn]) await watchdog.guard(Promise.race([pending[turn], closed]));
+      if (pending[turn] !== undefined) await watchdog.guard(Promise.race([pending[turn], closed]));
       const buffer = buffers[turn] as Buffer;
       const bytesRead = await handle.readInto(
         buffer,

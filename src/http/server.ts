@@ -213,14 +213,14 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
       if (!path.startsWith("/api/v1/")) throw new NotFoundError(`${path}: the API lives under /api/v1/`);
       return api.handle(req, res, path, query);
     });
-    const statusPage: RouteHandler = (req, res) => {
+    const statusPage: RouteHandler = async (req, res) => {
       const now = Date.now();
       return sendBody(
         req,
         res,
         "status_page",
         html,
-        renderStatusPage(statuses.get(now), { siteName, now, progress: (m) => app.progress.get(m) }),
+        renderStatusPage(await statuses.get(now), { siteName, now, progress: (m) => app.progress.get(m) }),
       );
     };
     table.add(GET, "/", statusPage);
@@ -231,9 +231,9 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
       return { route: "health", status: 200, bytes: 3 };
     });
     // tunasync's manager API, and the file mirror-web (TUNA's site) reads it from.
-    const jobs: RouteHandler = (req, res) => {
+    const jobs: RouteHandler = async (req, res) => {
       const now = Date.now();
-      return { ...sendJson(req, res, 200, tunasyncJobs(statuses.get(now), now)), route: "jobs" };
+      return { ...sendJson(req, res, 200, tunasyncJobs(await statuses.get(now), now)), route: "jobs" };
     };
     table.add(GET, "/jobs", jobs);
     table.add(GET, "/static/tunasync.json", jobs);
@@ -243,16 +243,16 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
       serveRecipe(req, res, decodeSegment(params.file ?? "")),
     );
     table.add(GET, "/static/workstation/", (req, res) => serveRecipe(req, res, ""));
-    table.add(GET, "/mirrorz.json", (req, res) => {
-      const doc = mirrorzDocument(app.config, publicBaseUrl(app, req), statuses.get(Date.now()));
+    table.add(GET, "/mirrorz.json", async (req, res) => {
+      const doc = mirrorzDocument(app.config, publicBaseUrl(app, req), await statuses.get(Date.now()));
       // mirrorz.org reads this from the browser: it must be readable cross-origin.
       res.setHeader("Access-Control-Allow-Origin", "*");
       return { ...sendJson(req, res, 200, doc), route: "mirrorz" };
     });
-    table.add(GET, "/metrics", (req, res) => {
+    table.add(GET, "/metrics", async (req, res) => {
       const body = renderMetrics({
-        statuses: statuses.get(Date.now()),
-        runOutcomes: app.state.runOutcomeCounts(),
+        statuses: await statuses.get(Date.now()),
+        runOutcomes: await app.state.runs.outcomeCounts(),
         requests: stats.requests,
         bytes: stats.bytes,
         cacheResults: stats.cacheResults,
@@ -304,31 +304,32 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
     return table;
   }
 
-  function mirrorPage(
+  async function mirrorPage(
     req: IncomingMessage,
     res: ServerResponse,
     config: MirrorConfig,
     query: string,
-  ): RouteResult {
+  ): Promise<RouteResult> {
     const now = Date.now();
     const params = new URLSearchParams(query.slice(1));
     const beforeRaw = params.get("before");
     const before =
       beforeRaw !== null && /^\d+$/.test(beforeRaw) ? Number(beforeRaw) : Number.MAX_SAFE_INTEGER;
-    const page = app.state.listRuns(config.name, 51, before);
+    const page = await app.state.runs.list(config.name, 51, before);
     const runs = page.slice(0, 50);
-    const row = app.state.listMirrorRows().find((r) => r.name === config.name);
-    const status = mirrorStatus(config, row, app.state, now);
+    const row = (await app.state.mirrors.list()).find((r) => r.name === config.name);
+    const status = await mirrorStatus(config, row, app.state, now);
     const lag =
       status.lagBasis === "watch"
-        ? watchedLagHistory(app.state, config.name, now)
-        : lagHistory(app.state.listRuns(config.name, 500).reverse(), now);
+        ? await watchedLagHistory(app.state, config.name, now)
+        : lagHistory((await app.state.runs.list(config.name, 500)).reverse(), now);
     const body = renderMirrorPage(status, {
       siteName: app.config.site.name,
       now,
       runs,
       olderBefore: page.length > 50 ? runs[runs.length - 1]?.id : undefined,
-      chartRuns: before === Number.MAX_SAFE_INTEGER ? runs.slice(0, 30) : app.state.listRuns(config.name, 30),
+      chartRuns:
+        before === Number.MAX_SAFE_INTEGER ? runs.slice(0, 30) : await app.state.runs.list(config.name, 30),
       lag,
       progress: app.progress.get(config.name),
     });

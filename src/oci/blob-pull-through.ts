@@ -75,8 +75,14 @@ export async function sendBlob(
   const stored = await deps.blobs.stat(digest.hex);
   if (stored !== undefined) {
     if (req.method === "GET") deps.limiter.acquire(res);
-    const row = deps.blobRecords.get(digest.hex);
-    if (req.method === "GET") deps.blobRecords.touch(digest.hex, Date.now());
+    const row = await deps.blobRecords.get(digest.hex);
+    // Best effort and off the response's path: an access time only orders eviction.
+    if (req.method === "GET")
+      deps.blobRecords
+        .touch(digest.hex, Date.now())
+        .catch((error: unknown) =>
+          deps.logger.warn({ err: error }, `${mirror.config.name}: blob touch failed`),
+        );
     const result = await sendFile(
       req,
       res,
@@ -100,7 +106,7 @@ export async function sendBlob(
   }
   const { config, client, fetcher } = mirror;
   const url = `${config.upstream}/v2/${repository}/blobs/${digest.value}`;
-  const known = deps.manifests.referenced(digest.value);
+  const known = await deps.manifests.referenced(digest.value);
   const joining = fetcher.inFlight({ url, sha256: digest.hex });
   const cache = joining && !joining.abort.signal.aborted ? "COALESCED" : "MISS";
   if (req.method === "GET") deps.limiter.acquire(res);

@@ -45,6 +45,7 @@ export const ociKind: MirrorKind<OciMirrorConfig> = {
       manifests: deps.state.manifests,
       blobRecords: deps.state.blobs,
       onUpstreamFailure: deps.onUpstreamFailure,
+      logger: deps.logger,
     });
     const routes = new OciRoutes({
       blobs: deps.blobs,

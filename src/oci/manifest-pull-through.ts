@@ -10,6 +10,7 @@
 //   TOOMANYREQUESTS with Retry-After, never as an error that sends Docker around the mirror.
 import { createHash } from "node:crypto";
 import { FreshmirrorError } from "../errors.js";
+import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { BlobRepository, ManifestRepository, ManifestRow } from "../store/state-repositories.js";
 import type { OciMirrorConfig } from "./config-schema.js";
@@ -39,6 +40,8 @@ export interface ManifestPullThroughDeps {
   now?: () => number;
   /** Counts an upstream failure met while serving (metrics, status). */
   onUpstreamFailure?: (mirror: string, error: unknown) => void;
+  /** Where a failed best-effort write (a manifest's last use) is reported. */
+  logger: Logger;
 }
 
 /** Whether upstream could not answer (rather than answering "no"): a cached copy may stand in. */
@@ -88,7 +91,7 @@ export class ManifestPullThrough {
     tag: string,
   ): Promise<ServedManifest> {
     const { manifests } = this.#deps;
-    const known = manifests.tag(mirror.name, repository, tag);
+    const known = await manifests.tag(mirror.name, repository, tag);
     const cached = known && (await this.#cached(mirror.name, repository, known.digest));
     if (known && cached) {
       const fresh = this.#now() - known.checkedAt < mirror.tagTtlMs;
@@ -102,7 +105,7 @@ export class ManifestPullThrough {
         return { ...cached, stale: true };
       }
       if (head.digest === known.digest) {
-        manifests.touchTag(mirror.name, repository, tag, this.#now());
+        await manifests.touchTag(mirror.name, repository, tag, this.#now());
         return cached;
       }
     }
@@ -121,11 +124,14 @@ export class ManifestPullThrough {
 
   /** The manifest kept for this repository, when its bytes are still in the store. */
   async #cached(mirror: string, repository: string, digest: string): Promise<ServedManifest | undefined> {
-    const row = this.#deps.manifests.manifest(mirror, repository, digest);
+    const row = await this.#deps.manifests.manifest(mirror, repository, digest);
     if (!row) return undefined;
     const bytes = await this.#readBytes(row);
     if (!bytes) return undefined;
-    this.#deps.manifests.touchManifest(mirror, repository, digest, this.#now());
+    // Best effort and off the response's path: a use only orders eviction.
+    this.#deps.manifests
+      .touchManifest(mirror, repository, digest, this.#now())
+      .catch((error: unknown) => this.#deps.logger.warn({ err: error }, `${mirror}: manifest touch failed`));
     return { digest, mediaType: row.mediaType, bytes, cache: "HIT", stale: false };
   }
 
@@ -145,7 +151,7 @@ export class ManifestPullThrough {
 
   #single(key: string, work: () => Promise<ServedManifest>): Promise<ServedManifest> {
     const running = this.#inFlight.get(key);
-    if (running) return running;
+    if (running !== undefined) return running;
     const promise = work().finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, promise);
     return promise;
@@ -200,8 +206,8 @@ export class ManifestPullThrough {
         status: 502,
       });
     const now = this.#now();
-    this.#deps.blobRecords.record(hex, raw.length, "fetch", now);
-    this.#deps.manifests.putManifest(
+    await this.#deps.blobRecords.record(hex, raw.length, "fetch", now);
+    await this.#deps.manifests.putManifest(
       {
         mirror: mirror.name,
         repository,
@@ -218,7 +224,7 @@ export class ManifestPullThrough {
       })),
     );
     if (tag !== undefined)
-      this.#deps.manifests.putTag({
+      await this.#deps.manifests.putTag({
         mirror: mirror.name,
         repository,
         tag,

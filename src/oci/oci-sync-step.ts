@@ -3,7 +3,7 @@
 // pull-through cache only, and a sync of it publishes nothing.
 import type { EventBus } from "../events/event-bus.js";
 import type { BlobStore } from "../store/blob-store.js";
-import type { StateStore } from "../store/state-store.js";
+import type { StateRepositories } from "../store/state-repositories.js";
 import type { BlobFetcher } from "../sync/blob-fetcher.js";
 import type { SyncStep } from "../sync/sync-step.js";
 import { redactUrl } from "../upstream/redact-url.js";
@@ -18,7 +18,7 @@ export interface OciSyncDeps {
   readonly config: OciMirrorConfig;
   readonly client: RegistryClient;
   readonly fetcher: BlobFetcher;
-  readonly state: StateStore;
+  readonly state: StateRepositories;
   readonly blobs: BlobStore;
   readonly events: EventBus;
 }

@@ -53,7 +53,7 @@ export interface ManifestRecords {
   putManifest(
     row: KeptManifest,
     references: readonly { digest: string; mediaType: string; size: number }[],
-  ): void;
+  ): Promise<void>;
   putTag(row: {
     mirror: string;
     repository: string;
@@ -61,7 +61,7 @@ export interface ManifestRecords {
     digest: string;
     mediaType: string;
     checkedAt: number;
-  }): void;
+  }): Promise<void>;
 }
 
 export interface PresyncStepDeps {
@@ -195,7 +195,7 @@ async function runPresync(deps: PresyncStepDeps, ctx: SyncStepContext): Promise<
     }));
   if (images.length === 0) {
     ctx.log(`${mirror.name}: no images: listed; pulled on demand only, nothing to pre-sync`);
-    ctx.upstreamChecked();
+    await ctx.upstreamChecked();
     return;
   }
 
@@ -203,7 +203,7 @@ async function runPresync(deps: PresyncStepDeps, ctx: SyncStepContext): Promise<
   ctx.onProgress({ phase: "index", filesDone: 0, filesTotal: images.length, bytesDone: 0, bytesTotal: 0 });
   const plan = await planPresync(images, mirror.platforms, deps.source, mirror.concurrency);
   for (const warning of plan.warnings) ctx.warn(warning);
-  ctx.upstreamChecked();
+  await ctx.upstreamChecked();
   ctx.log(
     `${plan.tags.length} tag(s), ${plan.manifests.length} manifest(s), ${plan.blobs.length} blob(s) to keep; ${plan.skipped.length} left to on demand`,
   );
@@ -294,8 +294,8 @@ async function runPresync(deps: PresyncStepDeps, ctx: SyncStepContext): Promise<
       report.filesAdded++;
       report.bytesAdded += manifest.size;
     }
-    deps.records.record(hex, manifest.size, "sync", now);
-    deps.manifests.putManifest(
+    await deps.records.record(hex, manifest.size, "sync", now);
+    await deps.manifests.putManifest(
       {
         mirror: mirror.name,
         repository: m.repository,
@@ -319,9 +319,9 @@ async function runPresync(deps: PresyncStepDeps, ctx: SyncStepContext): Promise<
   const moved: { repository: string; tag: string; oldDigest: string | undefined; newDigest: string }[] = [];
   for (const image of images) {
     const { repository } = image;
-    const currentId = deps.snapshots.currentSnapshotId(mirror.name, repository);
+    const currentId = await deps.snapshots.currentSnapshotId(mirror.name, repository);
     const previous = new Map<string, ProjectRecord>(
-      currentId === undefined ? [] : deps.snapshots.projects(currentId).map((p) => [p.name, p]),
+      currentId === undefined ? [] : (await deps.snapshots.projects(currentId)).map((p) => [p.name, p]),
     );
     const synced = plan.tags.filter((t) => t.repository === repository);
     const tags = new Map<string, string>();
@@ -362,9 +362,9 @@ async function runPresync(deps: PresyncStepDeps, ctx: SyncStepContext): Promise<
         moved.push({ repository, tag: t.tag, oldDigest: old, newDigest: t.digest });
     }
   }
-  deps.snapshots.publish(mirror.name, report.runId, publications, ctx.now());
+  await deps.snapshots.publish(mirror.name, report.runId, publications, ctx.now());
   for (const t of plan.tags)
-    deps.manifests.putTag({
+    await deps.manifests.putTag({
       mirror: mirror.name,
       repository: t.repository,
       tag: t.tag,

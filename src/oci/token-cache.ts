@@ -97,7 +97,7 @@ export class TokenCache {
     if (cached !== undefined) return cached;
     const k = keyString(key);
     const pending = this.#pending.get(k);
-    if (pending) return pending;
+    if (pending !== undefined) return pending;
     const requestedAtMs = this.#now();
     const promise = (async () => {
       const body = await fetchToken();

@@ -37,18 +37,18 @@ function isGone(error: unknown): boolean {
 
 export function ociWatchProbe(deps: OciWatchDeps): WatchProbe {
   const { mirror, snapshots } = deps;
-  const syncedTags = (repository: string): Map<string, string> => {
-    const id = snapshots.currentSnapshotId(mirror.name, repository);
+  const syncedTags = async (repository: string): Promise<Map<string, string>> => {
+    const id = await snapshots.currentSnapshotId(mirror.name, repository);
     const out = new Map<string, string>();
     if (id === undefined) return out;
-    for (const p of snapshots.projects(id)) if (p.upstreamEtag) out.set(p.name, p.upstreamEtag);
+    for (const p of await snapshots.projects(id)) if (p.upstreamEtag) out.set(p.name, p.upstreamEtag);
     return out;
   };
   return {
-    targets(): WatchTarget[] {
+    async targets(): Promise<WatchTarget[]> {
       const targets: WatchTarget[] = [];
       for (const [repository, patterns] of Object.entries(mirror.images)) {
-        const tags = new Set(syncedTags(repository).keys());
+        const tags = new Set((await syncedTags(repository)).keys());
         for (const p of patterns) if (p.kind === "exact") tags.add(p.tag);
         for (const tag of [...tags].sort())
           targets.push({ idx: repository, project: `${repository}:${tag}` });
@@ -56,10 +56,10 @@ export function ociWatchProbe(deps: OciWatchDeps): WatchProbe {
       }
       return targets;
     },
-    seed(target: WatchTarget): PageState {
+    async seed(target: WatchTarget): Promise<PageState> {
       const { repository, tag } = splitSubject(target.project);
       if (tag === undefined) return NO_STATE;
-      return { ...NO_STATE, etag: syncedTags(repository).get(tag) };
+      return { ...NO_STATE, etag: (await syncedTags(repository)).get(tag) };
     },
     async poll(target: WatchTarget, known: PageState): Promise<ProbeResult> {
       const { repository, tag } = splitSubject(target.project);
@@ -73,7 +73,7 @@ export function ociWatchProbe(deps: OciWatchDeps): WatchProbe {
           if (isGone(error)) return { notModified: true, bytes: 0 };
           throw error;
         }
-        const have = syncedTags(repository);
+        const have = await syncedTags(repository);
         const missing = selectTags(patterns, listed).filter((t) => !have.has(t));
         if (missing.length === 0) return { notModified: true, bytes: 0 };
         const etag = missing.join(",");

@@ -6,7 +6,7 @@ import { NotFoundError, NotProjectNameError } from "../errors.js";
 import { decodeSegment } from "../http/decode-segment.js";
 import type { RouteHandler, RouteResult } from "../http/route-handler.js";
 import type { RouteTable } from "../http/route-table.js";
-import type { StateStore } from "../store/state-store.js";
+import type { StateRepositories } from "../store/state-repositories.js";
 import {
   type MirrorSummary,
   type ProjectIndexFiles,
@@ -18,7 +18,7 @@ import type { PypiMirrorConfig } from "./config-schema.js";
 import { isValidProjectName, normalizeProjectName } from "./project-page.js";
 
 export interface BrowseDeps {
-  readonly state: StateStore;
+  readonly state: Pick<StateRepositories, "mirrors" | "snapshots">;
   readonly siteName: string;
   readonly publicUrl: () => string;
 }
@@ -39,39 +39,57 @@ export function registerBrowseRoutes(
   deps: BrowseDeps,
 ): void {
   const base = `/${encodeURIComponent(config.name)}`;
-  let cached: { stamp: string; summary: MirrorSummary } | undefined;
-  const summary = (): MirrorSummary => {
-    const stamp = deps.state.changeStamp();
-    if (cached?.stamp === stamp) return cached.summary;
-    const snapshots = deps.state.currentSnapshots(config.name).map((snap) => ({
-      idx: snap.idx,
-      publishedAt: snap.publishedAt,
-      projects: deps.state.projects(snap.snapshotId),
-      files: deps.state.filesOfSnapshot(snap.snapshotId),
-    }));
-    cached = { stamp, summary: summarizeMirror(snapshots) };
+  // The summary of one stamp, computed once: requests that arrive while it is being read share it
+  // (the promise is kept right after the stamp is read, before any other await).
+  let cached: { stamp: string; summary: Promise<MirrorSummary> } | undefined;
+  const readSummary = async (): Promise<MirrorSummary> => {
+    const snapshots = [];
+    for (const snap of await deps.state.snapshots.currentSnapshots(config.name)) {
+      snapshots.push({
+        idx: snap.idx,
+        publishedAt: snap.publishedAt,
+        projects: await deps.state.snapshots.projects(snap.snapshotId),
+        files: await deps.state.snapshots.filesOfSnapshot(snap.snapshotId),
+      });
+    }
+    return summarizeMirror(snapshots);
+  };
+  const summary = async (): Promise<MirrorSummary> => {
+    const stamp = await deps.state.snapshots.changeStamp();
+    if (cached?.stamp !== stamp) {
+      const entry = { stamp, summary: readSummary() };
+      cached = entry;
+      // A failed reading is not kept: the next request reads again.
+      entry.summary.catch(() => {
+        if (cached === entry) cached = undefined;
+      });
+    }
     return cached.summary;
   };
-  table.add(["GET", "HEAD"], `${base}/`, (req, res, _params, query) => {
-    const row = deps.state.getMirror(config.name);
+  table.add(["GET", "HEAD"], `${base}/`, async (req, res, _params, query) => {
+    const row = await deps.state.mirrors.get(config.name);
     const filter = new URLSearchParams(query.startsWith("?") ? query.slice(1) : query).get("q") ?? "";
     const body = renderLandingPage(
       config,
-      summary(),
+      await summary(),
       { state: row.state, lastSuccessAt: row.lastSuccessAt, lastError: row.lastError },
       { siteName: deps.siteName, publicUrl: deps.publicUrl(), now: Date.now(), filter },
     );
     return sendHtml(req, res, "browse_mirror", body);
   });
-  table.add(["GET", "HEAD"], `${base}/+project/:name`, (req, res, params) => {
+  table.add(["GET", "HEAD"], `${base}/+project/:name`, async (req, res, params) => {
     const raw = decodeSegment(params.name ?? "");
     if (!isValidProjectName(raw)) throw new NotProjectNameError(`${base}/+project/${params.name}`, raw);
     const project = normalizeProjectName(raw);
     const found: ProjectIndexFiles[] = [];
-    for (const snap of deps.state.currentSnapshots(config.name)) {
-      const record = deps.state.project(snap.snapshotId, project);
+    for (const snap of await deps.state.snapshots.currentSnapshots(config.name)) {
+      const record = await deps.state.snapshots.project(snap.snapshotId, project);
       if (record)
-        found.push({ idx: snap.idx, record, files: deps.state.filesOfProject(snap.snapshotId, project) });
+        found.push({
+          idx: snap.idx,
+          record,
+          files: await deps.state.snapshots.filesOfProject(snap.snapshotId, project),
+        });
     }
     if (found.length === 0) {
       throw new NotFoundError(

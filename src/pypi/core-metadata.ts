@@ -4,7 +4,7 @@
 import { describeError, StoreWriteError } from "../errors.js";
 import type { BlobStore } from "../store/blob-store.js";
 import { withBlob } from "../store/blob-store.js";
-import type { FileRecord, StateStore } from "../store/state-store.js";
+import type { FileRecord, StateRepositories } from "../store/state-repositories.js";
 import type { BlobFetcher, FetchedBlob } from "../sync/blob-fetcher.js";
 import type { PypiMirrorConfig } from "./config-schema.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
@@ -14,7 +14,7 @@ import { extractWheelMetadata } from "./wheel-metadata.js";
 export interface CoreMetadataDeps {
   readonly config: PypiMirrorConfig;
   readonly fetcher: BlobFetcher;
-  readonly state: StateStore;
+  readonly state: StateRepositories;
   readonly blobs: BlobStore;
 }
 
@@ -50,7 +50,7 @@ export async function takeCoreMetadata(
       extractWheelMetadata(bytes, { filename: file.filename }),
     );
     const sha256 = await mirror.blobs.putBuffer(content, `${file.filename}.metadata`);
-    mirror.state.recordBlob(sha256, content.length, "metadata", Date.now());
+    await mirror.state.blobs.record(sha256, content.length, "metadata", Date.now());
     return { metadataSha256: sha256, metadataSize: content.length, metadataSource: "extracted" };
   } catch (error) {
     if (error instanceof StoreWriteError) throw error;

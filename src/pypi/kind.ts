@@ -36,7 +36,12 @@ export const pypiKind: MirrorKind<PypiMirrorConfig> & { validateBlob: typeof ver
   validateBlob: verifyWheelDownload,
   open(deps) {
     const pullThrough = new PullThrough(
-      { state: deps.state, blobs: deps.blobs, maxCacheSize: deps.config.maxCacheSize },
+      {
+        state: deps.state,
+        blobs: deps.blobs,
+        maxCacheSize: deps.config.maxCacheSize,
+        logger: deps.logger,
+      },
       deps.state.proxyCache,
       { onUpstreamFailure: deps.onUpstreamFailure },
     );

@@ -27,7 +27,9 @@ const stores = new Map<string, ProxyCacheStore>();
  * The worker's own connection to the state database. Storing a big page's files here keeps
  * hundreds of thousands of row objects (and the GC pauses they bring) off the main thread; WAL
  * lets both connections work, and each batch is a short transaction, so a write on the main
- * thread waits at most one batch.
+ * thread waits at most one batch. It stores synchronously: that is the SQLite backend's fast
+ * path (no dbPath is given for another backend, whose rows come back to the main thread and are
+ * stored there through the async ProxyCacheRepository).
  */
 function storeFor(path: string): ProxyCacheStore {
   let store = stores.get(path);
@@ -71,7 +73,7 @@ parentPort?.on("message", (request: PageWorkerRequest) => {
       const store = request.job.dbPath === undefined ? undefined : storeFor(request.job.dbPath);
       for (let i = 0; i < parsed.rows.length; i += ROW_BATCH) {
         const rows = parsed.rows.slice(i, i + ROW_BATCH);
-        if (store) store.putFiles(rows);
+        if (store) store.storeFiles(rows);
         else port.postMessage({ id: request.id, type: "rows", rows });
       }
       const rendered = ownPage(parsed.rendered);
@@ -79,7 +81,7 @@ parentPort?.on("message", (request: PageWorkerRequest) => {
       const { job } = request;
       if (store) {
         // Last, so a page row never points at files not stored yet.
-        store.putPage(
+        store.storePage(
           {
             mirror: job.mirror,
             idx: job.idx,

@@ -5,13 +5,15 @@
 // reads the same growing temp file, and the bytes are verified before they are kept.
 import type { MirrorHandle } from "../ecosystem/mirror-kind.js";
 import { describeError, FetchAbandonedError, UpstreamStatusError } from "../errors.js";
+import type { Logger } from "../logging/logger.js";
 import { type BlobStore, withBlob } from "../store/blob-store.js";
 import type {
   ProxyCacheRepository as ProxyCacheStore,
   ProxyFileRow,
   ProxyPageRow,
+  StateRepositories,
 } from "../store/state-repositories.js";
-import type { StateStore } from "../store/state-store.js";
+import { evictFetchedBlobs } from "../sync/cache-eviction.js";
 import type { InFlightDownload } from "../sync/in-flight-download.js";
 import type { PageResponse } from "../upstream/http-client.js";
 import type { PypiMirrorConfig } from "./config-schema.js";
@@ -55,10 +57,13 @@ type MirrorContext = PypiMirrorHandle;
 
 /** What the pull-through cache uses of the app: the stores and the cache bound. */
 export interface PullThroughDeps {
-  readonly state: StateStore;
+  /** The SQLite store also hands its database path to the page worker (see page-worker.ts). */
+  readonly state: Pick<StateRepositories, "blobs"> & { readonly sqlitePath?: string | undefined };
   readonly blobs: BlobStore;
   /** Bound on the blobs fetched on demand (all mirrors together); undefined: unbounded. */
   readonly maxCacheSize: number | undefined;
+  /** Where best-effort writes that failed (access times, digests, eviction) are reported. */
+  readonly logger: Logger;
 }
 
 export class PullThrough {
@@ -68,6 +73,12 @@ export class PullThrough {
   readonly #pageFlights = new Map<string, Promise<PageLookup>>();
   readonly #touched = new Map<string, number>();
   readonly #workers = new PageWorkerPool();
+  /**
+   * The SQLite database, which the page worker opens itself to store a big page's rows
+   * synchronously off the main thread (the SQLite backend's fast path). Undefined for any other
+   * backend (and in-memory SQLite): the worker sends the rows back and this thread stores them
+   * through the async ProxyCacheRepository.
+   */
   readonly #dbPath: string | undefined;
   readonly #meta = new Map<string, ProxyPageRow>();
   readonly #rendered = new RenderedPageCache();
@@ -99,10 +110,31 @@ export class PullThrough {
     return this.#page(mirror, idx, LIST_KEY);
   }
 
-  /** One fetch per page at a time: concurrent requests for it share the answer. */
+  /**
+   * A page's validators, from memory when known (no store round trip on a hit): the SQLite row
+   * carries the page body, and even a read that skips it costs a big page's overflow chain.
+   */
   #page(mirror: MirrorContext, idx: string, project: string): Promise<PageLookup> {
     const key = `${mirror.config.name}\0${idx}\0${project}`;
-    const cached = this.#pageMeta(mirror.config.name, idx, project);
+    const known = this.#meta.get(key);
+    if (known) return this.#pageFrom(mirror, idx, project, known);
+    return this.#cache.pageMeta(mirror.config.name, idx, project).then((row) => {
+      if (row?.status === 200) this.#rememberMeta(row);
+      return this.#pageFrom(mirror, idx, project, row);
+    });
+  }
+
+  /**
+   * One fetch per page at a time: concurrent requests for it share the answer. Synchronous from
+   * the flight lookup to setting it, so two requests that both missed cannot start two fetches.
+   */
+  #pageFrom(
+    mirror: MirrorContext,
+    idx: string,
+    project: string,
+    cached: ProxyPageRow | undefined,
+  ): Promise<PageLookup> {
+    const key = `${mirror.config.name}\0${idx}\0${project}`;
     if (cached && this.#isFresh(mirror, cached)) return Promise.resolve(toLookup(cached, undefined));
     let flight = this.#pageFlights.get(key);
     if (!flight) {
@@ -110,19 +142,6 @@ export class PullThrough {
       this.#pageFlights.set(key, flight);
     }
     return flight;
-  }
-
-  /**
-   * A page's validators, from memory when known: the SQLite row carries the page body, and even
-   * a read that skips it costs a big page's overflow chain on every hit.
-   */
-  #pageMeta(mirror: string, idx: string, project: string): ProxyPageRow | undefined {
-    const key = `${mirror}\0${idx}\0${project}`;
-    const known = this.#meta.get(key);
-    if (known) return known;
-    const row = this.#cache.pageMeta(mirror, idx, project);
-    if (row?.status === 200) this.#rememberMeta(row);
-    return row;
   }
 
   #rememberMeta(row: ProxyPageRow): void {
@@ -166,13 +185,13 @@ export class PullThrough {
         deadlineMs: config.upstreamTimeoutMs,
       });
       if (response.status === 304 && cached) {
-        this.#cache.touchPage(config.name, idx, project, now);
+        await this.#cache.touchPage(config.name, idx, project, now);
         this.#rememberMeta({ ...cached, fetchedAt: now, body: null });
         return toLookup({ ...cached, fetchedAt: now }, undefined);
       }
       if (response.status === 404) {
         this.#meta.delete(`${config.name}\0${idx}\0${project}`);
-        this.#cache.putPage(
+        await this.#cache.putPage(
           {
             mirror: config.name,
             idx,
@@ -213,7 +232,7 @@ export class PullThrough {
       );
       // One short transaction per batch, yielding between them: other requests go on meanwhile.
       for (const rows of batches) {
-        this.#cache.putFiles(rows);
+        await this.#cache.putFiles(rows);
         await new Promise((resolve) => setImmediate(resolve));
       }
       const row: ProxyPageRow = {
@@ -226,7 +245,7 @@ export class PullThrough {
         lastModified: response.lastModified ?? null,
         body: stored === undefined ? null : Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength),
       };
-      if (stored !== undefined) this.#cache.putPage(row, []);
+      if (stored !== undefined) await this.#cache.putPage(row, []);
       this.#rememberMeta({ ...row, body: null });
       const lookup = toLookup(row, undefined);
       if (lookup.kind === "page") {
@@ -273,7 +292,7 @@ export class PullThrough {
     project: string,
     prefix: string,
   ): Promise<RenderedPage | undefined> {
-    const row = this.#cache.page(mirror.config.name, idx, project);
+    const row = await this.#cache.page(mirror.config.name, idx, project);
     if (row?.status !== 200 || row.body === null) return undefined;
     const pageDir = project === LIST_KEY ? idx.split("/") : [...idx.split("/"), project];
     const rendered = await this.#workers.render(project, row.body, pageDir);
@@ -287,7 +306,7 @@ export class PullThrough {
    * file URL works too, and its digest is known before anything is downloaded.
    */
   async resolveFile(mirror: MirrorContext, path: string): Promise<ProxyFileRow | undefined> {
-    const known = this.#cache.file(mirror.config.name, path);
+    const known = await this.#cache.file(mirror.config.name, path);
     if (known) return known;
     const filename = path.split("/").at(-1) ?? "";
     const parsed = parseDistributionFilename(filename);
@@ -297,7 +316,7 @@ export class PullThrough {
     for (const idx of indexes) {
       const lookup = await this.projectPage(mirror, idx, parsed.project);
       if (lookup.kind !== "page") continue;
-      const found = this.#cache.file(mirror.config.name, path);
+      const found = await this.#cache.file(mirror.config.name, path);
       if (found) return found;
     }
     return undefined;
@@ -306,7 +325,7 @@ export class PullThrough {
   /** Whether the file's bytes are in the store now (a HIT), as the blob's digest. */
   async cachedBlob(row: ProxyFileRow): Promise<string | undefined> {
     if (row.sha256 === null) return undefined;
-    if (this.#app.state.getBlob(row.sha256) === undefined) return undefined;
+    if ((await this.#app.state.blobs.get(row.sha256)) === undefined) return undefined;
     if ((await this.#app.blobs.stat(row.sha256)) === undefined) return undefined;
     this.#touch(row.sha256);
     return row.sha256;
@@ -324,17 +343,30 @@ export class PullThrough {
     const joined = mirror.fetcher.inFlight(request) !== undefined;
     const download = mirror.fetcher.fetch(request);
     if (!joined) {
-      download.done.then(
-        (blob) => {
-          this.#cache.setDigest(mirror.config.name, row.path, blob.sha256, blob.size, blob.hashSource);
-          this.#evictIfNeeded();
-        },
-        (error: unknown) => {
-          // Abandoned because every client left: not upstream's fault.
-          if (!(error instanceof FetchAbandonedError))
-            this.#events.onUpstreamFailure?.(mirror.config.name, error);
-        },
-      );
+      download.done
+        .then(
+          async (blob) => {
+            await this.#cache.setDigest(
+              mirror.config.name,
+              row.path,
+              blob.sha256,
+              blob.size,
+              blob.hashSource,
+            );
+            await this.#evictIfNeeded();
+          },
+          (error: unknown) => {
+            // Abandoned because every client left: not upstream's fault.
+            if (!(error instanceof FetchAbandonedError))
+              this.#events.onUpstreamFailure?.(mirror.config.name, error);
+          },
+        )
+        .catch((error: unknown) =>
+          this.#app.logger.warn(
+            { mirror: mirror.config.name, err: error },
+            `${mirror.config.name}: after a download: ${describeError(error)}`,
+          ),
+        );
     }
     return { download, cache: joined ? "COALESCED" : "MISS" };
   }
@@ -348,7 +380,7 @@ export class PullThrough {
     row: ProxyFileRow,
   ): Promise<{ sha256: string; size: number } | undefined> {
     if (row.metadataSha256) {
-      const blob = this.#app.state.getBlob(row.metadataSha256);
+      const blob = await this.#app.state.blobs.get(row.metadataSha256);
       if (blob && (await this.#app.blobs.has(row.metadataSha256)))
         return { sha256: blob.sha256, size: blob.size };
     }
@@ -367,33 +399,30 @@ export class PullThrough {
       extractWheelMetadata(bytes, { filename: row.filename }),
     );
     const sha256 = await this.#app.blobs.putBuffer(content, `${row.filename}.metadata`);
-    this.#app.state.recordBlob(sha256, content.length, "fetch", Date.now());
+    await this.#app.state.blobs.record(sha256, content.length, "fetch", Date.now());
     return { sha256, size: content.length };
   }
 
+  /** At most once a minute per blob, and off the response's path (an access time only orders eviction). */
   #touch(sha256: string): void {
     const now = Date.now();
     if (now - (this.#touched.get(sha256) ?? 0) < ACCESS_TOUCH_MS) return;
     this.#touched.set(sha256, now);
-    this.#app.state.touchBlob(sha256, now);
+    this.#app.state.blobs
+      .touch(sha256, now)
+      .catch((error: unknown) => this.#app.logger.warn({ err: error }, `blob ${sha256}: touch failed`));
   }
 
-  /** LRU eviction of blobs fetched on demand beyond `max_cache_size`; published blobs are never evicted. */
-  #evictIfNeeded(): void {
-    const limit = this.#app.maxCacheSize;
-    if (limit === undefined) return;
-    let total = this.#cache.fetchedBytes();
-    while (total > limit) {
-      const victims = this.#cache.evictionCandidates(32);
-      if (victims.length === 0) return;
-      for (const victim of victims) {
-        if (total <= limit) return;
-        this.#app.state.deleteBlob(victim.sha256);
-        void this.#app.blobs.remove(victim.sha256);
-        this.#touched.delete(victim.sha256);
-        total -= victim.size;
-      }
-    }
+  /**
+   * LRU eviction of blobs fetched on demand beyond `max_cache_size` (published blobs are never
+   * evicted); the shared eviction runs one at a time however many downloads end together.
+   */
+  async #evictIfNeeded(): Promise<void> {
+    const removed = await evictFetchedBlobs(
+      { proxyCache: this.#cache, blobRecords: this.#app.state.blobs, blobs: this.#app.blobs },
+      this.#app.maxCacheSize,
+    );
+    for (const sha256 of removed) this.#touched.delete(sha256);
   }
 }
 

@@ -19,8 +19,7 @@ import type { FileResponseLimiter } from "../http/file-response-limiter.js";
 import type { RouteResult } from "../http/route-handler.js";
 import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
-import type { ProxyFileRow } from "../store/state-repositories.js";
-import type { ProjectRecord, StateStore } from "../store/state-store.js";
+import type { ProjectRecord, ProxyFileRow, StateRepositories } from "../store/state-repositories.js";
 import { negotiateSimpleFormat, type SimpleFormat } from "./accept-negotiation.js";
 import { isConfiguredIndex, matchesIndex } from "./index-pattern.js";
 import { decodeRequestPath, encodeMirrorPath } from "./mirror-paths.js";
@@ -46,18 +45,24 @@ interface CachedPage {
 const PAGE_CACHE_ENTRIES = 4096;
 const PAGE_CACHE_CONTROL = "public, max-age=60, must-revalidate";
 
-/** Rendered pages keyed by snapshot generation: a new generation means new keys, never stale hits. */
+/**
+ * Rendered pages keyed by snapshot generation: a new generation means new keys, never stale hits.
+ * A hit costs no store round trip; two requests that miss together both render and store the same
+ * bytes (same key, same content), which is harmless.
+ */
 class PageCache {
   readonly #entries = new Map<string, CachedPage>();
 
-  get(key: string, render: () => { body: string; contentType: string }): CachedPage {
+  hit(key: string): CachedPage | undefined {
     const hit = this.#entries.get(key);
     if (hit) {
       this.#entries.delete(key);
       this.#entries.set(key, hit);
-      return hit;
     }
-    const { body, contentType } = render();
+    return hit;
+  }
+
+  store(key: string, { body, contentType }: { body: string; contentType: string }): CachedPage {
     const bytes = Buffer.from(body, "utf8");
     const digest = createHash("sha256").update(bytes).digest("base64url").slice(0, 22);
     const page = { body: bytes, etag: `"${digest}"`, contentType };
@@ -118,7 +123,7 @@ export function contentTypeFor(filename: string): string {
 
 /** What serving PyPI mirrors uses of the app. */
 export interface PypiRoutesDeps {
-  readonly state: StateStore;
+  readonly state: StateRepositories;
   readonly blobs: BlobStore;
   readonly pullThrough: PullThrough;
   readonly config: { readonly sendTimeoutMs: number };
@@ -216,15 +221,21 @@ export class PypiRoutes {
     if (!format) return { route: "simple_index", status: 406, bytes: 0 };
     const name = mirror.config.name;
     const snapshotId =
-      mirror.config.mode === "mirror" ? this.#app.state.currentSnapshotId(name, idx) : undefined;
+      mirror.config.mode === "mirror"
+        ? await this.#app.state.snapshots.currentSnapshotId(name, idx)
+        : undefined;
     if (snapshotId !== undefined) {
-      const page = this.#pages.get(`${snapshotId}\0\0${format.format}`, () => {
-        const projects = this.#app.state.projects(snapshotId);
-        return {
-          body: format.format === "json" ? renderProjectListJson(projects) : renderProjectListHtml(projects),
+      const key = `${snapshotId}\0\0${format.format}`;
+      const page =
+        this.#pages.hit(key) ??
+        this.#pages.store(key, {
+          body: await this.#app.state.snapshots
+            .projects(snapshotId)
+            .then((projects) =>
+              format.format === "json" ? renderProjectListJson(projects) : renderProjectListHtml(projects),
+            ),
           contentType: format.contentType,
-        };
-      });
+        });
       return { route: "simple_index", status: res.statusCode, bytes: sendPage(req, res, page) };
     }
     if (mirror.config.mode !== "proxy") {
@@ -250,20 +261,23 @@ export class PypiRoutes {
     if (!format) return { route: "simple_project", status: 406, bytes: 0 };
     const name = mirror.config.name;
     const pageDir = [...indexSegments, project];
-    const snapshotId = this.#app.state.currentSnapshotId(name, idx);
+    const snapshotId = await this.#app.state.snapshots.currentSnapshotId(name, idx);
     const record: ProjectRecord | undefined =
-      snapshotId === undefined ? undefined : this.#app.state.project(snapshotId, project);
+      snapshotId === undefined ? undefined : await this.#app.state.snapshots.project(snapshotId, project);
     if (snapshotId !== undefined && record) {
-      const page = this.#pages.get(`${snapshotId}\0${project}\0${format.format}`, () => {
-        const files = this.#app.state.filesOfProject(snapshotId, project);
-        return {
-          body:
-            format.format === "json"
-              ? renderProjectPageJson(record, files, pageDir)
-              : renderProjectPageHtml(record, files, pageDir),
+      const key = `${snapshotId}\0${project}\0${format.format}`;
+      const page =
+        this.#pages.hit(key) ??
+        this.#pages.store(key, {
+          body: await this.#app.state.snapshots
+            .filesOfProject(snapshotId, project)
+            .then((files) =>
+              format.format === "json"
+                ? renderProjectPageJson(record, files, pageDir)
+                : renderProjectPageHtml(record, files, pageDir),
+            ),
           contentType: format.contentType,
-        };
-      });
+        });
       return { route: "simple_project", status: res.statusCode, bytes: sendPage(req, res, page) };
     }
     if (!this.#fetchesOnMiss(mirror)) {
@@ -292,11 +306,11 @@ export class PypiRoutes {
     shown: string,
   ): Promise<RouteResult> {
     const name = mirror.config.name;
-    const record = this.#app.state.fileByPath(name, path);
+    const record = await this.#app.state.snapshots.fileByPath(name, path);
     if (record) return this.#sendStored(req, res, record.sha256, record.size, record.filename, "file");
     const isMetadata = path.endsWith(".metadata");
     const owner = isMetadata
-      ? this.#app.state.fileByPath(name, path.slice(0, -".metadata".length))
+      ? await this.#app.state.snapshots.fileByPath(name, path.slice(0, -".metadata".length))
       : undefined;
     if (owner?.metadataSha256) {
       return this.#sendStored(
@@ -338,7 +352,7 @@ export class PypiRoutes {
     route: string,
   ): Promise<RouteResult> {
     if (req.method === "GET") this.#app.fileResponses.acquire(res);
-    const blob = this.#app.state.getBlob(sha256);
+    const blob = await this.#app.state.blobs.get(sha256);
     const blobs = this.#app.blobs;
     const result = await sendFile(
       req,

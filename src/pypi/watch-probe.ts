@@ -3,7 +3,7 @@
 // conditional GET (ETag / If-Modified-Since) of the project page, whose serial
 // (`X-PyPI-Last-Serial`, `<!--SERIAL-->`) or download.pytorch.org `<!--TIMESTAMP-->` tells the
 // loop whether it moved forward or came from a lagging CDN node.
-import type { StateStore } from "../store/state-store.js";
+import type { StateRepositories } from "../store/state-repositories.js";
 import type { PageState, ProbeResult, WatchProbe, WatchTarget } from "../sync/watch-probe.js";
 import type { UpstreamClient } from "../upstream/http-client.js";
 import type { PypiMirrorConfig } from "./config-schema.js";
@@ -14,28 +14,30 @@ import { parseSimpleIndex, SIMPLE_INDEX_ACCEPT } from "./simple-index-content-ty
 export interface PypiWatchDeps {
   readonly config: PypiMirrorConfig;
   readonly client: UpstreamClient;
-  readonly state: StateStore;
+  readonly state: Pick<StateRepositories, "snapshots">;
 }
 
 export function pypiWatchProbe({ config, client, state }: PypiWatchDeps): WatchProbe {
   return {
-    targets(): WatchTarget[] {
+    async targets(): Promise<WatchTarget[]> {
       const targets: WatchTarget[] = [];
       // Patterns (proxy mirrors) name no page to watch.
       for (const idx of config.indexes.filter((i) => !isIndexPattern(i))) {
         let projects = config.projects?.map(normalizeProjectName);
         if (!projects) {
-          const snapshotId = state.currentSnapshotId(config.name, idx);
-          projects = snapshotId === undefined ? [] : state.projects(snapshotId).map((p) => p.name);
+          const snapshotId = await state.snapshots.currentSnapshotId(config.name, idx);
+          projects =
+            snapshotId === undefined ? [] : (await state.snapshots.projects(snapshotId)).map((p) => p.name);
         }
         for (const project of projects) targets.push({ idx, project });
       }
       return targets;
     },
 
-    seed({ idx, project }): PageState {
-      const snapshotId = state.currentSnapshotId(config.name, idx);
-      const record = snapshotId === undefined ? undefined : state.project(snapshotId, project);
+    async seed({ idx, project }): Promise<PageState> {
+      const snapshotId = await state.snapshots.currentSnapshotId(config.name, idx);
+      const record =
+        snapshotId === undefined ? undefined : await state.snapshots.project(snapshotId, project);
       return {
         etag: record?.upstreamEtag ?? undefined,
         lastModified: undefined,

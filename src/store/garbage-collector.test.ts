@@ -35,7 +35,7 @@ test("gc keeps what a snapshot or a kept manifest references, transitively, and 
   try {
     const put = async (text: string, origin: string, at: number) => {
       const sha = await store.putBuffer(Buffer.from(text));
-      state.blobs.record(sha, text.length, origin, at);
+      await state.blobs.record(sha, text.length, origin, at);
       return sha;
     };
     const layer = await put("layer bytes", "sync", 1);
@@ -59,11 +59,11 @@ test("gc keeps what a snapshot or a kept manifest references, transitively, and 
         },
         children.map((c) => ({ digest: `sha256:${c}`, mediaType: "application/octet-stream", size: 1 })),
       );
-    keep(index, [manifest], "sync");
-    keep(manifest, [config, layer], "sync");
-    keep(pulledIndex, [pulledManifest], "fetch");
-    keep(pulledManifest, [pulledLayer], "fetch");
-    state.publish(
+    await keep(index, [manifest], "sync");
+    await keep(manifest, [config, layer], "sync");
+    await keep(pulledIndex, [pulledManifest], "fetch");
+    await keep(pulledManifest, [pulledLayer], "fetch");
+    await state.snapshots.publish(
       "m",
       null,
       [{ idx: "org/img", projects: [], files: [fileOf("org/img/manifests/v1", index, 10)] }],
@@ -86,18 +86,18 @@ test("gc keeps what a snapshot or a kept manifest references, transitively, and 
       [orphan],
     );
     assert.equal(await store.has(orphan), false);
-    assert.equal(state.blobs.get(orphan), undefined);
+    assert.equal(await state.blobs.get(orphan), undefined);
     for (const kept of [layer, config, manifest, index, pulledLayer, pulledManifest, pulledIndex])
       assert.equal(await store.has(kept), true, kept);
 
     // The tag moves on: the new snapshot no longer lists the index, so its tree goes in one pass.
-    state.publish("m", null, [{ idx: "org/img", projects: [], files: [] }], 6, 1);
+    await state.snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [] }], 6, 1);
     const second = await collectGarbage({ records: state.blobs, store }, { before: 100, dryRun: false });
     assert.deepEqual(second.blobs.map((b) => b.sha256).sort(), [layer, config, manifest, index].sort());
     for (const gone of [layer, config, manifest, index]) assert.equal(await store.has(gone), false);
     assert.equal(await store.has(pulledManifest), true, "a fetched index still keeps its manifest");
     assert.equal(
-      state.manifests.manifestAnywhere(`sha256:${index}`),
+      await state.manifests.manifestAnywhere(`sha256:${index}`),
       undefined,
       "a collected manifest's row goes",
     );

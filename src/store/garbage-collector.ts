@@ -17,12 +17,12 @@ export async function collectGarbage(
   deps: { records: BlobRepository; store: BlobStore },
   options: { before: number; dryRun: boolean },
 ): Promise<GarbageReport> {
-  const garbage = deps.records.unreferenced(options.before);
+  const garbage = await deps.records.unreferenced(options.before);
   let bytes = 0;
   for (const blob of garbage) {
     if (!options.dryRun) {
       await deps.store.remove(blob.sha256);
-      deps.records.delete(blob.sha256);
+      await deps.records.delete(blob.sha256);
     }
     bytes += blob.size;
   }

@@ -7,6 +7,7 @@ import type {
   FileRecord,
   ProxyFileRow,
   ProxyPageRow,
+  RunResult,
   StateRepositories,
   TagRow,
 } from "./state-repositories.js";
@@ -67,15 +68,15 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
 
     withRepos(
       "mirrors: get creates a blank row, update sets given fields only, list creates none",
-      ({ mirrors }) => {
-        assert.deepEqual(mirrors.list(), []);
-        const blank = mirrors.get("m");
+      async ({ mirrors }) => {
+        assert.deepEqual(await mirrors.list(), []);
+        const blank = await mirrors.get("m");
         assert.equal(blank.state, "none");
         assert.equal(blank.paused, false);
         assert.equal(blank.lastSuccessAt, null);
-        mirrors.update("m", { state: "success", lastSuccessAt: 5, paused: true, lastError: "boom" });
-        mirrors.update("m", { lastError: null, nextRunAt: undefined });
-        const row = mirrors.get("m");
+        await mirrors.update("m", { state: "success", lastSuccessAt: 5, paused: true, lastError: "boom" });
+        await mirrors.update("m", { lastError: null, nextRunAt: undefined });
+        const row = await mirrors.get("m");
         assert.deepEqual(
           {
             state: row.state,
@@ -85,9 +86,9 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
           },
           { state: "success", lastSuccessAt: 5, paused: true, lastError: null },
         );
-        mirrors.update("other", { state: "failed" });
+        await mirrors.update("other", { state: "failed" });
         assert.deepEqual(
-          mirrors.list().map((r) => [r.name, r.state]),
+          (await mirrors.list()).map((r) => [r.name, r.state]),
           [
             ["m", "success"],
             ["other", "failed"],
@@ -98,41 +99,42 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
 
     withRepos(
       "runs: start, log path, finish, newest-first pages, last full run, counts, abandon",
-      ({ runs }) => {
-        const first = runs.start("m", "sync", null, 1000, null);
-        runs.setLogPath(first, "/logs/m/1.log");
-        runs.finish(first, { outcome: "success", filesAdded: 3, bytesAdded: 30, warnings: ["w"] }, 2000);
-        const project = runs.start("m", "sync", "torch", 3000, null);
-        runs.finish(project, { outcome: "success" }, 3500);
-        const running = runs.start("m", "sync", null, 4000, null);
-        runs.start("n", "sync", null, 4000, null);
-        const got = runs.get(first);
+      async ({ runs }) => {
+        const first = await runs.start("m", "sync", null, 1000, null);
+        await runs.setLogPath(first, "/logs/m/1.log");
+        const result: RunResult = { outcome: "success", filesAdded: 3, bytesAdded: 30, warnings: ["w"] };
+        await runs.finish(first, result, 2000);
+        const project = await runs.start("m", "sync", "torch", 3000, null);
+        await runs.finish(project, { outcome: "success" }, 3500);
+        const running = await runs.start("m", "sync", null, 4000, null);
+        await runs.start("n", "sync", null, 4000, null);
+        const got = await runs.get(first);
         assert.ok(got);
         assert.deepEqual(
           [got.outcome, got.endedAt, got.filesAdded, got.bytesAdded, got.warnings, got.logPath],
           ["success", 2000, 3, 30, ["w"], "/logs/m/1.log"],
         );
-        assert.equal(runs.get(running)?.outcome, "running");
+        assert.equal((await runs.get(running))?.outcome, "running");
         assert.deepEqual(
-          runs.list("m", 10).map((r) => r.id),
+          (await runs.list("m", 10)).map((r) => r.id),
           [running, project, first],
         );
         assert.deepEqual(
-          runs.list("m", 1, running).map((r) => r.id),
+          (await runs.list("m", 1, running)).map((r) => r.id),
           [project],
         );
-        assert.equal(runs.lastFull("m", "success")?.id, first, "a one-project run is not a full run");
-        assert.equal(runs.count("m"), 3);
-        runs.abandon("m", 5000, "the process running it exited");
-        const abandoned = runs.get(running);
+        assert.equal((await runs.lastFull("m", "success"))?.id, first, "a one-project run is not a full run");
+        assert.equal(await runs.count("m"), 3);
+        await runs.abandon("m", 5000, "the process running it exited");
+        const abandoned = await runs.get(running);
         assert.deepEqual(
           [abandoned?.outcome, abandoned?.endedAt, abandoned?.error],
           ["failed", 5000, "the process running it exited"],
         );
-        assert.equal(runs.get(first)?.outcome, "success");
-        const counts = runs
-          .outcomeCounts()
-          .sort((a, b) => `${a.mirror}${a.outcome}`.localeCompare(`${b.mirror}${b.outcome}`));
+        assert.equal((await runs.get(first))?.outcome, "success");
+        const counts = (await runs.outcomeCounts()).sort((a, b) =>
+          `${a.mirror}${a.outcome}`.localeCompare(`${b.mirror}${b.outcome}`),
+        );
         assert.deepEqual(counts, [
           { mirror: "m", outcome: "failed", count: 1 },
           { mirror: "m", outcome: "success", count: 2 },
@@ -141,39 +143,39 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
       },
     );
 
-    withRepos("locks: one holder at a time, released by its holder, names independent", ({ locks }) => {
-      assert.equal(locks.holder("sync:m"), undefined);
-      assert.deepEqual(locks.acquire("sync:m", 100), { tookOverFrom: null });
-      const holder = locks.holder("sync:m");
+    withRepos("locks: one holder at a time, released by its holder, names independent", async ({ locks }) => {
+      assert.equal(await locks.holder("sync:m"), undefined);
+      assert.deepEqual(await locks.acquire("sync:m", 100), { tookOverFrom: null });
+      const holder = await locks.holder("sync:m");
       assert.ok(holder);
       assert.equal(holder.pid, process.pid);
       assert.equal(holder.acquiredAt, 100);
-      assert.equal(locks.isHolderAlive(holder), true);
-      assert.throws(() => locks.acquire("sync:m", 200), { code: "FM_ERR_SYNC_LOCKED" });
-      assert.deepEqual(locks.acquire("sync:other", 200), { tookOverFrom: null });
-      locks.release("sync:m");
-      assert.equal(locks.holder("sync:m"), undefined);
-      assert.ok(locks.holder("sync:other"));
-      assert.deepEqual(locks.acquire("sync:m", 300), { tookOverFrom: null });
+      assert.equal(await locks.isHolderAlive(holder), true);
+      await assert.rejects(locks.acquire("sync:m", 200), { code: "FM_ERR_SYNC_LOCKED" });
+      assert.deepEqual(await locks.acquire("sync:other", 200), { tookOverFrom: null });
+      await locks.release("sync:m");
+      assert.equal(await locks.holder("sync:m"), undefined);
+      assert.ok(await locks.holder("sync:other"));
+      assert.deepEqual(await locks.acquire("sync:m", 300), { tookOverFrom: null });
     });
 
-    withRepos("lag: a change counts once, until a sync that started after it publishes", ({ lag }) => {
-      assert.equal(lag.lagMs("m", 10_000), 0);
-      lag.recordChange("m", "simple", "torch", 1000);
-      lag.recordChange("m", "simple", "torch", 2000);
-      lag.recordChange("m", "simple", "numpy", 3000);
-      assert.equal(lag.lagMs("m", 10_000), 9000);
-      assert.equal(lag.lagMs("m", 10_000, "numpy"), 7000);
-      assert.equal(lag.recordPublished("m", "torch", 1500, 6000, 7), 1, "one pending change of torch");
-      assert.equal(lag.lagMs("m", 10_000), 7000);
+    withRepos("lag: a change counts once, until a sync that started after it publishes", async ({ lag }) => {
+      assert.equal(await lag.lagMs("m", 10_000), 0);
+      await lag.recordChange("m", "simple", "torch", 1000);
+      await lag.recordChange("m", "simple", "torch", 2000);
+      await lag.recordChange("m", "simple", "numpy", 3000);
+      assert.equal(await lag.lagMs("m", 10_000), 9000);
+      assert.equal(await lag.lagMs("m", 10_000, "numpy"), 7000);
+      assert.equal(await lag.recordPublished("m", "torch", 1500, 6000, 7), 1, "one pending change of torch");
+      assert.equal(await lag.lagMs("m", 10_000), 7000);
       assert.equal(
-        lag.recordPublished("m", null, 2500, 8000, 8),
+        await lag.recordPublished("m", null, 2500, 8000, 8),
         0,
         "numpy's change came after the run began",
       );
-      assert.equal(lag.recordPublished("m", null, 3500, 9000, 9), 1);
-      assert.equal(lag.lagMs("m", 10_000), 0);
-      const history = lag.history("m");
+      assert.equal(await lag.recordPublished("m", null, 3500, 9000, 9), 1);
+      assert.equal(await lag.lagMs("m", 10_000), 0);
+      const history = await lag.history("m");
       assert.deepEqual(
         history.map((s) => [s.project, s.firstSeenAt, s.publishedAt, s.runId]),
         [
@@ -183,104 +185,109 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
       );
     });
 
-    withRepos("lag: upstream checks keep the failing spell until a later success", ({ lag }) => {
-      assert.equal(lag.check("m"), undefined);
-      lag.recordCheck("m", 100);
-      lag.recordCheck("m", 200, "HTTP 503");
-      lag.recordCheck("m", 300, "HTTP 502");
-      assert.deepEqual(lag.check("m"), {
+    withRepos("lag: upstream checks keep the failing spell until a later success", async ({ lag }) => {
+      assert.equal(await lag.check("m"), undefined);
+      await lag.recordCheck("m", 100);
+      await lag.recordCheck("m", 200, "HTTP 503");
+      await lag.recordCheck("m", 300, "HTTP 502");
+      assert.deepEqual(await lag.check("m"), {
         lastOkAt: 100,
         failingSince: 200,
         lastFailedAt: 300,
         lastError: "HTTP 502",
       });
-      lag.recordCheck("m", 150);
-      assert.equal(lag.check("m")?.failingSince, 200, "a success from before the failures does not end them");
-      lag.recordCheck("m", 400);
-      assert.deepEqual(lag.check("m"), {
+      await lag.recordCheck("m", 150);
+      const spell = (await lag.check("m"))?.failingSince;
+      assert.equal(spell, 200, "a success from before the failures does not end them");
+      await lag.recordCheck("m", 400);
+      assert.deepEqual(await lag.check("m"), {
         lastOkAt: 400,
         failingSince: null,
         lastFailedAt: 300,
         lastError: null,
       });
-      assert.deepEqual([...lag.allChecks().keys()], ["m"]);
+      assert.deepEqual([...(await lag.allChecks()).keys()], ["m"]);
     });
 
-    withRepos("snapshots: publish makes indexes current, keeps generations, finds files", ({ snapshots }) => {
-      const before = snapshots.changeStamp();
-      const project = {
-        name: "demo",
-        displayName: "Demo",
-        upstreamSerial: null,
-        upstreamTimestamp: null,
-        upstreamEtag: null,
-      };
-      const [first] = snapshots.publish(
-        "m",
-        null,
-        [{ idx: "simple", projects: [project], files: [file("a.whl", 1)] }],
-        10,
-      );
-      assert.notEqual(snapshots.changeStamp(), before);
-      assert.equal(snapshots.currentSnapshotId("m", "simple"), first);
-      for (let generation = 2; generation <= 4; generation++) {
-        snapshots.publish(
+    withRepos(
+      "snapshots: publish makes indexes current, keeps generations, finds files",
+      async ({ snapshots }) => {
+        const before = await snapshots.changeStamp();
+        const project = {
+          name: "demo",
+          displayName: "Demo",
+          upstreamSerial: null,
+          upstreamTimestamp: null,
+          upstreamEtag: null,
+        };
+        const [first] = await snapshots.publish(
           "m",
           null,
-          [
-            {
-              idx: "simple",
-              projects: [project],
-              files: [file("a.whl", 1), file(`b${generation}.whl`, generation)],
-            },
-          ],
-          10 * generation,
-          2,
+          [{ idx: "simple", projects: [project], files: [file("a.whl", 1)] }],
+          10,
         );
-      }
-      const [current] = snapshots.currentSnapshots("m");
-      assert.ok(current);
-      assert.deepEqual([current.fileCount, current.totalSize, current.publishedAt], [2, 101 + 104, 40]);
-      assert.deepEqual(snapshots.filesOfProject(first as number, "demo"), [], "old generations are dropped");
-      assert.deepEqual(
-        snapshots.filesOfProject(current.snapshotId, "demo").map((f) => f.filename),
-        ["a.whl", "b4.whl"],
-      );
-      assert.deepEqual(snapshots.project(current.snapshotId, "demo"), project);
-      assert.equal(snapshots.fileByPath("m", "simple/demo/b4.whl")?.sha256, digest(4));
-      assert.equal(snapshots.fileByPath("m", "simple/demo/b3.whl"), undefined);
-      assert.equal(snapshots.fileByPath("other", "simple/demo/b4.whl"), undefined);
-      assert.deepEqual([...snapshots.allCurrentSnapshots().keys()], ["m"]);
-    });
+        assert.notEqual(await snapshots.changeStamp(), before);
+        assert.equal(await snapshots.currentSnapshotId("m", "simple"), first);
+        for (let generation = 2; generation <= 4; generation++) {
+          await snapshots.publish(
+            "m",
+            null,
+            [
+              {
+                idx: "simple",
+                projects: [project],
+                files: [file("a.whl", 1), file(`b${generation}.whl`, generation)],
+              },
+            ],
+            10 * generation,
+            2,
+          );
+        }
+        const [current] = await snapshots.currentSnapshots("m");
+        assert.ok(current);
+        assert.deepEqual([current.fileCount, current.totalSize, current.publishedAt], [2, 101 + 104, 40]);
+        const dropped = await snapshots.filesOfProject(first as number, "demo");
+        assert.deepEqual(dropped, [], "old generations are dropped");
+        assert.deepEqual(
+          (await snapshots.filesOfProject(current.snapshotId, "demo")).map((f) => f.filename),
+          ["a.whl", "b4.whl"],
+        );
+        assert.deepEqual(await snapshots.project(current.snapshotId, "demo"), project);
+        assert.equal((await snapshots.fileByPath("m", "simple/demo/b4.whl"))?.sha256, digest(4));
+        assert.equal(await snapshots.fileByPath("m", "simple/demo/b3.whl"), undefined);
+        assert.equal(await snapshots.fileByPath("other", "simple/demo/b4.whl"), undefined);
+        assert.deepEqual([...(await snapshots.allCurrentSnapshots()).keys()], ["m"]);
+      },
+    );
 
-    withRepos("blobs: recorded, touched, unreferenced ones found for gc", ({ blobs, snapshots }) => {
-      blobs.record(digest(1), 101, "sync", 10);
-      blobs.record(digest(2), 102, "sync", 10);
-      blobs.record(digest(1), 101, "sync", 50);
-      assert.deepEqual(blobs.get(digest(1)), {
+    withRepos("blobs: recorded, touched, unreferenced ones found for gc", async ({ blobs, snapshots }) => {
+      await blobs.record(digest(1), 101, "sync", 10);
+      await blobs.record(digest(2), 102, "sync", 10);
+      await blobs.record(digest(1), 101, "sync", 50);
+      assert.deepEqual(await blobs.get(digest(1)), {
         sha256: digest(1),
         size: 101,
         createdAt: 10,
         lastAccessAt: 50,
         origin: "sync",
       });
-      blobs.touch(digest(2), 20);
-      assert.equal(blobs.get(digest(2))?.lastAccessAt, 20);
-      snapshots.publish("m", null, [{ idx: "simple", projects: [], files: [file("a.whl", 1)] }], 60);
+      await blobs.touch(digest(2), 20);
+      assert.equal((await blobs.get(digest(2)))?.lastAccessAt, 20);
+      await snapshots.publish("m", null, [{ idx: "simple", projects: [], files: [file("a.whl", 1)] }], 60);
       assert.deepEqual(
-        blobs.unreferenced(100).map((b) => b.sha256),
+        (await blobs.unreferenced(100)).map((b) => b.sha256),
         [digest(2)],
         "a blob a snapshot lists is not garbage",
       );
-      assert.deepEqual(blobs.unreferenced(15), [], "nor is one used since the cut-off");
-      blobs.delete(digest(2));
-      assert.equal(blobs.get(digest(2)), undefined);
-      assert.deepEqual([...blobs.digests()], [digest(1)]);
+      assert.deepEqual(await blobs.unreferenced(15), [], "nor is one used since the cut-off");
+      await blobs.delete(digest(2));
+      assert.equal(await blobs.get(digest(2)), undefined);
+      assert.deepEqual([...(await blobs.digests())], [digest(1)]);
     });
 
     withRepos(
       "manifest references: what a kept manifest references, transitively, is neither collected nor evicted",
-      ({ blobs, snapshots, proxyCache, manifests }) => {
+      async ({ blobs, snapshots, proxyCache, manifests }) => {
         const keep = (parent: number, children: number[], mirror = "m") =>
           manifests.putManifest(
             {
@@ -295,70 +302,64 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
             children.map((c) => ({ digest: `sha256:${digest(c)}`, mediaType: "x", size: 100 + c })),
           );
         // An index (1) names a manifest (2) that names a layer (3); 4 is an orphan; all old.
-        for (const n of [1, 2, 3, 4]) blobs.record(digest(n), 100 + n, "sync", 10);
-        keep(1, [2]);
-        keep(2, [3]);
+        for (const n of [1, 2, 3, 4]) await blobs.record(digest(n), 100 + n, "sync", 10);
+        await keep(1, [2]);
+        await keep(2, [3]);
         const indexFile = file("index", 1, { path: "org/img/manifests/index" });
-        snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [indexFile] }], 20, 1);
+        await snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [indexFile] }], 20, 1);
         assert.deepEqual(
-          blobs.unreferenced(100).map((b) => b.sha256),
+          (await blobs.unreferenced(100)).map((b) => b.sha256),
           [digest(4)],
           "the snapshot keeps the index, the index its manifest, the manifest its layer",
         );
-        snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [] }], 30, 1);
+        await snapshots.publish("m", null, [{ idx: "org/img", projects: [], files: [] }], 30, 1);
         assert.deepEqual(
-          blobs
-            .unreferenced(100)
-            .map((b) => b.sha256)
-            .sort(),
+          (await blobs.unreferenced(100)).map((b) => b.sha256).sort(),
           [digest(1), digest(2), digest(3), digest(4)],
           "once no snapshot lists the index, the whole tree goes in one pass",
         );
-        blobs.touch(digest(1), 200);
+        await blobs.touch(digest(1), 200);
         assert.deepEqual(
-          blobs.unreferenced(100).map((b) => b.sha256),
+          (await blobs.unreferenced(100)).map((b) => b.sha256),
           [digest(4)],
           "a recently used manifest keeps its old children",
         );
-        blobs.touch(digest(1), 10);
+        await blobs.touch(digest(1), 10);
         // A manifest fetched on demand (an index pulled through) keeps what it references.
-        blobs.record(digest(5), 105, "fetch", 10);
-        keep(5, [2], "other");
+        await blobs.record(digest(5), 105, "fetch", 10);
+        await keep(5, [2], "other");
         assert.deepEqual(
-          blobs
-            .unreferenced(100)
-            .map((b) => b.sha256)
-            .sort(),
+          (await blobs.unreferenced(100)).map((b) => b.sha256).sort(),
           [digest(1), digest(4)],
           "gc never returns fetched blobs, and keeps what they reference",
         );
         assert.deepEqual(
-          manifests.cachedBeyondSnapshots("other"),
+          await manifests.cachedBeyondSnapshots("other"),
           { count: 2, bytes: 105 + 102 },
           "a mirror's kept manifest and the stored blobs it references",
         );
-        assert.deepEqual(manifests.cachedBeyondSnapshots("m"), { count: 3, bytes: 101 + 102 + 103 });
-        assert.deepEqual(manifests.cachedBeyondSnapshots("nothing"), { count: 0, bytes: 0 });
-        blobs.delete(digest(1));
+        assert.deepEqual(await manifests.cachedBeyondSnapshots("m"), { count: 3, bytes: 101 + 102 + 103 });
+        assert.deepEqual(await manifests.cachedBeyondSnapshots("nothing"), { count: 0, bytes: 0 });
+        await blobs.delete(digest(1));
         assert.equal(
-          manifests.manifestAnywhere(`sha256:${digest(1)}`),
+          await manifests.manifestAnywhere(`sha256:${digest(1)}`),
           undefined,
           "a deleted manifest's rows go",
         );
-        assert.deepEqual(manifests.references(`sha256:${digest(1)}`), [], "and its references");
+        assert.deepEqual(await manifests.references(`sha256:${digest(1)}`), [], "and its references");
 
         // Eviction: a fetched index (6) names a fetched manifest (7); only the index is a candidate.
-        blobs.record(digest(6), 106, "fetch", 1);
-        blobs.record(digest(7), 107, "fetch", 2);
-        keep(6, [7], "other");
+        await blobs.record(digest(6), 106, "fetch", 1);
+        await blobs.record(digest(7), 107, "fetch", 2);
+        await keep(6, [7], "other");
         assert.deepEqual(
-          proxyCache.evictionCandidates(10).map((c) => c.sha256),
+          (await proxyCache.evictionCandidates(10)).map((c) => c.sha256),
           [digest(6), digest(5)],
           "a referenced fetched blob is not evicted while the manifest naming it is kept",
         );
-        blobs.delete(digest(6));
+        await blobs.delete(digest(6));
         assert.deepEqual(
-          proxyCache.evictionCandidates(10).map((c) => c.sha256),
+          (await proxyCache.evictionCandidates(10)).map((c) => c.sha256),
           [digest(7), digest(5)],
         );
       },
@@ -366,7 +367,7 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
 
     withRepos(
       "proxy cache: pages with opaque bodies, files, digests of unhashed files",
-      ({ proxyCache, blobs }) => {
+      async ({ proxyCache, blobs }) => {
         const body = new Uint8Array([31, 139, 8, 0, 1, 2, 3]);
         const row: ProxyPageRow = {
           mirror: "m",
@@ -378,40 +379,40 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
           lastModified: null,
           body,
         };
-        proxyCache.putPage(row, [proxyFile("simple/demo/a.whl", { sha256: digest(1), size: 101 })]);
-        const page = proxyCache.page("m", "simple", "demo");
+        await proxyCache.putPage(row, [proxyFile("simple/demo/a.whl", { sha256: digest(1), size: 101 })]);
+        const page = await proxyCache.page("m", "simple", "demo");
         assert.ok(page);
         assert.deepEqual(Buffer.from(page.body as Uint8Array), Buffer.from(body));
-        assert.equal(proxyCache.pageMeta("m", "simple", "demo")?.body, null);
-        assert.equal(proxyCache.pageMeta("m", "simple", "demo")?.etag, '"v1"');
-        proxyCache.touchPage("m", "simple", "demo", 500);
-        assert.equal(proxyCache.pageMeta("m", "simple", "demo")?.fetchedAt, 500);
-        assert.equal(proxyCache.page("m", "simple", "nothing"), undefined);
+        assert.equal((await proxyCache.pageMeta("m", "simple", "demo"))?.body, null);
+        assert.equal((await proxyCache.pageMeta("m", "simple", "demo"))?.etag, '"v1"');
+        await proxyCache.touchPage("m", "simple", "demo", 500);
+        assert.equal((await proxyCache.pageMeta("m", "simple", "demo"))?.fetchedAt, 500);
+        assert.equal(await proxyCache.page("m", "simple", "nothing"), undefined);
         assert.deepEqual(
-          proxyCache.file("m", "simple/demo/a.whl"),
+          await proxyCache.file("m", "simple/demo/a.whl"),
           proxyFile("simple/demo/a.whl", { sha256: digest(1), size: 101 }),
         );
 
         // A file listed without a hash gets the digest of its downloaded bytes, which a later
         // listing without a hash does not erase.
-        proxyCache.putFiles([proxyFile("simple/demo/b.whl")]);
-        proxyCache.setDigest("m", "simple/demo/b.whl", digest(2), 102, "computed");
-        proxyCache.putFiles([proxyFile("simple/demo/b.whl")]);
-        const b = proxyCache.file("m", "simple/demo/b.whl");
+        await proxyCache.putFiles([proxyFile("simple/demo/b.whl")]);
+        await proxyCache.setDigest("m", "simple/demo/b.whl", digest(2), 102, "computed");
+        await proxyCache.putFiles([proxyFile("simple/demo/b.whl")]);
+        const b = await proxyCache.file("m", "simple/demo/b.whl");
         assert.deepEqual([b?.sha256, b?.size, b?.hashSource], [digest(2), 102, "computed"]);
-        proxyCache.setDigest("m", "simple/demo/b.whl", digest(3), 103, "computed");
+        await proxyCache.setDigest("m", "simple/demo/b.whl", digest(3), 103, "computed");
         assert.equal(
-          proxyCache.file("m", "simple/demo/b.whl")?.sha256,
+          (await proxyCache.file("m", "simple/demo/b.whl"))?.sha256,
           digest(2),
           "a digest is not replaced",
         );
 
-        blobs.record(digest(1), 101, "fetch", 10);
-        blobs.record(digest(2), 102, "fetch", 5);
-        blobs.record(digest(3), 1000, "sync", 1);
-        assert.equal(proxyCache.fetchedBytes(), 203);
+        await blobs.record(digest(1), 101, "fetch", 10);
+        await blobs.record(digest(2), 102, "fetch", 5);
+        await blobs.record(digest(3), 1000, "sync", 1);
+        assert.equal(await proxyCache.fetchedBytes(), 203);
         assert.deepEqual(
-          proxyCache.evictionCandidates(10).map((c) => c.sha256),
+          (await proxyCache.evictionCandidates(10)).map((c) => c.sha256),
           [digest(2), digest(1)],
         );
       },
@@ -419,13 +420,13 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
 
     withRepos(
       "manifests: tags name digests, manifests keep their references in order, live digests count what is kept",
-      ({ manifests }) => {
+      async ({ manifests }) => {
         const index = `sha256:${digest(10)}`;
         const image = `sha256:${digest(11)}`;
         const config = `sha256:${digest(12)}`;
         const layer = `sha256:${digest(13)}`;
-        assert.equal(manifests.tag("hub", "library/alpine", "3"), undefined);
-        manifests.putTag({
+        assert.equal(await manifests.tag("hub", "library/alpine", "3"), undefined);
+        await manifests.putTag({
           mirror: "hub",
           repository: "library/alpine",
           tag: "3",
@@ -433,8 +434,8 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
           mediaType: "application/vnd.oci.image.index.v1+json",
           checkedAt: 100,
         });
-        manifests.touchTag("hub", "library/alpine", "3", 200);
-        assert.deepEqual(manifests.tag("hub", "library/alpine", "3"), {
+        await manifests.touchTag("hub", "library/alpine", "3", 200);
+        assert.deepEqual(await manifests.tag("hub", "library/alpine", "3"), {
           mirror: "hub",
           repository: "library/alpine",
           tag: "3",
@@ -443,14 +444,14 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
           checkedAt: 200,
         });
         // A tag moved upstream: it names the new digest.
-        manifests.putTag({
-          ...(manifests.tag("hub", "library/alpine", "3") as TagRow),
+        await manifests.putTag({
+          ...((await manifests.tag("hub", "library/alpine", "3")) as TagRow),
           digest: image,
           checkedAt: 300,
         });
-        assert.equal(manifests.tag("hub", "library/alpine", "3")?.digest, image);
+        assert.equal((await manifests.tag("hub", "library/alpine", "3"))?.digest, image);
         assert.deepEqual(
-          manifests.tagsOf("hub").map((t) => t.tag),
+          (await manifests.tagsOf("hub")).map((t) => t.tag),
           ["3"],
         );
 
@@ -467,31 +468,31 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
           { digest: config, mediaType: "application/vnd.oci.image.config.v1+json", size: 50 },
           { digest: layer, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", size: 5000 },
         ];
-        manifests.putManifest(row, refs);
-        manifests.putManifest(row, refs);
-        assert.deepEqual(manifests.manifest("hub", "library/alpine", image), row);
-        assert.deepEqual(manifests.manifestAnywhere(image), row);
-        assert.equal(manifests.manifest("other", "library/alpine", image), undefined);
-        assert.deepEqual(manifests.references(image), refs);
-        assert.deepEqual(manifests.referenced(layer), refs[1]);
-        assert.deepEqual(manifests.liveDigests(), new Set([image, config, layer]));
-        manifests.touchManifest("hub", "library/alpine", image, 99);
-        assert.equal(manifests.manifest("hub", "library/alpine", image)?.lastUsedAt, 99);
+        await manifests.putManifest(row, refs);
+        await manifests.putManifest(row, refs);
+        assert.deepEqual(await manifests.manifest("hub", "library/alpine", image), row);
+        assert.deepEqual(await manifests.manifestAnywhere(image), row);
+        assert.equal(await manifests.manifest("other", "library/alpine", image), undefined);
+        assert.deepEqual(await manifests.references(image), refs);
+        assert.deepEqual(await manifests.referenced(layer), refs[1]);
+        assert.deepEqual(await manifests.liveDigests(), new Set([image, config, layer]));
+        await manifests.touchManifest("hub", "library/alpine", image, 99);
+        assert.equal((await manifests.manifest("hub", "library/alpine", image))?.lastUsedAt, 99);
         assert.deepEqual(
-          manifests.manifestsOf("hub").map((m) => m.digest),
+          (await manifests.manifestsOf("hub")).map((m) => m.digest),
           [image],
         );
 
         // Kept by a second mirror too: forgetting one copy keeps its references live.
-        manifests.putManifest({ ...row, mirror: "hub2" }, refs);
-        manifests.deleteManifest("hub", "library/alpine", image);
-        assert.equal(manifests.manifest("hub", "library/alpine", image), undefined);
-        assert.deepEqual(manifests.liveDigests(), new Set([image, config, layer]));
-        manifests.deleteManifest("hub2", "library/alpine", image);
-        assert.deepEqual(manifests.liveDigests(), new Set());
-        assert.deepEqual(manifests.references(image), []);
-        manifests.deleteTag("hub", "library/alpine", "3");
-        assert.equal(manifests.tag("hub", "library/alpine", "3"), undefined);
+        await manifests.putManifest({ ...row, mirror: "hub2" }, refs);
+        await manifests.deleteManifest("hub", "library/alpine", image);
+        assert.equal(await manifests.manifest("hub", "library/alpine", image), undefined);
+        assert.deepEqual(await manifests.liveDigests(), new Set([image, config, layer]));
+        await manifests.deleteManifest("hub2", "library/alpine", image);
+        assert.deepEqual(await manifests.liveDigests(), new Set());
+        assert.deepEqual(await manifests.references(image), []);
+        await manifests.deleteTag("hub", "library/alpine", "3");
+        assert.equal(await manifests.tag("hub", "library/alpine", "3"), undefined);
       },
     );
   });

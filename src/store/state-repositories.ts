@@ -1,9 +1,14 @@
 // The state a mirror keeps besides blobs, as repositories: mirrors, snapshots (and their projects
 // and files), blobs, runs, sync locks, lag and the pull-through cache. Each is an interface a
 // second backend (PostgreSQL) can implement; src/store/sqlite/ holds the SQLite ones, and the
-// contract suite in state-repositories.contract.ts runs against every implementation. Methods are
-// synchronous: SQLite answers in microseconds; a networked backend would wrap these in a cache
-// or make them async in one sweep.
+// contract suite in state-repositories.contract.ts runs against every implementation.
+//
+// Every method returns a Promise: a networked backend cannot answer synchronously, and the
+// contract suite must run unchanged against it. SQLite answers at once (its methods are `async`
+// over statements prepared once). What must be atomic (a publish, a page with its files, a lock's
+// check-then-take, a manifest with its references) is ONE method, so no backend spreads it across
+// awaits where another request could interleave; callers must not rebuild such a step from two
+// calls.
 
 export type MirrorState = "none" | "pre-syncing" | "syncing" | "success" | "failed" | "paused" | "disabled";
 
@@ -161,28 +166,28 @@ export interface ProxyFileRow {
 }
 
 export interface MirrorRepository {
-  ensure(name: string): void;
+  ensure(name: string): Promise<void>;
   /** The mirror's row, created when missing. */
-  get(name: string): MirrorRow;
+  get(name: string): Promise<MirrorRow>;
   /** Every mirror row, without creating any (a read-only query, safe for status pages). */
-  list(): MirrorRow[];
+  list(): Promise<MirrorRow[]>;
   /** Sets the fields given (an undefined field is left alone; null clears it). */
-  update(name: string, patch: Partial<Omit<MirrorRow, "name">>): void;
+  update(name: string, patch: Partial<Omit<MirrorRow, "name">>): Promise<void>;
 }
 
 export interface SnapshotRepository {
-  currentSnapshotId(mirror: string, idx: string): number | undefined;
-  currentSnapshots(mirror: string): CurrentSnapshot[];
+  currentSnapshotId(mirror: string, idx: string): Promise<number | undefined>;
+  currentSnapshots(mirror: string): Promise<CurrentSnapshot[]>;
   /** Every mirror's current snapshots, in one query. */
-  allCurrentSnapshots(): Map<string, CurrentSnapshot[]>;
-  projects(snapshotId: number): ProjectRecord[];
-  project(snapshotId: number, name: string): ProjectRecord | undefined;
-  filesOfProject(snapshotId: number, project: string): FileRecord[];
-  filesOfSnapshot(snapshotId: number): FileRecord[];
+  allCurrentSnapshots(): Promise<Map<string, CurrentSnapshot[]>>;
+  projects(snapshotId: number): Promise<ProjectRecord[]>;
+  project(snapshotId: number, name: string): Promise<ProjectRecord | undefined>;
+  filesOfProject(snapshotId: number, project: string): Promise<FileRecord[]>;
+  filesOfSnapshot(snapshotId: number): Promise<FileRecord[]>;
   /** A file (or the file a `.metadata` path belongs to) in any current snapshot of the mirror. */
-  fileByPath(mirror: string, path: string): FileRecord | undefined;
+  fileByPath(mirror: string, path: string): Promise<FileRecord | undefined>;
   /** Changes whenever anything was written to the state, by this process or another. */
-  changeStamp(): string;
+  changeStamp(): Promise<string>;
   /**
    * Publishes new snapshots of the given indexes atomically: either every index of the run
    * becomes current, or none does. Generations beyond `keep` are dropped. Returns the new ids.
@@ -193,22 +198,22 @@ export interface SnapshotRepository {
     indexes: IndexPublication[],
     now: number,
     keep?: number,
-  ): number[];
+  ): Promise<number[]>;
 }
 
 export interface BlobRepository {
   /** Records a stored blob, or (when known) its latest use. */
-  record(sha256: string, size: number, origin: string, now: number): void;
-  get(sha256: string): BlobRow | undefined;
+  record(sha256: string, size: number, origin: string, now: number): Promise<void>;
+  get(sha256: string): Promise<BlobRow | undefined>;
   /** The digests of every blob recorded. */
-  digests(): Set<string>;
+  digests(): Promise<Set<string>>;
   /** Best effort: an access time only orders eviction, so a full disk must not fail a read. */
-  touch(sha256: string, now: number): void;
+  touch(sha256: string, now: number): Promise<void>;
   /**
    * Forgets the blob; when it was a manifest, also the manifest's rows and references (the bytes
    * are gone, so what it referenced may become garbage, and a pull fetches it again).
    */
-  delete(sha256: string): void;
+  delete(sha256: string): Promise<void>;
   /**
    * What gc may remove: blobs last used before `before` that nothing live reaches. Live are the
    * blobs a snapshot lists (as a file or as core metadata), blobs fetched on demand (max_cache_size
@@ -216,22 +221,28 @@ export interface BlobRepository {
    * (ManifestRepository's references: an index its manifests, a manifest its config and layers),
    * transitively. Blobs fetched on demand are never in the answer.
    */
-  unreferenced(before: number): BlobRow[];
+  unreferenced(before: number): Promise<BlobRow[]>;
 }
 
 export interface RunRepository {
-  start(mirror: string, kind: string, project: string | null, now: number, logPath: string | null): number;
-  setLogPath(id: number, logPath: string): void;
-  finish(id: number, result: RunResult, now: number): void;
-  get(id: number): RunRow | undefined;
+  start(
+    mirror: string,
+    kind: string,
+    project: string | null,
+    now: number,
+    logPath: string | null,
+  ): Promise<number>;
+  setLogPath(id: number, logPath: string): Promise<void>;
+  finish(id: number, result: RunResult, now: number): Promise<void>;
+  get(id: number): Promise<RunRow | undefined>;
   /** Newest first, ids below `beforeId`. */
-  list(mirror: string, limit: number, beforeId?: number): RunRow[];
+  list(mirror: string, limit: number, beforeId?: number): Promise<RunRow[]>;
   /** The latest full-mirror run (not a one-project run) with this outcome. */
-  lastFull(mirror: string, outcome: RunRow["outcome"]): RunRow | undefined;
-  outcomeCounts(): { mirror: string; outcome: RunRow["outcome"]; count: number }[];
-  count(mirror: string): number;
+  lastFull(mirror: string, outcome: RunRow["outcome"]): Promise<RunRow | undefined>;
+  outcomeCounts(): Promise<{ mirror: string; outcome: RunRow["outcome"]; count: number }[]>;
+  count(mirror: string): Promise<number>;
   /** Marks runs left "running" by a killed process as failed. */
-  abandon(mirror: string, now: number, reason: string): void;
+  abandon(mirror: string, now: number, reason: string): Promise<void>;
 }
 
 /**
@@ -243,18 +254,18 @@ export interface SyncLocks {
    * Takes the lock for this process. A lock whose holder is gone is taken over (its pid is
    * returned). Throws SyncLockedError while a live holder has it, this process included.
    */
-  acquire(name: string, now: number): { tookOverFrom: number | null };
+  acquire(name: string, now: number): Promise<{ tookOverFrom: number | null }>;
   /** Releases the lock if this process holds it. */
-  release(name: string): void;
+  release(name: string): Promise<void>;
   /** Who holds the lock, if anyone (alive or not). */
-  holder(name: string): LockHolder | undefined;
+  holder(name: string): Promise<LockHolder | undefined>;
   /** Whether a holder may still run (one on another host is taken to be alive). */
-  isHolderAlive(holder: LockHolder): boolean;
+  isHolderAlive(holder: LockHolder): Promise<boolean>;
 }
 
 export interface LagRepository {
   /** Notes a change seen upstream (once while it is pending). */
-  recordChange(mirror: string, idx: string, project: string, seenAt: number): void;
+  recordChange(mirror: string, idx: string, project: string, seenAt: number): Promise<void>;
   /**
    * A sync that started at `runStartedAt` published: changes it covered (of its project, or all
    * when it synced the whole mirror) seen before it started are now published. Returns how many.
@@ -265,36 +276,36 @@ export interface LagRepository {
     runStartedAt: number,
     publishedAt: number,
     runId: number | null,
-  ): number;
+  ): Promise<number>;
   /** Milliseconds the mirror (or one project) has been behind upstream now (0 when current). */
-  lagMs(mirror: string, now: number, project?: string): number;
+  lagMs(mirror: string, now: number, project?: string): Promise<number>;
   /** A look at upstream at `at`: its pages were read (no `failure`), or could not be. */
-  recordCheck(mirror: string, at: number, failure?: string): void;
-  check(mirror: string): UpstreamCheck | undefined;
+  recordCheck(mirror: string, at: number, failure?: string): Promise<void>;
+  check(mirror: string): Promise<UpstreamCheck | undefined>;
   /** Every mirror's check record, in one query. */
-  allChecks(): Map<string, UpstreamCheck>;
-  history(mirror: string, limit?: number): LagSample[];
+  allChecks(): Promise<Map<string, UpstreamCheck>>;
+  history(mirror: string, limit?: number): Promise<LagSample[]>;
 }
 
 /** The pull-through cache's records: pages fetched on demand and the files they list. */
 export interface ProxyCacheRepository {
-  page(mirror: string, idx: string, project: string): ProxyPageRow | undefined;
+  page(mirror: string, idx: string, project: string): Promise<ProxyPageRow | undefined>;
   /** A page's validators and status, without its (possibly large) body. */
-  pageMeta(mirror: string, idx: string, project: string): ProxyPageRow | undefined;
+  pageMeta(mirror: string, idx: string, project: string): Promise<ProxyPageRow | undefined>;
   /** Stores files a page lists (one batch of a big page), atomically. */
-  putFiles(files: readonly ProxyFileRow[]): void;
+  putFiles(files: readonly ProxyFileRow[]): Promise<void>;
   /** Stores a fetched page and the files it lists, atomically; old pages beyond a bound go. */
-  putPage(row: ProxyPageRow, files: readonly ProxyFileRow[]): void;
+  putPage(row: ProxyPageRow, files: readonly ProxyFileRow[]): Promise<void>;
   /** A 304 from upstream: the cached page is fresh again (best effort on a full disk). */
-  touchPage(mirror: string, idx: string, project: string, now: number): void;
-  file(mirror: string, path: string): ProxyFileRow | undefined;
+  touchPage(mirror: string, idx: string, project: string, now: number): Promise<void>;
+  file(mirror: string, path: string): Promise<ProxyFileRow | undefined>;
   /** Bytes of blobs fetched on demand (the pull-through cache). */
-  fetchedBytes(): number;
+  fetchedBytes(): Promise<number>;
   /**
    * Blobs fetched on demand that no published snapshot lists and no stored manifest references,
    * least recently used first (evicting a manifest makes what it references candidates).
    */
-  evictionCandidates(limit: number): { sha256: string; size: number }[];
+  evictionCandidates(limit: number): Promise<{ sha256: string; size: number }[]>;
   /** Records the digest of downloaded bytes (for files upstream lists without one). */
   setDigest(
     mirror: string,
@@ -302,7 +313,7 @@ export interface ProxyCacheRepository {
     sha256: string,
     size: number,
     hashSource: "index" | "computed",
-  ): void;
+  ): Promise<void>;
 }
 
 /** A tag of a repository and the digest it named when last checked upstream. */
@@ -343,37 +354,37 @@ export interface ManifestReference {
  * across kinds can tell which blobs something still points at.
  */
 export interface ManifestRepository {
-  tag(mirror: string, repository: string, tag: string): TagRow | undefined;
+  tag(mirror: string, repository: string, tag: string): Promise<TagRow | undefined>;
   /** Records what a tag names now (replacing what it named before). */
-  putTag(row: TagRow): void;
+  putTag(row: TagRow): Promise<void>;
   /** Upstream confirmed the tag unchanged at `checkedAt` (best effort on a full disk). */
-  touchTag(mirror: string, repository: string, tag: string, checkedAt: number): void;
-  tagsOf(mirror: string, repository?: string): TagRow[];
-  manifest(mirror: string, repository: string, digest: string): ManifestRow | undefined;
+  touchTag(mirror: string, repository: string, tag: string, checkedAt: number): Promise<void>;
+  tagsOf(mirror: string, repository?: string): Promise<TagRow[]>;
+  manifest(mirror: string, repository: string, digest: string): Promise<ManifestRow | undefined>;
   /** The manifest with this digest in any repository of any mirror (the bytes are the same). */
-  manifestAnywhere(digest: string): ManifestRow | undefined;
+  manifestAnywhere(digest: string): Promise<ManifestRow | undefined>;
   /** Stores a manifest's row and its references together. */
-  putManifest(row: ManifestRow, references: readonly ManifestReference[]): void;
+  putManifest(row: ManifestRow, references: readonly ManifestReference[]): Promise<void>;
   /** Best effort: a use only orders eviction. */
-  touchManifest(mirror: string, repository: string, digest: string, now: number): void;
-  manifestsOf(mirror: string): ManifestRow[];
+  touchManifest(mirror: string, repository: string, digest: string, now: number): Promise<void>;
+  manifestsOf(mirror: string): Promise<ManifestRow[]>;
   /** What a manifest points at (empty when unknown). */
-  references(parent: string): ManifestReference[];
+  references(parent: string): Promise<ManifestReference[]>;
   /** A digest some stored manifest points at, with its declared size and media type. */
-  referenced(child: string): ManifestReference | undefined;
+  referenced(child: string): Promise<ManifestReference | undefined>;
   /**
    * Every digest that something stored still needs: each manifest kept by any mirror and every
    * digest such a manifest references.
    */
-  liveDigests(): Set<string>;
+  liveDigests(): Promise<Set<string>>;
   /**
    * What a mirror holds through its kept manifests beyond its published snapshots: the stored
    * manifests and the stored blobs they reference, each once (a pull-through mirror's size).
    */
-  cachedBeyondSnapshots(mirror: string): { count: number; bytes: number };
+  cachedBeyondSnapshots(mirror: string): Promise<{ count: number; bytes: number }>;
   /** Forgets a manifest of a repository (and its references once no repository keeps it). */
-  deleteManifest(mirror: string, repository: string, digest: string): void;
-  deleteTag(mirror: string, repository: string, tag: string): void;
+  deleteManifest(mirror: string, repository: string, digest: string): Promise<void>;
+  deleteTag(mirror: string, repository: string, tag: string): Promise<void>;
 }
 
 /** Every repository of one state backend (StateStore holds the SQLite ones). */

@@ -20,7 +20,7 @@ import {
   UpstreamStatusError,
 } from "../errors.js";
 import { type BlobStore, type BlobWriter, type ByteRangeSource, isSha256Hex } from "../store/blob-store.js";
-import type { StateStore } from "../store/state-store.js";
+import type { StateRepositories } from "../store/state-repositories.js";
 import { backoffDelay } from "../upstream/backoff.js";
 import type { UpstreamClient } from "../upstream/http-client.js";
 import {
@@ -56,14 +56,19 @@ const WRITE_BATCH_MS = 20;
 
 export class BlobFetcher {
   readonly #store: BlobStore;
-  readonly #state: StateStore;
+  readonly #state: Pick<StateRepositories, "blobs">;
   readonly #client: UpstreamClient;
   readonly #options: BlobFetcherOptions;
   readonly #inFlight = new Map<string, InFlightDownload>();
   /** Bytes downloaded from upstream by this fetcher. */
   bytesDownloaded = 0;
 
-  constructor(store: BlobStore, state: StateStore, client: UpstreamClient, options: BlobFetcherOptions) {
+  constructor(
+    store: BlobStore,
+    state: Pick<StateRepositories, "blobs">,
+    client: UpstreamClient,
+    options: BlobFetcherOptions,
+  ) {
     this.#store = store;
     this.#state = state;
     this.#client = client;
@@ -113,7 +118,7 @@ export class BlobFetcher {
     const expected = request.sha256?.toLowerCase();
     const stored = expected && isSha256Hex(expected) ? await this.#store.stat(expected) : undefined;
     if (expected && stored !== undefined) {
-      this.#record(expected, stored, request.origin);
+      await this.#record(expected, stored, request.origin);
       return { sha256: expected, size: stored, hashSource: "index", reused: true };
     }
     const limit = this.#options.maxFileSize;
@@ -166,7 +171,7 @@ export class BlobFetcher {
       download.verifiedSize = size;
       download.emit("progress");
       await writer.commit(sha256);
-      this.#record(sha256, size, request.origin);
+      await this.#record(sha256, size, request.origin);
       return { sha256, size, hashSource: expected ? "index" : "computed", reused: false };
     }
   }
@@ -176,9 +181,9 @@ export class BlobFetcher {
    * filled up since (clients may already hold every byte, and fill it), they are still served, and
    * the row is written by a later fetch of the blob once there is room.
    */
-  #record(sha256: string, size: number, origin: string): void {
+  async #record(sha256: string, size: number, origin: string): Promise<void> {
     try {
-      this.#state.recordBlob(sha256, size, origin, Date.now());
+      await this.#state.blobs.record(sha256, size, origin, Date.now());
     } catch (error) {
       if (!isDiskFull(error)) throw error;
     }

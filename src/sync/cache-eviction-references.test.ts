@@ -17,14 +17,14 @@ test("eviction keeps the cache within its bound, least recently used first, neve
   try {
     const put = async (text: string, at: number) => {
       const sha = await store.putBuffer(Buffer.from(text));
-      state.blobs.record(sha, 100, "fetch", at);
+      await state.blobs.record(sha, 100, "fetch", at);
       return sha;
     };
     const layer = await put("layer of a kept image", 1);
     const index = await put("index naming the layer", 5);
     const old = await put("an old download", 2);
     const recent = await put("a recent download", 9);
-    state.manifests.putManifest(
+    await state.manifests.putManifest(
       {
         mirror: "hub",
         repository: "library/alpine",
@@ -45,7 +45,7 @@ test("eviction keeps the cache within its bound, least recently used first, neve
     );
     assert.equal(await store.has(old), false);
     assert.equal(await store.has(index), false, "then the least recently used manifest");
-    assert.equal(state.manifests.manifestAnywhere(`sha256:${index}`), undefined, "with its rows");
+    assert.equal(await state.manifests.manifestAnywhere(`sha256:${index}`), undefined, "with its rows");
     assert.equal(await store.has(recent), true);
     assert.deepEqual(
       await evictFetchedBlobs(deps, 0),

@@ -2,6 +2,7 @@
 // first; blobs a published snapshot lists are never candidates (the repository's query says so).
 import type { BlobStore } from "../store/blob-store.js";
 import type { BlobRepository, ProxyCacheRepository } from "../store/state-repositories.js";
+import { SerialQueue } from "./serial-queue.js";
 
 export interface CacheEvictionDeps {
   readonly proxyCache: Pick<ProxyCacheRepository, "fetchedBytes" | "evictionCandidates">;
@@ -9,21 +10,33 @@ export interface CacheEvictionDeps {
   readonly blobs: Pick<BlobStore, "remove">;
 }
 
+/**
+ * One eviction at a time per proxy-cache repository (one per state backend): each reads the total,
+ * then deletes with awaits between, so two at once would count the same bytes and evict twice.
+ */
+const queues = new WeakMap<object, SerialQueue>();
+
 /** Evicts until what was fetched on demand fits `limit` (no bound: nothing). Returns the digests removed. */
-export async function evictFetchedBlobs(
-  deps: CacheEvictionDeps,
-  limit: number | undefined,
-): Promise<string[]> {
-  if (limit === undefined) return [];
+export function evictFetchedBlobs(deps: CacheEvictionDeps, limit: number | undefined): Promise<string[]> {
+  if (limit === undefined) return Promise.resolve([]);
+  let queue = queues.get(deps.proxyCache);
+  if (!queue) {
+    queue = new SerialQueue();
+    queues.set(deps.proxyCache, queue);
+  }
+  return queue.run(() => evict(deps, limit));
+}
+
+async function evict(deps: CacheEvictionDeps, limit: number): Promise<string[]> {
   const removed: string[] = [];
-  let total = deps.proxyCache.fetchedBytes();
+  let total = await deps.proxyCache.fetchedBytes();
   while (total > limit) {
-    const victims = deps.proxyCache.evictionCandidates(32);
+    const victims = await deps.proxyCache.evictionCandidates(32);
     if (victims.length === 0) break;
     for (const victim of victims) {
       if (total <= limit) break;
       // The row first: a reader that finds no row refetches; an open file stays readable.
-      deps.blobRecords.delete(victim.sha256);
+      await deps.blobRecords.delete(victim.sha256);
       await deps.blobs.remove(victim.sha256);
       removed.push(victim.sha256);
       total -= victim.size;

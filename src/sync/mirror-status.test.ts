@@ -36,7 +36,7 @@ test("states: disabled and paused come from the config or the API; a sync in pro
   assert.equal(effectiveState(plain, undefined), "none");
 });
 
-test("lag: the age of the last full sync's start unwatched; the oldest pending change when watched", () => {
+test("lag: the age of the last full sync's start unwatched; the oldest pending change when watched", async () => {
   const dir = mkdtempSync(join(tmpdir(), "fm-status-"));
   const state = new StateStore(join(dir, "state.sqlite"));
   try {
@@ -46,15 +46,15 @@ test("lag: the age of the last full sync's start unwatched; the oldest pending c
     );
     const now = 1_700_000_000_000;
     for (const name of ["plain", "watched", "proxy"]) {
-      const id = state.startRun(name, "sync", null, now - 10 * H, null);
-      state.finishRun(id, { outcome: "success" }, now - 9 * H);
-      const project = state.startRun(name, "sync", "torch", now - 2 * H, null);
-      state.finishRun(project, { outcome: "success" }, now - 2 * H + 1000);
-      state.updateMirror(name, { state: "success", lastSuccessAt: now - 2 * H + 1000 });
+      const id = await state.runs.start(name, "sync", null, now - 10 * H, null);
+      await state.runs.finish(id, { outcome: "success" }, now - 9 * H);
+      const project = await state.runs.start(name, "sync", "torch", now - 2 * H, null);
+      await state.runs.finish(project, { outcome: "success" }, now - 2 * H + 1000);
+      await state.mirrors.update(name, { state: "success", lastSuccessAt: now - 2 * H + 1000 });
     }
     const lag = state.lag;
-    lag.recordChange("watched", "simple", "torch", now - 30 * 60_000);
-    const [plain, watched, proxy] = collectMirrorStatuses(config, state, now);
+    await lag.recordChange("watched", "simple", "torch", now - 30 * 60_000);
+    const [plain, watched, proxy] = await collectMirrorStatuses(config, state, now);
     assert.equal(plain?.lagMs, 10 * H, "a one-project run does not reset a mirror's lag");
     assert.equal(plain?.lagBasis, "last-sync");
     assert.equal(watched?.lagMs, 30 * 60_000);
@@ -62,10 +62,10 @@ test("lag: the age of the last full sync's start unwatched; the oldest pending c
     assert.equal(proxy?.lagMs, null);
     assert.equal(proxy?.lagLevel, null);
     assert.equal(plain?.lagLevel, "ok");
-    lag.recordPublished("watched", null, now - 60_000, now - 1000, null);
-    assert.equal(collectMirrorStatuses(config, state, now)[1]?.lagMs, 0, "nothing pending: no lag");
-    assert.equal(collectMirrorStatuses(config, state, now + 20 * H)[0]?.lagLevel, "warn");
-    assert.equal(collectMirrorStatuses(config, state, now + 70 * H)[0]?.lagLevel, "critical");
+    await lag.recordPublished("watched", null, now - 60_000, now - 1000, null);
+    assert.equal((await collectMirrorStatuses(config, state, now))[1]?.lagMs, 0, "nothing pending: no lag");
+    assert.equal((await collectMirrorStatuses(config, state, now + 20 * H))[0]?.lagLevel, "warn");
+    assert.equal((await collectMirrorStatuses(config, state, now + 70 * H))[0]?.lagLevel, "critical");
   } finally {
     state.close();
     rmSync(dir, { recursive: true, force: true });
@@ -95,25 +95,25 @@ test("lag history from runs is a sawtooth: up to each publish, then down to that
   );
 });
 
-test("the status cache reads the database again only when it changed, and moves the lag with the clock", () => {
+test("the status cache reads the database again only when it changed, and moves the lag with the clock", async () => {
   const dir = mkdtempSync(join(tmpdir(), "fm-status-"));
   const state = new StateStore(join(dir, "state.sqlite"));
   const other = new StateStore(join(dir, "state.sqlite"));
   try {
     const config = parseConfigText("mirrors:\n  m: { type: pypi, upstream: https://u.example }\n", "t");
     const now = 1_700_000_000_000;
-    const id = state.startRun("m", "sync", null, now - H, null);
-    state.finishRun(id, { outcome: "success" }, now - H + 1000);
-    state.updateMirror("m", { state: "success", lastSuccessAt: now - H + 1000 });
+    const id = await state.runs.start("m", "sync", null, now - H, null);
+    await state.runs.finish(id, { outcome: "success" }, now - H + 1000);
+    await state.mirrors.update("m", { state: "success", lastSuccessAt: now - H + 1000 });
     const cache = new MirrorStatusCache(config, state);
-    const first = cache.get(now);
+    const first = await cache.get(now);
     assert.equal(first[0]?.lagMs, H);
-    assert.equal(cache.get(now), first, "same moment, nothing written: the same reading");
-    assert.equal(cache.get(now + 2 * H)[0]?.lagMs, 3 * H, "the lag moves with the clock");
-    state.updateMirror("m", { state: "failed" });
-    assert.equal(cache.get(now)[0]?.state, "failed", "a write by this connection is seen at once");
-    other.updateMirror("m", { state: "syncing" });
-    assert.equal(cache.get(now)[0]?.state, "syncing", "a write by another process is seen at once");
+    assert.equal(await cache.get(now), first, "same moment, nothing written: the same reading");
+    assert.equal((await cache.get(now + 2 * H))[0]?.lagMs, 3 * H, "the lag moves with the clock");
+    await state.mirrors.update("m", { state: "failed" });
+    assert.equal((await cache.get(now))[0]?.state, "failed", "a write by this connection is seen at once");
+    await other.mirrors.update("m", { state: "syncing" });
+    assert.equal((await cache.get(now))[0]?.state, "syncing", "a write by another process is seen at once");
   } finally {
     other.close();
     state.close();

@@ -14,15 +14,14 @@
 //   lag is unknown: no figure (null), level "unknown", with since when and the last good look.
 //   A figure then would be one nobody checked (a watched mirror would show a green 0).
 import type { Config, MirrorConfig } from "../config/schema.js";
-import type { UpstreamCheck } from "../store/state-repositories.js";
-import {
-  type CurrentSnapshot,
-  isLockHolderAlive,
-  type MirrorRow,
-  type MirrorState,
-  type RunRow,
-  type StateStore,
-} from "../store/state-store.js";
+import type {
+  CurrentSnapshot,
+  MirrorRow,
+  MirrorState,
+  RunRow,
+  StateRepositories,
+  UpstreamCheck,
+} from "../store/state-repositories.js";
 import { redactUrl } from "../upstream/redact-url.js";
 import { describeSchedule } from "./cron-schedule.js";
 
@@ -111,11 +110,14 @@ export function lagLevelOf(config: MirrorConfig, lagMs: number | null): Exclude<
  * gone, the run was interrupted, and the row is shown as the runner records such a run (failed).
  * Nothing is written here: `freshmirror status` is read-only; the next sync records it.
  */
-export function interruptedRow(state: StateStore, row: MirrorRow | undefined): MirrorRow | undefined {
+export async function interruptedRow(
+  state: Pick<StateRepositories, "locks">,
+  row: MirrorRow | undefined,
+): Promise<MirrorRow | undefined> {
   if (row === undefined || (row.state !== "syncing" && row.state !== "pre-syncing")) return row;
-  const holder = state.lockHolder(`sync:${row.name}`);
+  const holder = await state.locks.holder(`sync:${row.name}`);
   // No lock: a sync is about to take it (pre-syncing) or has just released it; not a crash.
-  if (holder === undefined || isLockHolderAlive(holder)) return row;
+  if (holder === undefined || (await state.locks.isHolderAlive(holder))) return row;
   if (row.state === "pre-syncing") return row;
   return {
     ...row,
@@ -124,23 +126,25 @@ export function interruptedRow(state: StateStore, row: MirrorRow | undefined): M
   };
 }
 
-export function mirrorStatus(
+/** `snapshots` and `check` are read when not given (collectMirrorStatuses reads all in one query). */
+export async function mirrorStatus(
   config: MirrorConfig,
   row: MirrorRow | undefined,
-  state: StateStore,
+  state: StateRepositories,
   now: number,
-  snapshots: readonly CurrentSnapshot[] = state.currentSnapshots(config.name),
-  check: UpstreamCheck | undefined = state.lag.check(config.name),
-): MirrorStatus {
-  row = interruptedRow(state, row);
+  given?: { snapshots: readonly CurrentSnapshot[]; check: UpstreamCheck | undefined },
+): Promise<MirrorStatus> {
+  const snapshots = given ? given.snapshots : await state.snapshots.currentSnapshots(config.name);
+  const check = given ? given.check : await state.lag.check(config.name);
+  row = await interruptedRow(state, row);
   // What a registry mirror keeps through its manifests beyond its snapshots (pulled through).
-  const cached = state.manifests.cachedBeyondSnapshots(config.name);
-  const lastFullSuccess = state.lastFullRun(config.name, "success");
+  const cached = await state.manifests.cachedBeyondSnapshots(config.name);
+  const lastFullSuccess = await state.runs.lastFull(config.name, "success");
   const basis = lagBasisOf(config);
   const lastSuccessAt = row?.lastSuccessAt ?? null;
   const measured =
     basis === "watch" && lastSuccessAt !== null
-      ? state.lag.lagMs(config.name, now)
+      ? await state.lag.lagMs(config.name, now)
       : lagOf(config, lastFullSuccess, lastSuccessAt, now);
   const checked = config.mode === "mirror" && check !== undefined;
   const failingSince = checked ? check.failingSince : null;
@@ -148,7 +152,7 @@ export function mirrorStatus(
   const lagMs = unknown ? null : measured;
   const lagSince = lagMs === null || lagMs === 0 ? null : now - lagMs;
   const scheduled = config.mode === "mirror" && !config.disabled;
-  const recent = state.listRuns(config.name, 2);
+  const recent = await state.runs.list(config.name, 2);
   const lastFinished = recent.find((r) => r.endedAt !== null);
   return {
     name: config.name,
@@ -189,12 +193,21 @@ export function mirrorStatus(
 }
 
 /** Every configured mirror's status, in config order. Read-only: creates no rows. */
-export function collectMirrorStatuses(config: Config, state: StateStore, now = Date.now()): MirrorStatus[] {
-  const rows = new Map(state.listMirrorRows().map((r) => [r.name, r]));
-  const snapshots = state.allCurrentSnapshots();
-  const checks = state.lag.allChecks();
-  return config.mirrors.map((m) =>
-    mirrorStatus(m, rows.get(m.name), state, now, snapshots.get(m.name) ?? [], checks.get(m.name)),
+export async function collectMirrorStatuses(
+  config: Config,
+  state: StateRepositories,
+  now = Date.now(),
+): Promise<MirrorStatus[]> {
+  const rows = new Map((await state.mirrors.list()).map((r) => [r.name, r]));
+  const snapshots = await state.snapshots.allCurrentSnapshots();
+  const checks = await state.lag.allChecks();
+  return Promise.all(
+    config.mirrors.map((m) =>
+      mirrorStatus(m, rows.get(m.name), state, now, {
+        snapshots: snapshots.get(m.name) ?? [],
+        check: checks.get(m.name),
+      }),
+    ),
   );
 }
 
@@ -207,14 +220,19 @@ export interface LagPoint {
  * Lag over time of a watched mirror from its change records: each published change at its
  * publish time (published − first seen), and the oldest pending change now.
  */
-export function watchedLagHistory(state: StateStore, mirror: string, now: number, limit = 200): LagPoint[] {
+export async function watchedLagHistory(
+  state: Pick<StateRepositories, "lag">,
+  mirror: string,
+  now: number,
+  limit = 200,
+): Promise<LagPoint[]> {
   const lag = state.lag;
-  const samples = lag.history(mirror, limit);
+  const samples = await lag.history(mirror, limit);
   const points = samples
     .filter((s) => s.publishedAt !== null)
     .map((s) => ({ at: s.publishedAt as number, lagMs: (s.publishedAt as number) - s.firstSeenAt }))
     .sort((a, b) => a.at - b.at);
-  points.push({ at: now, lagMs: lag.lagMs(mirror, now) });
+  points.push({ at: now, lagMs: await lag.lagMs(mirror, now) });
   return points;
 }
 
@@ -249,30 +267,40 @@ export function statusAt(status: MirrorStatus, now: number, config: MirrorConfig
  */
 export class MirrorStatusCache {
   readonly #config: Config;
-  readonly #state: StateStore;
+  readonly #state: StateRepositories;
   #cached: { at: number; stamp: string; statuses: MirrorStatus[] } | undefined;
 
-  constructor(config: Config, state: StateStore) {
+  constructor(config: Config, state: StateRepositories) {
     this.#config = config;
     this.#state = state;
   }
 
-  get(now = Date.now()): MirrorStatus[] {
-    const stamp = this.#state.changeStamp();
+  /**
+   * Two calls may read at once; the later to finish keeps its reading, even if older (its stamp
+   * then no longer matches, and the next call reads again), so nothing stale is served for long.
+   */
+  async get(now = Date.now()): Promise<MirrorStatus[]> {
+    const stamp = await this.#state.snapshots.changeStamp();
     const hit = this.#cached;
-    // A sync killed with -9 changes nothing in the database, so a status cached while it ran
-    // would say "syncing" for ever: while any mirror syncs, check that its holder still lives.
-    const orphaned = hit?.statuses.some((s) => {
-      if (s.state !== "syncing") return false;
-      const holder = this.#state.lockHolder(`sync:${s.name}`);
-      return holder !== undefined && !isLockHolderAlive(holder);
-    });
-    if (hit && hit.stamp === stamp && !orphaned) {
+    if (hit && hit.stamp === stamp && !(await this.#orphaned(hit.statuses))) {
       if (hit.at === now) return hit.statuses;
       return hit.statuses.map((s, i) => statusAt(s, now, this.#config.mirrors[i] as MirrorConfig));
     }
-    const statuses = collectMirrorStatuses(this.#config, this.#state, now);
+    const statuses = await collectMirrorStatuses(this.#config, this.#state, now);
     this.#cached = { at: now, stamp, statuses };
     return statuses;
+  }
+
+  /**
+   * A sync killed with -9 changes nothing in the database, so a status cached while it ran
+   * would say "syncing" for ever: while any mirror syncs, check that its holder still lives.
+   */
+  async #orphaned(statuses: readonly MirrorStatus[]): Promise<boolean> {
+    for (const s of statuses) {
+      if (s.state !== "syncing") continue;
+      const holder = await this.#state.locks.holder(`sync:${s.name}`);
+      if (holder !== undefined && !(await this.#state.locks.isHolderAlive(holder))) return true;
+    }
+    return false;
   }
 }

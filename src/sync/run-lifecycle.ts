@@ -7,8 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { MirrorConfigBase } from "../config/base-mirror.js";
 import type { EventBus } from "../events/event-bus.js";
-import type { LagRepository as LagStore } from "../store/state-repositories.js";
-import type { StateStore } from "../store/state-store.js";
+import type { LagRepository as LagStore, StateRepositories } from "../store/state-repositories.js";
 import { redactText } from "../upstream/redact-url.js";
 import { describeFailure } from "../upstream/root-cause.js";
 import type { LiveProgress } from "./live-progress.js";
@@ -35,7 +34,7 @@ export interface SyncTarget {
 }
 
 export interface RunLifecycleDeps {
-  readonly state: StateStore;
+  readonly state: StateRepositories;
   readonly lag: LagStore;
   readonly events: EventBus;
   /** Where run logs go: `<logsDir>/<mirror>/<run id>.log`. */
@@ -82,9 +81,9 @@ export async function syncMirror(
   let log = new RunLog(undefined, options.onLog);
   const lockName = `sync:${mirrorName}`;
   if (!dryRun) {
-    const { tookOverFrom } = app.state.acquireLock(lockName, now());
+    const { tookOverFrom } = await app.state.locks.acquire(lockName, now());
     if (tookOverFrom !== null) {
-      app.state.abandonRuns(
+      await app.state.runs.abandon(
         mirrorName,
         now(),
         `the process running it (pid ${tookOverFrom}) exited before it finished`,
@@ -92,12 +91,12 @@ export async function syncMirror(
     }
     const logDir = join(app.logsDir, mirrorName);
     mkdirSync(logDir, { recursive: true });
-    const runId = app.state.startRun(mirrorName, "sync", project ?? null, started, null);
+    const runId = await app.state.runs.start(mirrorName, "sync", project ?? null, started, null);
     const logPath = join(logDir, `${runId}.log`);
-    app.state.setRunLogPath(runId, logPath);
+    await app.state.runs.setLogPath(runId, logPath);
     report.runId = runId;
     log = new RunLog(logPath, options.onLog);
-    app.state.updateMirror(mirrorName, { state: "syncing", lastAttemptAt: started });
+    await app.state.mirrors.update(mirrorName, { state: "syncing", lastAttemptAt: started });
     if (tookOverFrom !== null) log.write(`took over the lock of pid ${tookOverFrom}, which is gone`);
     app.progress?.start(mirrorName, runId, project);
     app.events.emit({ type: "sync.started", mirror: mirrorName, runId, ...(project ? { project } : {}) });
@@ -121,8 +120,8 @@ export async function syncMirror(
         options.onProgress?.(progress);
         if (!dryRun) app.progress?.update(mirrorName, progress);
       },
-      upstreamChecked: () => {
-        if (!dryRun) app.lag.recordCheck(mirrorName, now());
+      upstreamChecked: async () => {
+        if (!dryRun) await app.lag.recordCheck(mirrorName, now());
       },
       now,
     });
@@ -132,15 +131,19 @@ export async function syncMirror(
     report.error = describeFailure(error);
     log.write(`failed: ${report.error}`);
     // Failed before upstream's pages were read: upstream could not be checked (lag unknown).
-    const checkedAt = app.lag.check(mirrorName)?.lastOkAt ?? null;
-    if (!dryRun && (checkedAt === null || checkedAt < started))
-      app.lag.recordCheck(mirrorName, now(), report.error);
+    if (!dryRun) {
+      // Read, then write: a watch cycle recording a success in between only makes this failure
+      // start a failing spell it would have started anyway (recordCheck keeps the later success).
+      const checkedAt = (await app.lag.check(mirrorName))?.lastOkAt ?? null;
+      if (checkedAt === null || checkedAt < started)
+        await app.lag.recordCheck(mirrorName, now(), report.error);
+    }
   } finally {
     report.upstreamRequests = mirror.client.requestCount - requestsBefore;
     report.durationMs = now() - started;
     if (!dryRun && report.runId !== null) {
       app.progress?.finish(mirrorName);
-      finishRun(app, report, project, started, now(), lockName);
+      await finishRun(app, report, project, started, now(), lockName);
       log.write(
         `${report.outcome}: +${report.filesAdded} files (${report.bytesAdded} bytes), -${report.filesRemoved} files, ${report.filesTotal} files published, ${report.upstreamRequests} upstream requests, ${report.durationMs} ms`,
       );
@@ -151,17 +154,17 @@ export async function syncMirror(
 }
 
 /** The run's record, the mirror's state and the lag marks; the lock goes whatever happens. */
-function finishRun(
+async function finishRun(
   app: RunLifecycleDeps,
   report: SyncReport,
   project: string | undefined,
   started: number,
   ended: number,
   lockName: string,
-): void {
+): Promise<void> {
   const runId = report.runId as number;
   try {
-    app.state.finishRun(
+    await app.state.runs.finish(
       runId,
       {
         outcome: report.outcome === "failed" ? "failed" : "success",
@@ -177,16 +180,16 @@ function finishRun(
       },
       ended,
     );
-    app.state.updateMirror(
+    await app.state.mirrors.update(
       report.mirror,
       report.outcome === "failed"
         ? { state: "failed", lastEndedAt: ended, lastError: report.error ?? null }
         : { state: "success", lastEndedAt: ended, lastSuccessAt: ended, lastError: null },
     );
     if (report.outcome !== "failed")
-      app.lag.recordPublished(report.mirror, project ?? null, started, ended, runId);
+      await app.lag.recordPublished(report.mirror, project ?? null, started, ended, runId);
   } finally {
-    app.state.releaseLock(lockName);
+    await app.state.locks.release(lockName);
   }
 }
 

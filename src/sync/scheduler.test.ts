@@ -93,8 +93,12 @@ describe("scheduler", () => {
 
   test("an interval mirror runs every interval, on a grid, and records its next run", async () => {
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 6h }"));
-    s.start();
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 6 * HOUR, "first run one interval after start");
+    await s.start();
+    assert.equal(
+      (await state.mirrors.get("m")).nextRunAt,
+      T0 + 6 * HOUR,
+      "first run one interval after start",
+    );
     await advance(6 * HOUR - MIN);
     assert.equal(calls.length, 0);
     await advance(MIN);
@@ -102,8 +106,8 @@ describe("scheduler", () => {
       calls.map((c) => [c.reason, c.at]),
       [["schedule", T0 + 6 * HOUR]],
     );
-    assert.equal(state.getMirror("m").lastScheduledAt, T0 + 6 * HOUR);
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 12 * HOUR);
+    assert.equal((await state.mirrors.get("m")).lastScheduledAt, T0 + 6 * HOUR);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + 12 * HOUR);
     await advance(12 * HOUR);
     assert.deepEqual(
       calls.map((c) => c.at),
@@ -113,15 +117,15 @@ describe("scheduler", () => {
 
   test("a cron mirror runs at its local time (0 2 * * * in UTC+8 is 18:00 UTC)", async () => {
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example }")); // default 0 2 * * *
-    s.start();
+    await s.start();
     const first = Date.parse("2025-03-01T18:00:00Z");
-    assert.equal(state.getMirror("m").nextRunAt, first);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, first);
     await advance(first - T0 + MIN, 30 * MIN);
     assert.deepEqual(
       calls.map((c) => c.at),
       [first],
     );
-    assert.equal(state.getMirror("m").nextRunAt, first + DAY);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, first + DAY);
   });
 
   test("jitter delays each run by up to the jitter, after the slot", async () => {
@@ -130,8 +134,8 @@ describe("scheduler", () => {
       2,
       () => 0.5,
     );
-    s.start();
-    assert.equal(state.getMirror("m").nextRunAt, T0 + HOUR + 5 * MIN);
+    await s.start();
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + HOUR + 5 * MIN);
     await advance(HOUR + 5 * MIN);
     assert.equal(calls.length, 1);
     assert.equal(calls[0]?.at, T0 + HOUR + 5 * MIN);
@@ -140,16 +144,28 @@ describe("scheduler", () => {
   test("never two runs of one mirror at once: a slot that comes while it syncs is skipped", async () => {
     autoResult = undefined;
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 10m }"));
-    s.start();
+    await s.start();
     await advance(35 * MIN);
     assert.equal(calls.length, 1, "slots at 20 and 30 min were skipped while the 10 min run went on");
     assert.equal(logs.filter((l) => l.includes("skipped: the previous sync is still going")).length, 2);
-    assert.throws(() => s.trigger("m"), SyncRefusedError, "an admin sync is refused while one runs");
+    await assert.rejects(s.trigger("m"), SyncRefusedError, "an admin sync is refused while one runs");
     calls[0]?.resolve({ outcome: "success" });
     await settle();
     await advance(5 * MIN);
     assert.equal(calls.length, 2);
     assert.equal(calls[1]?.at, T0 + 40 * MIN);
+  });
+
+  test("two admin syncs asked for at once: one is queued, the other refused (no interleaving)", async () => {
+    autoResult = undefined;
+    const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 6h }"));
+    await s.start();
+    const [a, b] = await Promise.allSettled([s.trigger("m"), s.trigger("m")]);
+    assert.deepEqual(a, { status: "fulfilled", value: { started: true, queuePosition: 0 } });
+    assert.equal(b.status, "rejected");
+    assert.ok(b.status === "rejected" && b.reason instanceof SyncRefusedError, String(b));
+    await settle();
+    assert.equal(calls.length, 1, "one run");
   });
 
   test("max_concurrent_syncs bounds running syncs; the rest wait as pre-syncing", async () => {
@@ -162,13 +178,13 @@ describe("scheduler", () => {
       ),
       2,
     );
-    s.start();
+    await s.start();
     await advance(HOUR);
     assert.deepEqual(
       calls.map((c) => c.mirror),
       ["a", "b"],
     );
-    assert.equal(state.getMirror("c").state, "pre-syncing");
+    assert.equal((await state.mirrors.get("c")).state, "pre-syncing");
     assert.equal(s.status("c").queuePosition, 0);
     calls[1]?.resolve({ outcome: "success" });
     await settle();
@@ -186,10 +202,14 @@ describe("scheduler", () => {
         "  m: { type: pypi, upstream: https://u.example, schedule: 1d, retry: { count: 2, backoff: 10m } }",
       ),
     );
-    s.start();
+    await s.start();
     await advance(DAY);
     assert.equal(calls.length, 1);
-    assert.equal(state.getMirror("m").nextRunAt, T0 + DAY + 10 * MIN, "the retry shows as the next run");
+    assert.equal(
+      (await state.mirrors.get("m")).nextRunAt,
+      T0 + DAY + 10 * MIN,
+      "the retry shows as the next run",
+    );
     await advance(10 * MIN);
     await advance(20 * MIN);
     await advance(2 * HOUR);
@@ -201,7 +221,7 @@ describe("scheduler", () => {
         ["retry", 30 * MIN],
       ],
     );
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 2 * DAY, "no more retries: the next slot");
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + 2 * DAY, "no more retries: the next slot");
     autoResult = { outcome: "success" };
     await advance(DAY);
     assert.equal(calls.length, 4);
@@ -211,8 +231,8 @@ describe("scheduler", () => {
   test("a manual (admin) sync is not retried", async () => {
     autoResult = { outcome: "failed", error: "boom" };
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
-    s.start();
-    assert.deepEqual(s.trigger("m", "torch"), { started: true, queuePosition: 0 });
+    await s.start();
+    assert.deepEqual(await s.trigger("m", "torch"), { started: true, queuePosition: 0 });
     await settle();
     await advance(2 * HOUR);
     assert.deepEqual(
@@ -223,34 +243,41 @@ describe("scheduler", () => {
 
   test("a run missed while the server was down runs at start with catch_up, and only once", async () => {
     const configs = mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }");
-    state.updateMirror("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - 3 * DAY });
+    await state.mirrors.update("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - 3 * DAY });
     const s = scheduler(configs);
-    s.start();
+    await s.start();
     await settle();
     assert.deepEqual(
       calls.map((c) => [c.reason, c.at]),
       [["catch-up", T0]],
     );
-    assert.equal(state.getMirror("m").nextRunAt, T0 + DAY, "the interval grid restarts at the catch-up");
+    assert.equal(
+      (await state.mirrors.get("m")).nextRunAt,
+      T0 + DAY,
+      "the interval grid restarts at the catch-up",
+    );
     await advance(DAY - MIN);
     assert.equal(calls.length, 1);
   });
 
   test("without catch_up, a missed run waits for its next slot", async () => {
-    state.updateMirror("m", { lastScheduledAt: T0 - 3 * DAY - HOUR, lastAttemptAt: T0 - 3 * DAY - HOUR });
+    await state.mirrors.update("m", {
+      lastScheduledAt: T0 - 3 * DAY - HOUR,
+      lastAttemptAt: T0 - 3 * DAY - HOUR,
+    });
     const s = scheduler(
       mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d, catch_up: false }"),
     );
-    s.start();
+    await s.start();
     await settle();
     assert.equal(calls.length, 0);
-    assert.equal(state.getMirror("m").nextRunAt, T0 + DAY - HOUR, "the next slot on the old grid");
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + DAY - HOUR, "the next slot on the old grid");
   });
 
   test("a missed slot already covered by a later sync (e.g. the CLI) is not caught up", async () => {
-    state.updateMirror("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - HOUR });
+    await state.mirrors.update("m", { lastScheduledAt: T0 - 3 * DAY, lastAttemptAt: T0 - HOUR });
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
-    s.start();
+    await s.start();
     await settle();
     assert.equal(calls.length, 0);
   });
@@ -258,14 +285,14 @@ describe("scheduler", () => {
   test("schedules survive a restart: the next run stays where it was", async () => {
     const configs = mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 6h }");
     const first = scheduler(configs);
-    first.start();
+    await first.start();
     await advance(6 * HOUR);
     assert.equal(calls.length, 1);
     await first.stop();
     await advance(2 * HOUR);
     const second = scheduler(configs);
-    second.start();
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 12 * HOUR);
+    await second.start();
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + 12 * HOUR);
     await advance(4 * HOUR);
     assert.deepEqual(
       calls.map((c) => c.at),
@@ -276,7 +303,7 @@ describe("scheduler", () => {
   test("a clock jump backward never runs a slot twice, live or across a restart", async () => {
     const configs = mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1h }");
     const s = scheduler(configs);
-    s.start();
+    await s.start();
     await advance(HOUR);
     assert.equal(calls.length, 1);
     mock.timers.setTime(T0 + 30 * MIN); // the wall clock goes back 30 minutes
@@ -285,7 +312,7 @@ describe("scheduler", () => {
     await s.stop();
     mock.timers.setTime(T0 + 10 * MIN);
     const restarted = scheduler(configs);
-    restarted.start();
+    await restarted.start();
     await advance(55 * MIN);
     assert.equal(calls.length, 1, "nor after a restart with the clock behind");
     await advance(HOUR);
@@ -297,11 +324,11 @@ describe("scheduler", () => {
 
   test("a clock jump forward over several slots runs once, not once per slot", async () => {
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1h }"));
-    s.start();
+    await s.start();
     mock.timers.setTime(T0 + 3 * DAY + 10 * MIN);
     await advance(MIN);
     assert.equal(calls.length, 1);
-    assert.equal(state.getMirror("m").nextRunAt, T0 + 3 * DAY + HOUR);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, T0 + 3 * DAY + HOUR);
   });
 
   test("paused mirrors (config or API) and disabled mirrors do not run; resume restarts the schedule", async () => {
@@ -315,18 +342,23 @@ describe("scheduler", () => {
         ].join("\n"),
       ),
     );
-    s.start();
-    s.pause("c");
-    assert.equal(state.getMirror("c").paused, true);
-    assert.equal(state.getMirror("c").pausedAt, T0);
-    for (const name of ["a", "b", "c", "p"]) assert.equal(state.getMirror(name).nextRunAt, null, name);
+    await s.start();
+    await s.pause("c");
+    assert.equal((await state.mirrors.get("c")).paused, true);
+    assert.equal((await state.mirrors.get("c")).pausedAt, T0);
+    for (const name of ["a", "b", "c", "p"])
+      assert.equal((await state.mirrors.get(name)).nextRunAt, null, name);
     await advance(3 * HOUR);
     assert.equal(calls.length, 0);
-    assert.throws(() => s.resume("a"), /paused in the config file/);
-    assert.throws(() => s.trigger("b"), /disabled/);
-    s.resume("c");
-    assert.equal(state.getMirror("c").paused, false);
-    assert.equal(state.getMirror("c").nextRunAt, T0 + 4 * HOUR, "slots missed while paused are not run");
+    await assert.rejects(s.resume("a"), /paused in the config file/);
+    await assert.rejects(s.trigger("b"), /disabled/);
+    await s.resume("c");
+    assert.equal((await state.mirrors.get("c")).paused, false);
+    assert.equal(
+      (await state.mirrors.get("c")).nextRunAt,
+      T0 + 4 * HOUR,
+      "slots missed while paused are not run",
+    );
     await advance(HOUR);
     assert.deepEqual(
       calls.map((c) => c.mirror),
@@ -338,38 +370,42 @@ describe("scheduler", () => {
   test("a pause survives a restart", async () => {
     const configs = mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1h }");
     const first = scheduler(configs);
-    first.start();
-    first.pause("m");
+    await first.start();
+    await first.pause("m");
     await first.stop();
     const second = scheduler(configs);
-    second.start();
+    await second.start();
     await advance(3 * HOUR);
     assert.equal(calls.length, 0);
-    assert.equal(state.getMirror("m").nextRunAt, null);
+    assert.equal((await state.mirrors.get("m")).nextRunAt, null);
   });
 
   test("a mirror left syncing by a stopped server is marked failed (interrupted) at start", async () => {
-    const runId = state.startRun("m", "sync", null, T0 - HOUR, null);
-    state.updateMirror("m", { state: "syncing", lastAttemptAt: T0 - HOUR });
+    const runId = await state.runs.start("m", "sync", null, T0 - HOUR, null);
+    await state.mirrors.update("m", { state: "syncing", lastAttemptAt: T0 - HOUR });
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
-    s.start();
-    const row = state.getMirror("m");
+    await s.start();
+    const row = await state.mirrors.get("m");
     assert.equal(row.state, "failed");
     assert.match(row.lastError ?? "", /stopped before it finished/);
-    assert.equal(state.getRun(runId)?.outcome, "failed");
+    assert.equal((await state.runs.get(runId))?.outcome, "failed");
   });
 
   test("a watcher's sync request waits behind a running sync, merges with one queued, and is never dropped", async () => {
     autoResult = undefined;
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1d }"));
-    s.start();
-    s.trigger("m");
-    assert.equal(state.getMirror("m").state, "pre-syncing");
-    state.updateMirror("m", { state: "syncing" }); // what the runner does when it starts
-    s.requestSync("m", "torch");
-    s.requestSync("m", "torch");
-    s.requestSync("m", "torchvision");
-    assert.equal(state.getMirror("m").state, "syncing", "queued behind a running sync: still syncing");
+    await s.start();
+    await s.trigger("m");
+    assert.equal((await state.mirrors.get("m")).state, "pre-syncing");
+    await state.mirrors.update("m", { state: "syncing" }); // what the runner does when it starts
+    await s.requestSync("m", "torch");
+    await s.requestSync("m", "torch");
+    await s.requestSync("m", "torchvision");
+    assert.equal(
+      (await state.mirrors.get("m")).state,
+      "syncing",
+      "queued behind a running sync: still syncing",
+    );
     assert.equal(s.queuedCount, 2, "the same project twice is one request");
     calls[0]?.resolve({ outcome: "success" });
     await settle();
@@ -380,7 +416,7 @@ describe("scheduler", () => {
         ["watch", "torch"],
       ],
     );
-    s.requestSync("m", undefined);
+    await s.requestSync("m", undefined);
     assert.equal(s.queuedCount, 1, "a full sync request replaces the targeted ones queued");
     calls[1]?.resolve({ outcome: "success" });
     await settle();
@@ -390,19 +426,19 @@ describe("scheduler", () => {
     );
     calls[2]?.resolve({ outcome: "success" });
     await settle();
-    s.pause("m");
-    s.requestSync("m", "torch");
+    await s.pause("m");
+    await s.requestSync("m", "torch");
     assert.equal(s.queuedCount, 0, "ignored while paused");
   });
 
   test("a run that could not start (lock held elsewhere) puts the previous state back", async () => {
     autoResult = { outcome: "skipped", error: "held by pid 1" };
-    state.updateMirror("m", { state: "success" });
+    await state.mirrors.update("m", { state: "success" });
     const s = scheduler(mirrors("  m: { type: pypi, upstream: https://u.example, schedule: 1h }"));
-    s.start();
+    await s.start();
     await advance(HOUR);
     assert.equal(calls.length, 1);
-    assert.equal(state.getMirror("m").state, "success");
+    assert.equal((await state.mirrors.get("m")).state, "success");
     assert.ok(logs.some((l) => l.includes("skipped: held by pid 1")));
   });
 });

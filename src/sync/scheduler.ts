@@ -8,12 +8,18 @@
 // a clock jump forward is noticed within a minute; and the next slot is always computed after
 // the slot last run for (persisted), so a clock jump backward (or a restart) never runs a slot
 // twice.
+//
+// The state store answers asynchronously: an await sits between reading a mirror's row and writing
+// it, and between checking the queue and pushing to it. So every operation (start, trigger,
+// requestSync, pause, resume, a timer tick, the end of a run, stop) runs in one SerialQueue: a
+// second trigger cannot slip past the "already queued" check while the first writes "pre-syncing".
 import type { MirrorConfigBase as MirrorConfig } from "../config/base-mirror.js";
 import { describeError, SyncRefusedError, UnknownMirrorError } from "../errors.js";
 import { fallbackLogger, type Logger } from "../logging/logger.js";
-import { isLockHolderAlive, type MirrorState, type StateStore } from "../store/state-store.js";
+import type { MirrorState, StateRepositories } from "../store/state-repositories.js";
 import { backoffDelay } from "../upstream/backoff.js";
 import { nextSlot } from "./cron-schedule.js";
+import { SerialQueue } from "./serial-queue.js";
 
 export type RunReason = "schedule" | "catch-up" | "retry" | "manual" | "watch";
 
@@ -31,7 +37,7 @@ export type RunSync = (
 export interface SchedulerOptions {
   mirrors: readonly MirrorConfig[];
   maxConcurrentSyncs: number;
-  state: StateStore;
+  state: StateRepositories;
   runSync: RunSync;
   /** For jitter; default Math.random. */
   random?: () => number;
@@ -82,6 +88,7 @@ export class Scheduler {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #started = false;
   #stopped = false;
+  readonly #serial = new SerialQueue();
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -99,18 +106,22 @@ export class Scheduler {
   }
 
   /** Restores every mirror's schedule from the state store, runs missed slots, and arms the timer. */
-  start(): void {
+  start(): Promise<void> {
+    return this.#serial.run(() => this.#start());
+  }
+
+  async #start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
     const now = Date.now();
     for (const plan of this.#plans.values()) {
       const { name } = plan.config;
-      this.#recoverInterrupted(name, now);
-      if (!this.#isScheduled(plan.config) || this.#isPaused(plan.config)) {
-        this.#options.state.updateMirror(name, { nextRunAt: null });
+      await this.#recoverInterrupted(name, now);
+      if (!this.#isScheduled(plan.config) || (await this.#isPaused(plan.config))) {
+        await this.#options.state.mirrors.update(name, { nextRunAt: null });
         continue;
       }
-      const row = this.#options.state.getMirror(name);
+      const row = await this.#options.state.mirrors.get(name);
       let last = row.lastScheduledAt;
       if (last !== null && plan.config.catchUp) {
         const missed = nextSlot(plan.config.schedule, last, last);
@@ -118,11 +129,11 @@ export class Scheduler {
         if (missed !== null && missed <= now && (row.lastAttemptAt ?? Number.NEGATIVE_INFINITY) < missed) {
           this.#log(name, `catching up the run due ${new Date(missed).toISOString()}, missed while stopped`);
           last = now;
-          this.#options.state.updateMirror(name, { lastScheduledAt: now });
-          this.#enqueue(name, "catch-up", undefined, 0);
+          await this.#options.state.mirrors.update(name, { lastScheduledAt: now });
+          await this.#enqueue(name, "catch-up", undefined, 0);
         }
       }
-      this.#planFrom(plan, Math.max(now, last ?? now), last);
+      await this.#planFrom(plan, Math.max(now, last ?? now), last);
     }
     this.#pump();
     this.#arm();
@@ -130,11 +141,14 @@ export class Scheduler {
 
   /** Stops scheduling; queued runs are dropped. Waits up to `waitMs` for running syncs to end. */
   async stop(waitMs = 10_000): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    for (const job of this.#queue.splice(0)) this.#restore(job);
-    const running = [...this.#running.values()].map((r) => r.done);
+    // Outside the queue while waiting: a run's end queues its #finish.
+    const running = await this.#serial.run(async () => {
+      this.#stopped = true;
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      for (const job of this.#queue.splice(0)) await this.#restore(job);
+      return [...this.#running.values()].map((r) => r.done);
+    });
     if (running.length === 0 || waitMs <= 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
@@ -168,17 +182,19 @@ export class Scheduler {
    * Queues a sync now (an admin call). Allowed while paused (pausing stops the schedule, not an
    * operator); refused when the mirror is disabled or already has a sync running or queued.
    */
-  trigger(name: string, project?: string): { started: boolean; queuePosition: number } {
-    const plan = this.#plan(name);
-    if (plan.config.disabled) {
-      throw new SyncRefusedError(name, "the mirror is disabled", "remove `disabled: true` from its config");
-    }
-    if (this.#stopped) throw new SyncRefusedError(name, "the server is shutting down");
-    this.#refuseIfBusy(name);
-    this.#enqueue(name, "manual", project, 0);
-    this.#pump();
-    const started = this.#running.has(name);
-    return { started, queuePosition: started ? 0 : this.#queue.findIndex((j) => j.mirror === name) };
+  trigger(name: string, project?: string): Promise<{ started: boolean; queuePosition: number }> {
+    return this.#serial.run(async () => {
+      const plan = this.#plan(name);
+      if (plan.config.disabled) {
+        throw new SyncRefusedError(name, "the mirror is disabled", "remove `disabled: true` from its config");
+      }
+      if (this.#stopped) throw new SyncRefusedError(name, "the server is shutting down");
+      this.#refuseIfBusy(name);
+      await this.#enqueue(name, "manual", project, 0);
+      this.#pump();
+      const started = this.#running.has(name);
+      return { started, queuePosition: started ? 0 : this.#queue.findIndex((j) => j.mirror === name) };
+    });
   }
 
   /**
@@ -186,9 +202,13 @@ export class Scheduler {
    * of the mirror, merged into one already queued that covers it, never dropped. Ignored while
    * the mirror is disabled or paused (the change stays pending in the lag records).
    */
-  requestSync(name: string, project: string | undefined, reason: RunReason = "watch"): void {
+  requestSync(name: string, project: string | undefined, reason: RunReason = "watch"): Promise<void> {
+    return this.#serial.run(() => this.#requestSync(name, project, reason));
+  }
+
+  async #requestSync(name: string, project: string | undefined, reason: RunReason): Promise<void> {
     const plan = this.#plan(name);
-    if (plan.config.disabled || this.#stopped || this.#isPaused(plan.config)) return;
+    if (plan.config.disabled || this.#stopped || (await this.#isPaused(plan.config))) return;
     const queued = this.#queue.filter((j) => j.mirror === name);
     if (queued.some((j) => j.project === undefined || j.project === project)) return;
     if (project === undefined && queued.length > 0) {
@@ -198,24 +218,28 @@ export class Scheduler {
       for (const job of rest) this.#queue.splice(this.#queue.indexOf(job), 1);
       return;
     }
-    this.#enqueue(name, reason, project, 0);
+    await this.#enqueue(name, reason, project, 0);
     this.#pump();
   }
 
   /** Pauses the schedule (kept across restarts). A queued run is dropped; a running one finishes. */
-  pause(name: string): void {
+  pause(name: string): Promise<void> {
+    return this.#serial.run(() => this.#pause(name));
+  }
+
+  async #pause(name: string): Promise<void> {
     const plan = this.#plan(name);
     if (plan.config.disabled) {
       throw new SyncRefusedError(name, "the mirror is disabled", "remove `disabled: true` from its config");
     }
-    const row = this.#options.state.getMirror(name);
-    this.#options.state.updateMirror(name, {
+    const row = await this.#options.state.mirrors.get(name);
+    await this.#options.state.mirrors.update(name, {
       paused: true,
       pausedAt: row.paused && row.pausedAt !== null ? row.pausedAt : Date.now(),
       nextRunAt: null,
     });
     const queued = this.#queue.findIndex((j) => j.mirror === name);
-    if (queued !== -1) this.#restore(this.#queue.splice(queued, 1)[0] as Job);
+    if (queued !== -1) await this.#restore(this.#queue.splice(queued, 1)[0] as Job);
     plan.slot = null;
     plan.dueAt = null;
     plan.retry = null;
@@ -224,7 +248,11 @@ export class Scheduler {
   }
 
   /** Resumes the schedule from now on (slots missed while paused are not caught up). */
-  resume(name: string): void {
+  resume(name: string): Promise<void> {
+    return this.#serial.run(() => this.#resume(name));
+  }
+
+  async #resume(name: string): Promise<void> {
     const plan = this.#plan(name);
     if (plan.config.disabled) {
       throw new SyncRefusedError(name, "the mirror is disabled", "remove `disabled: true` from its config");
@@ -236,11 +264,11 @@ export class Scheduler {
         "remove `paused: true` from its config and restart",
       );
     }
-    this.#options.state.updateMirror(name, { paused: false, pausedAt: null });
+    await this.#options.state.mirrors.update(name, { paused: false, pausedAt: null });
     if (this.#started && !this.#stopped && this.#isScheduled(plan.config)) {
       const now = Date.now();
-      const last = this.#options.state.getMirror(name).lastScheduledAt;
-      this.#planFrom(plan, Math.max(now, last ?? now), last);
+      const last = (await this.#options.state.mirrors.get(name)).lastScheduledAt;
+      await this.#planFrom(plan, Math.max(now, last ?? now), last);
       this.#arm();
     }
     this.#log(name, "resumed");
@@ -259,8 +287,8 @@ export class Scheduler {
     return config.mode === "mirror" && !config.disabled;
   }
 
-  #isPaused(config: MirrorConfig): boolean {
-    return config.paused || this.#options.state.getMirror(config.name).paused;
+  async #isPaused(config: MirrorConfig): Promise<boolean> {
+    return config.paused || (await this.#options.state.mirrors.get(config.name)).paused;
   }
 
   #log(name: string, message: string): void {
@@ -273,10 +301,10 @@ export class Scheduler {
   }
 
   /** Sets the plan's next regular slot: the first after `after` (and after the anchor). */
-  #planFrom(plan: Plan, after: number, anchor: number | null): void {
+  async #planFrom(plan: Plan, after: number, anchor: number | null): Promise<void> {
     plan.slot = nextSlot(plan.config.schedule, after, anchor);
     plan.dueAt = plan.slot === null ? null : plan.slot + this.#jitter(plan.config);
-    this.#persistNext(plan);
+    await this.#persistNext(plan);
   }
 
   #nextRunAt(plan: Plan): number | null {
@@ -284,22 +312,22 @@ export class Scheduler {
     return times.length === 0 ? null : Math.min(...times);
   }
 
-  #persistNext(plan: Plan): void {
-    this.#options.state.updateMirror(plan.config.name, { nextRunAt: this.#nextRunAt(plan) });
+  async #persistNext(plan: Plan): Promise<void> {
+    await this.#options.state.mirrors.update(plan.config.name, { nextRunAt: this.#nextRunAt(plan) });
   }
 
   /**
    * A mirror left "syncing" or "pre-syncing" by a server that stopped: if no live process holds
    * its sync lock, the run was interrupted; say so instead of showing it syncing forever.
    */
-  #recoverInterrupted(name: string, now: number): void {
-    const row = this.#options.state.getMirror(name);
+  async #recoverInterrupted(name: string, now: number): Promise<void> {
+    const row = await this.#options.state.mirrors.get(name);
     if (row.state !== "syncing" && row.state !== "pre-syncing") return;
-    const holder = this.#options.state.lockHolder(`sync:${name}`);
-    // As acquireLock does: a holder on another host is taken to be alive.
-    if (holder && isLockHolderAlive(holder)) return;
+    const holder = await this.#options.state.locks.holder(`sync:${name}`);
+    // As acquiring the lock does: a holder on another host is taken to be alive.
+    if (holder && (await this.#options.state.locks.isHolderAlive(holder))) return;
     if (row.state === "pre-syncing") {
-      this.#options.state.updateMirror(name, {
+      await this.#options.state.mirrors.update(name, {
         state: row.lastEndedAt === null ? "none" : row.lastError === null ? "success" : "failed",
       });
       return;
@@ -308,8 +336,8 @@ export class Scheduler {
     const reason = holder
       ? `the process running it (pid ${holder.pid}) exited before it finished`
       : "interrupted: the process running it stopped before it finished";
-    this.#options.state.abandonRuns(name, now, reason);
-    this.#options.state.updateMirror(name, { state: "failed", lastEndedAt: now, lastError: reason });
+    await this.#options.state.runs.abandon(name, now, reason);
+    await this.#options.state.mirrors.update(name, { state: "failed", lastEndedAt: now, lastError: reason });
   }
 
   #refuseIfBusy(name: string): void {
@@ -319,22 +347,27 @@ export class Scheduler {
     }
   }
 
-  #enqueue(name: string, reason: RunReason, project: string | undefined, attempt: number): void {
+  async #enqueue(
+    name: string,
+    reason: RunReason,
+    project: string | undefined,
+    attempt: number,
+  ): Promise<void> {
     // Behind a running sync the mirror stays "syncing"; otherwise it waits as "pre-syncing".
     const behind = this.#running.has(name) || this.#queue.some((j) => j.mirror === name);
-    const row = this.#options.state.getMirror(name);
+    const row = await this.#options.state.mirrors.get(name);
     this.#queue.push({ mirror: name, reason, project, attempt, restoreState: behind ? null : row.state });
-    if (!behind) this.#options.state.updateMirror(name, { state: "pre-syncing" });
+    if (!behind) await this.#options.state.mirrors.update(name, { state: "pre-syncing" });
     this.#log(
       name,
       `${reason} run${project ? ` of ${project}` : ""} queued${attempt > 0 ? ` (retry ${attempt})` : ""}`,
     );
   }
 
-  #restore(job: Job): void {
+  async #restore(job: Job): Promise<void> {
     if (job.restoreState === null) return;
-    if (this.#options.state.getMirror(job.mirror).state === "pre-syncing") {
-      this.#options.state.updateMirror(job.mirror, { state: job.restoreState });
+    if ((await this.#options.state.mirrors.get(job.mirror)).state === "pre-syncing") {
+      await this.#options.state.mirrors.update(job.mirror, { state: job.restoreState });
     }
   }
 
@@ -357,17 +390,17 @@ export class Scheduler {
     }
     const done = result
       .catch((error: unknown): ScheduledRunResult => ({ outcome: "failed", error: describeError(error) }))
-      .then((outcome) => this.#finish(job, outcome))
+      .then((outcome) => this.#serial.run(() => this.#finish(job, outcome)))
       // The state store may be closed under a run that outlived stop(): nothing left to record.
       .catch((error: unknown) => this.#log(job.mirror, `after the run: ${describeError(error)}`));
     this.#running.set(job.mirror, { job, done });
   }
 
-  #finish(job: Job, result: ScheduledRunResult): void {
+  async #finish(job: Job, result: ScheduledRunResult): Promise<void> {
     this.#running.delete(job.mirror);
     const plan = this.#plans.get(job.mirror);
     if (result.outcome === "skipped") {
-      this.#restore(job);
+      await this.#restore(job);
       this.#log(job.mirror, `${job.reason} run skipped: ${result.error ?? "another sync holds the lock"}`);
     } else {
       this.#log(
@@ -397,7 +430,7 @@ export class Scheduler {
       } else if (result.outcome === "success") {
         plan.retry = null;
       }
-      if (this.#started) this.#persistNext(plan);
+      if (this.#started) await this.#persistNext(plan);
     }
     this.#pump();
     if (this.#started) this.#arm();
@@ -420,25 +453,30 @@ export class Scheduler {
     if (wake === Number.POSITIVE_INFINITY) return;
     const maxSleep = this.#options.maxSleepMs ?? DEFAULT_MAX_SLEEP_MS;
     const delay = Math.min(Math.max(0, wake - Date.now()), maxSleep);
-    this.#timer = setTimeout(() => this.#tick(), delay);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const log = this.#options.logger ?? fallbackLogger();
+      this.#serial
+        .run(() => this.#tick())
+        .catch((error: unknown) => log.error({ err: error }, `scheduler: ${describeError(error)}`));
+    }, delay);
     // The server keeps the process alive; the scheduler alone must not.
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  #tick(): void {
-    this.#timer = undefined;
+  async #tick(): Promise<void> {
     if (this.#stopped) return;
     const now = Date.now();
     for (const plan of this.#plans.values()) {
       const { name } = plan.config;
       if (plan.slot === null && plan.retry === null) continue;
-      if (this.#isPaused(plan.config)) continue;
+      if (await this.#isPaused(plan.config)) continue;
       const busy = () => this.#running.has(name) || this.#queue.some((j) => j.mirror === name);
       if (plan.retry !== null && now >= plan.retry.at) {
         const { attempt } = plan.retry;
         plan.retry = null;
-        if (!busy()) this.#enqueue(name, "retry", undefined, attempt);
-        this.#persistNext(plan);
+        if (!busy()) await this.#enqueue(name, "retry", undefined, attempt);
+        await this.#persistNext(plan);
       }
       if (plan.slot !== null && plan.dueAt !== null && now >= plan.dueAt) {
         const slot = plan.slot;
@@ -450,10 +488,10 @@ export class Scheduler {
         } else {
           // A regular run supersedes a retry still waiting.
           plan.retry = null;
-          this.#enqueue(name, "schedule", undefined, 0);
+          await this.#enqueue(name, "schedule", undefined, 0);
         }
-        this.#options.state.updateMirror(name, { lastScheduledAt: slot });
-        this.#planFrom(plan, Math.max(now, slot), slot);
+        await this.#options.state.mirrors.update(name, { lastScheduledAt: slot });
+        await this.#planFrom(plan, Math.max(now, slot), slot);
       }
     }
     this.#pump();

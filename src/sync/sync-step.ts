@@ -68,7 +68,7 @@ export interface SyncStepContext {
   warn(line: string): void;
   onProgress(progress: SyncProgress): void;
   /** Upstream answered for everything the step needed: the lag figure rests on a fresh look. */
-  upstreamChecked(): void;
+  upstreamChecked(): Promise<void>;
   now(): number;
 }
 

@@ -23,9 +23,9 @@ export type ProbeResult =
 
 export interface WatchProbe {
   /** The pages to poll for the mirror's watched subjects. */
-  targets(): WatchTarget[];
+  targets(): Promise<WatchTarget[]>;
   /** What the last published snapshot recorded of a page: the starting point after a restart. */
-  seed(target: WatchTarget): PageState;
+  seed(target: WatchTarget): Promise<PageState>;
   /** One conditional poll (no retries: the next cycle is the retry). */
   poll(target: WatchTarget, known: PageState): Promise<ProbeResult>;
 }

@@ -7,8 +7,7 @@
 import type { MirrorConfigBase } from "../config/base-mirror.js";
 import { describeError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
-import type { LagRepository as LagStore } from "../store/state-repositories.js";
-import type { StateStore } from "../store/state-store.js";
+import type { LagRepository as LagStore, StateRepositories } from "../store/state-repositories.js";
 import { describeFailure } from "../upstream/root-cause.js";
 import { mapBounded } from "./bounded-map.js";
 import type { PageState, WatchProbe, WatchTarget } from "./watch-probe.js";
@@ -21,7 +20,7 @@ export interface WatchedMirror {
 }
 
 export interface WatcherDeps {
-  readonly state: StateStore;
+  readonly state: Pick<StateRepositories, "mirrors">;
   readonly logger: Logger;
   mirrors(): readonly WatchedMirror[];
   mirror(name: string): WatchedMirror;
@@ -47,7 +46,7 @@ export interface WatchCycle {
 
 export interface WatcherOptions {
   /** Asks for a targeted sync of a project (queued behind a running sync; never dropped). */
-  requestSync(mirror: string, project: string): void;
+  requestSync(mirror: string, project: string): void | Promise<void>;
   /** Default: the app's logger. */
   logger?: Logger;
   /** Polls per mirror at once. */
@@ -92,9 +91,11 @@ export class Watcher {
   #schedule(mirror: WatchedMirror, delayMs: number): void {
     if (this.#stopped) return;
     const timer = setTimeout(() => {
-      const paused = mirror.config.paused || this.#app.state.getMirror(mirror.config.name).paused;
-      const cycle = paused ? Promise.resolve() : this.pollOnce(mirror.config.name).then(() => undefined);
-      void cycle
+      const cycle = async () => {
+        const paused = mirror.config.paused || (await this.#app.state.mirrors.get(mirror.config.name)).paused;
+        if (!paused) await this.pollOnce(mirror.config.name);
+      };
+      cycle()
         .catch((error: unknown) =>
           this.#logger.warn(
             { mirror: mirror.config.name },
@@ -124,7 +125,7 @@ export class Watcher {
     this.#polling.add(mirrorName);
     const requestsBefore = mirror.client.requestCount;
     try {
-      const targets = mirror.watchProbe?.targets() ?? [];
+      const targets = (await mirror.watchProbe?.targets()) ?? [];
       cycle.pages = targets.length;
       await mapBounded(targets, this.#options.concurrency ?? 8, async (target) => {
         try {
@@ -140,7 +141,7 @@ export class Watcher {
     for (const error of cycle.errors)
       this.#logger.warn({ mirror: mirrorName }, `watch ${mirrorName}: ${error}`);
     // A cycle that could not read every page leaves the lag unknown until one can.
-    if (cycle.pages > 0) this.#lag.recordCheck(mirrorName, Date.now(), cycle.errors[0]);
+    if (cycle.pages > 0) await this.#lag.recordCheck(mirrorName, Date.now(), cycle.errors[0]);
     return cycle;
   }
 
@@ -148,7 +149,7 @@ export class Watcher {
     const probe = mirror.watchProbe as WatchProbe;
     const name = mirror.config.name;
     const key = `${name}\0${target.idx}\0${target.project}`;
-    const known = this.#pages.get(key) ?? probe.seed(target);
+    const known = this.#pages.get(key) ?? (await probe.seed(target));
     const result = await probe.poll(target, known);
     cycle.bytes += result.bytes;
     if (result.notModified) {
@@ -157,11 +158,11 @@ export class Watcher {
       // A change seen earlier whose sync failed is still pending: ask again, at most once a minute.
       const now = Date.now();
       if (
-        this.#lag.lagMs(name, now, target.project) > 0 &&
-        now - (this.#retried.get(key) ?? 0) >= RETRY_PENDING_MS
+        now - (this.#retried.get(key) ?? 0) >= RETRY_PENDING_MS &&
+        (await this.#lag.lagMs(name, now, target.project)) > 0
       ) {
         this.#retried.set(key, now);
-        this.#options.requestSync(name, target.project);
+        await this.#options.requestSync(name, target.project);
       }
       return;
     }
@@ -184,12 +185,12 @@ export class Watcher {
     this.#pages.set(key, next);
     if (same) return;
     cycle.changed.push(target);
-    this.#lag.recordChange(name, target.idx, target.project, Date.now());
     this.#retried.set(key, Date.now());
+    await this.#lag.recordChange(name, target.idx, target.project, Date.now());
     this.#logger.info(
       { mirror: name },
       `watch ${name}: ${target.idx}/${target.project} changed upstream; syncing it`,
     );
-    this.#options.requestSync(name, target.project);
+    await this.#options.requestSync(name, target.project);
   }
 }

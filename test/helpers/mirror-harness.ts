@@ -238,10 +238,15 @@ export function runRecords(dataDir: string): RunRecord[] {
 }
 
 /** Polls until `check` returns a truthy value. */
-export async function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 15_000) {
+/** Polls `check` (sync or async: a state store answers with a Promise) until it gives a truthy value. */
+export async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value) return value;
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);

@@ -505,7 +505,11 @@ describe("watcher: a stale upstream page (a lagging CDN node) is ignored, never 
 
   test("a lower X-PyPI-Last-Serial or TIMESTAMP is reported in ignoredStale and requests no sync", async () => {
     const requested: string[] = [];
-    const watcher = new Watcher(app, app.lag, { requestSync: (_mirror, project) => requested.push(project) });
+    const watcher = new Watcher(app, app.lag, {
+      requestSync: (_mirror, project) => {
+        requested.push(project);
+      },
+    });
     const byProject = (changes: { project: string }[]) => changes.map((c) => c.project).sort();
 
     const first = await watcher.pollOnce("m");

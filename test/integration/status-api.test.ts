@@ -85,7 +85,7 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
     );
     app = await App.open(config);
     scheduler = createScheduler(app);
-    scheduler.start();
+    await scheduler.start();
     server = await startServer(app, "127.0.0.1", 0, { scheduler, adminToken: TOKEN });
     noToken = await startServer(app, "127.0.0.1", 0, { scheduler, adminToken: undefined });
     upstream.fault({ kind: "status500", match: "/simple/filelock/" });
@@ -118,11 +118,11 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
     assert.equal(why.error.code, "FM_ERR_API_AUTH");
     assert.match(why.error.message, /FRESHMIRROR_ADMIN_TOKEN is not set/);
     assert.match(why.error.hint ?? "", /FRESHMIRROR_ADMIN_TOKEN.*Authorization: Bearer/);
-    assert.equal(app.state.countRuns("pytorch"), 0, "no sync ran");
+    assert.equal(await app.state.runs.count("pytorch"), 0, "no sync ran");
     const m = await mirrorJson("pytorch");
     assert.equal(m.state, "none");
     assert.equal(m.paused_at, null);
-    assert.equal(app.state.getMirror("pytorch").paused, false);
+    assert.equal((await app.state.mirrors.get("pytorch")).paused, false);
   });
 
   test("an unknown mirror or API path is a 404 with a JSON error; a wrong method a 405", async () => {
@@ -274,7 +274,7 @@ describe("status API, admin calls, /jobs, /mirrorz.json, /metrics", () => {
       assert.equal(body.error.code, "FM_ERR_HTTP_BAD_REQUEST");
       assert.match(body.error.message, message);
     }
-    assert.equal(app.state.countRuns("pytorch"), 2, "no run started");
+    assert.equal(await app.state.runs.count("pytorch"), 2, "no run started");
   });
 
   test("pause and resume: the schedule stops and restarts; config-paused and disabled mirrors refuse", async () => {

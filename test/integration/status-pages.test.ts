@@ -20,15 +20,15 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 /** Adds a finished run to the history, as a sync would have recorded it. */
-function recordRun(
+async function recordRun(
   state: StateStore,
   mirror: string,
   startedAt: number,
   durationMs: number,
   outcome: "success" | "failed",
-): void {
-  const id = state.startRun(mirror, "sync", null, startedAt, null);
-  state.finishRun(
+): Promise<void> {
+  const id = await state.runs.start(mirror, "sync", null, startedAt, null);
+  await state.runs.finish(
     id,
     {
       outcome,
@@ -83,7 +83,7 @@ describe("status pages in Chromium", {
     const state = new StateStore(join(ws.dataDir, "state.sqlite"));
     const now = Date.now();
     for (let i = 40; i >= 1; i--) {
-      recordRun(
+      await recordRun(
         state,
         "pytorch",
         now - i * 6 * HOUR,
@@ -95,8 +95,8 @@ describe("status pages in Chromium", {
       ["stale", 2.2 * DAY],
       ["ancient", 4 * DAY],
     ] as const) {
-      recordRun(state, name, now - age, 30_000, "success");
-      state.updateMirror(name, {
+      await recordRun(state, name, now - age, 30_000, "success");
+      await state.mirrors.update(name, {
         state: "success",
         lastSuccessAt: now - age + 30_000,
         lastAttemptAt: now - age,
@@ -198,7 +198,7 @@ describe("status pages in Chromium", {
     const { page, requests, errors } = await open("/");
     const state = new StateStore(join(ws.dataDir, "state.sqlite"));
     try {
-      state.updateMirror("pypi", { state: "failed", lastError: "simulated" });
+      await state.mirrors.update("pypi", { state: "failed", lastError: "simulated" });
       await page.evaluate("window.freshmirror.refresh()");
       assert.equal(await page.textContent('tr[data-mirror="pypi"] .badge'), "failed");
       const apiCalls = () => requests.filter((u) => u.endsWith("/api/v1/mirrors")).length;
@@ -210,7 +210,7 @@ describe("status pages in Chromium", {
       })()`);
       assert.equal(apiCalls(), before, "a hidden tab makes no request");
     } finally {
-      state.updateMirror("pypi", { state: "none", lastError: null });
+      await state.mirrors.update("pypi", { state: "none", lastError: null });
       state.close();
     }
     assertSelfContained(requests, errors);

@@ -52,7 +52,9 @@ describe("watch", () => {
   test("a cycle over 50 unchanged projects makes only conditional requests, each answered 304", async () => {
     const requested: string[] = [];
     const watcher = new Watcher(app, app.lag, {
-      requestSync: (_m, p) => requested.push(p),
+      requestSync: (_m, p) => {
+        requested.push(p);
+      },
     });
     upstream.clearLog();
     const cycle = await watcher.pollOnce("m");
@@ -85,16 +87,16 @@ describe("watch", () => {
     const cycle = await watcher.pollOnce("m");
     assert.deepEqual(cycle.changed, [{ idx: "simple", project: "proj7" }]);
     assert.equal(cycle.notModified, 49);
-    assert.ok(lag.lagMs("m", Date.now()) >= 0);
+    assert.ok((await lag.lagMs("m", Date.now())) >= 0);
     assert.equal(syncs.length, 1);
     await Promise.all(syncs);
-    assert.equal(lag.lagMs("m", Date.now()), 0, "published: no lag left");
-    const [sample] = lag.history("m", 1);
+    assert.equal(await lag.lagMs("m", Date.now()), 0, "published: no lag left");
+    const [sample] = await lag.history("m", 1);
     assert.ok(sample?.publishedAt !== null && sample !== undefined);
     assert.equal(sample.project, "proj7");
-    const snapshotId = app.state.currentSnapshotId("m", "simple");
+    const snapshotId = await app.state.snapshots.currentSnapshotId("m", "simple");
     assert.ok(snapshotId !== undefined);
-    const files = app.state.filesOfProject(snapshotId, "proj7").map((f) => f.filename);
+    const files = (await app.state.snapshots.filesOfProject(snapshotId, "proj7")).map((f) => f.filename);
     assert.ok(files.includes(fresh.filename), files.join(" "));
     // The next cycle sees nothing new.
     const quiet = await watcher.pollOnce("m");

@@ -37,7 +37,12 @@ async function mirrorOf(files: Record<string, Buffer>) {
   const app = await App.open(config);
   return {
     app,
-    published: () => app.state.currentSnapshots("m").flatMap((s) => app.state.filesOfSnapshot(s.snapshotId)),
+    published: async () => {
+      const files = [];
+      for (const s of await app.state.snapshots.currentSnapshots("m"))
+        files.push(...(await app.state.snapshots.filesOfSnapshot(s.snapshotId)));
+      return files;
+    },
     close: async () => {
       await app.close();
       await upstream.close();
@@ -54,7 +59,7 @@ test("a wheel whose .dist-info names another project gets no METADATA, and a cod
   t.after(() => m.close());
   const report = await syncMirror(m.app, "m");
   assert.equal(report.outcome, "success", report.error);
-  const [file] = m.published();
+  const [file] = await m.published();
   assert.equal(file?.filename, "evil-1.0-py3-none-any.whl", "the wheel itself is published");
   assert.equal(file?.metadataSha256, null, "torch's METADATA is not served as evil's");
   assert.ok(
@@ -79,7 +84,7 @@ test("a wheel cut short and listed without a hash is not published; the error na
     report.error ?? "",
     /short-1\.0-py3-none-any\.whl .*is not a valid wheel: no end of central directory/,
   );
-  assert.deepEqual(m.published(), []);
-  const blobs = m.app.state.blobDigests().size;
+  assert.deepEqual(await m.published(), []);
+  const blobs = (await m.app.state.blobs.digests()).size;
   assert.equal(blobs, 0, "nothing was stored");
 });

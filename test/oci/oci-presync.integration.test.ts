@@ -159,9 +159,9 @@ describe("OCI pre-sync, watch, image.updated and gc", { skip, timeout: 600_000 }
     // The lag of that tag: seen by the watcher, published by the sync it asked for.
     const state = new StateStore(join(ws.dataDir, "state.sqlite"));
     try {
-      const sample = state.lag.history("local").find((l) => l.project === "team/app:v1");
+      const sample = (await state.lag.history("local")).find((l) => l.project === "team/app:v1");
       assert.ok(sample?.publishedAt, "the move of team/app:v1 was recorded and published");
-      assert.equal(state.lag.lagMs("local", Date.now(), "team/app:v1"), 0);
+      assert.equal(await state.lag.lagMs("local", Date.now(), "team/app:v1"), 0);
     } finally {
       state.close();
     }

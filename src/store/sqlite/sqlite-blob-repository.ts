@@ -48,11 +48,11 @@ export class SqliteBlobRepository implements BlobRepository {
     });
   }
 
-  record(sha256: string, size: number, origin: string, now: number): void {
+  async record(sha256: string, size: number, origin: string, now: number): Promise<void> {
     this.#stmts.upsertBlob.run(sha256, size, now, now, origin);
   }
 
-  get(sha256: string): BlobRow | undefined {
+  async get(sha256: string): Promise<BlobRow | undefined> {
     const row = this.#stmts.getBlob.get(sha256) as
       | { sha256: string; size: number; created_at: number; last_access_at: number; origin: string }
       | undefined;
@@ -68,12 +68,12 @@ export class SqliteBlobRepository implements BlobRepository {
   }
 
   /** The digests of every blob the store has recorded. */
-  digests(): Set<string> {
+  async digests(): Promise<Set<string>> {
     return new Set(this.#stmts.digests.all() as string[]);
   }
 
   /** Best effort: an access time only orders eviction, so a full disk must not fail a read. */
-  touch(sha256: string, now: number): void {
+  async touch(sha256: string, now: number): Promise<void> {
     try {
       this.#stmts.touchBlob.run(now, sha256);
     } catch (error) {
@@ -81,12 +81,12 @@ export class SqliteBlobRepository implements BlobRepository {
     }
   }
 
-  delete(sha256: string): void {
+  async delete(sha256: string): Promise<void> {
     this.#deleteTx(sha256);
   }
 
   /** What gc may remove (see BlobRepository.unreferenced): a mark from the live roots, then a sweep. */
-  unreferenced(before: number): BlobRow[] {
+  async unreferenced(before: number): Promise<BlobRow[]> {
     return (
       this.#stmts.unreferencedBlobs.all({ before }) as {
         sha256: string;

@@ -11,6 +11,7 @@ import type { SqliteDatabase } from "./sqlite-database.js";
 
 export class SqliteLagRepository implements LagRepository {
   readonly #stmts;
+  readonly #recordChangeTx;
 
   constructor(db: SqliteDatabase) {
     this.#stmts = {
@@ -60,26 +61,30 @@ export class SqliteLagRepository implements LagRepository {
          FROM upstream_changes WHERE mirror = ? ORDER BY id DESC LIMIT ?`,
       ),
     };
+    const stmts = this.#stmts;
+    this.#recordChangeTx = db.transaction((mirror: string, idx: string, project: string, seenAt: number) => {
+      if (stmts.pending.get(mirror, idx, project) === undefined)
+        stmts.insert.run(mirror, idx, project, seenAt);
+    });
   }
 
   /** Notes a change seen upstream (once while it is pending). */
-  recordChange(mirror: string, idx: string, project: string, seenAt: number): void {
-    if (this.#stmts.pending.get(mirror, idx, project) === undefined) {
-      this.#stmts.insert.run(mirror, idx, project, seenAt);
-    }
+  async recordChange(mirror: string, idx: string, project: string, seenAt: number): Promise<void> {
+    // Check and insert in one transaction: another connection (a CLI sync) may record the same change.
+    this.#recordChangeTx.immediate(mirror, idx, project, seenAt);
   }
 
   /**
    * A sync that started at `runStartedAt` published: changes it covered (of its project, or all
    * when it synced the whole mirror) seen before it started are now published.
    */
-  recordPublished(
+  async recordPublished(
     mirror: string,
     project: string | null,
     runStartedAt: number,
     publishedAt: number,
     runId: number | null,
-  ): number {
+  ): Promise<number> {
     const result =
       project === null
         ? this.#stmts.publishMirror.run(publishedAt, runId, mirror, runStartedAt)
@@ -88,7 +93,7 @@ export class SqliteLagRepository implements LagRepository {
   }
 
   /** Milliseconds the mirror has been behind upstream now (0 when current). */
-  lagMs(mirror: string, now: number, project?: string): number {
+  async lagMs(mirror: string, now: number, project?: string): Promise<number> {
     const oldest = (
       project === undefined
         ? this.#stmts.oldestPending.get(mirror)
@@ -102,22 +107,22 @@ export class SqliteLagRepository implements LagRepository {
    * root cause first). A success ends a failing spell that began before it; a success that
    * started before a later failure (a long sync) does not.
    */
-  recordCheck(mirror: string, at: number, failure?: string): void {
+  async recordCheck(mirror: string, at: number, failure?: string): Promise<void> {
     if (failure === undefined) this.#stmts.checkOk.run(mirror, at);
     else this.#stmts.checkFailed.run(mirror, at, at, failure);
   }
 
-  check(mirror: string): UpstreamCheck | undefined {
+  async check(mirror: string): Promise<UpstreamCheck | undefined> {
     return this.#stmts.check.get(mirror) as UpstreamCheck | undefined;
   }
 
   /** Every mirror's check record, in one query. */
-  allChecks(): Map<string, UpstreamCheck> {
+  async allChecks(): Promise<Map<string, UpstreamCheck>> {
     const rows = this.#stmts.allChecks.all() as (UpstreamCheck & { mirror: string })[];
     return new Map(rows.map(({ mirror, ...check }) => [mirror, check]));
   }
 
-  history(mirror: string, limit = 100): LagSample[] {
+  async history(mirror: string, limit = 100): Promise<LagSample[]> {
     return this.#stmts.history.all(mirror, limit) as LagSample[];
   }
 }

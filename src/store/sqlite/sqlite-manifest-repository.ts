@@ -123,16 +123,16 @@ export class SqliteManifestRepository implements ManifestRepository {
     };
   }
 
-  tag(mirror: string, repository: string, tag: string): TagRow | undefined {
+  async tag(mirror: string, repository: string, tag: string): Promise<TagRow | undefined> {
     const row = this.#stmts.tag.get(mirror, repository, tag) as TagRecord | undefined;
     return row && tagRow(row);
   }
 
-  putTag(row: TagRow): void {
+  async putTag(row: TagRow): Promise<void> {
     this.#stmts.putTag.run(row.mirror, row.repository, row.tag, row.digest, row.mediaType, row.checkedAt);
   }
 
-  touchTag(mirror: string, repository: string, tag: string, checkedAt: number): void {
+  async touchTag(mirror: string, repository: string, tag: string, checkedAt: number): Promise<void> {
     try {
       this.#stmts.touchTag.run(checkedAt, mirror, repository, tag);
     } catch (error) {
@@ -140,7 +140,7 @@ export class SqliteManifestRepository implements ManifestRepository {
     }
   }
 
-  tagsOf(mirror: string, repository?: string): TagRow[] {
+  async tagsOf(mirror: string, repository?: string): Promise<TagRow[]> {
     const rows = (
       repository === undefined
         ? this.#stmts.tagsOfMirror.all(mirror)
@@ -149,17 +149,17 @@ export class SqliteManifestRepository implements ManifestRepository {
     return rows.map(tagRow);
   }
 
-  manifest(mirror: string, repository: string, digest: string): ManifestRow | undefined {
+  async manifest(mirror: string, repository: string, digest: string): Promise<ManifestRow | undefined> {
     const row = this.#stmts.manifest.get(mirror, repository, digest) as ManifestRecord | undefined;
     return row && manifestRow(row);
   }
 
-  manifestAnywhere(digest: string): ManifestRow | undefined {
+  async manifestAnywhere(digest: string): Promise<ManifestRow | undefined> {
     const row = this.#stmts.manifestAnywhere.get(digest) as ManifestRecord | undefined;
     return row && manifestRow(row);
   }
 
-  putManifest(row: ManifestRow, references: readonly ManifestReference[]): void {
+  async putManifest(row: ManifestRow, references: readonly ManifestReference[]): Promise<void> {
     this.#db.transaction(() => {
       this.#stmts.putManifest.run(
         row.mirror,
@@ -175,7 +175,7 @@ export class SqliteManifestRepository implements ManifestRepository {
     })();
   }
 
-  touchManifest(mirror: string, repository: string, digest: string, now: number): void {
+  async touchManifest(mirror: string, repository: string, digest: string, now: number): Promise<void> {
     try {
       this.#stmts.touchManifest.run(now, mirror, repository, digest);
     } catch (error) {
@@ -183,38 +183,38 @@ export class SqliteManifestRepository implements ManifestRepository {
     }
   }
 
-  manifestsOf(mirror: string): ManifestRow[] {
+  async manifestsOf(mirror: string): Promise<ManifestRow[]> {
     return (this.#stmts.manifestsOf.all(mirror) as ManifestRecord[]).map(manifestRow);
   }
 
-  references(parent: string): ManifestReference[] {
+  async references(parent: string): Promise<ManifestReference[]> {
     return (this.#stmts.references.all(parent) as ReferenceRecord[]).map(referenceRow);
   }
 
-  referenced(child: string): ManifestReference | undefined {
+  async referenced(child: string): Promise<ManifestReference | undefined> {
     const row = this.#stmts.referenced.get(child) as ReferenceRecord | undefined;
     return row && referenceRow(row);
   }
 
-  liveDigests(): Set<string> {
+  async liveDigests(): Promise<Set<string>> {
     return new Set([
       ...(this.#stmts.liveManifests.all() as string[]),
       ...(this.#stmts.liveChildren.all() as string[]),
     ]);
   }
 
-  cachedBeyondSnapshots(mirror: string): { count: number; bytes: number } {
+  async cachedBeyondSnapshots(mirror: string): Promise<{ count: number; bytes: number }> {
     return this.#stmts.cachedBeyondSnapshots.get({ mirror }) as { count: number; bytes: number };
   }
 
-  deleteManifest(mirror: string, repository: string, digest: string): void {
+  async deleteManifest(mirror: string, repository: string, digest: string): Promise<void> {
     this.#db.transaction(() => {
       this.#stmts.deleteManifest.run(mirror, repository, digest);
       this.#stmts.deleteOrphanReferences.run(digest, digest);
     })();
   }
 
-  deleteTag(mirror: string, repository: string, tag: string): void {
+  async deleteTag(mirror: string, repository: string, tag: string): Promise<void> {
     this.#stmts.deleteTag.run(mirror, repository, tag);
   }
 }

@@ -65,26 +65,26 @@ export class SqliteMirrorRepository implements MirrorRepository {
     ) as Record<Field, SqliteStatement>;
   }
 
-  ensure(name: string): void {
+  async ensure(name: string): Promise<void> {
     this.#stmts.ensure.run(name);
   }
 
-  get(name: string): MirrorRow {
-    this.ensure(name);
+  async get(name: string): Promise<MirrorRow> {
+    this.#stmts.ensure.run(name);
     return toMirrorRow(this.#stmts.get.get(name) as MirrorRowSql);
   }
 
-  list(): MirrorRow[] {
+  async list(): Promise<MirrorRow[]> {
     return (this.#stmts.list.all() as MirrorRowSql[]).map(toMirrorRow);
   }
 
-  update(name: string, patch: Partial<Omit<MirrorRow, "name">>): void {
+  async update(name: string, patch: Partial<Omit<MirrorRow, "name">>): Promise<void> {
     const fields = Object.entries(patch).filter(
       ([field, value]) => value !== undefined && Object.hasOwn(COLUMNS, field),
     ) as [Field, unknown][];
     if (fields.length === 0) return;
     this.#db.transaction(() => {
-      this.ensure(name);
+      this.#stmts.ensure.run(name);
       for (const [field, value] of fields) {
         this.#set[field].run(typeof value === "boolean" ? (value ? 1 : 0) : value, name);
       }

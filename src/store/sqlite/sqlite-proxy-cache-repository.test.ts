@@ -30,16 +30,16 @@ function rows(db: SqliteDatabase, status: "200" | "other"): number {
   return db.prepare(`SELECT COUNT(*) FROM proxy_pages WHERE ${where}`).pluck().get() as number;
 }
 
-test("5,000 random project names do not leave 5,000 rows: negative entries are bounded, the newest kept", (t) => {
+test("5,000 random project names do not leave 5,000 rows: negative entries are bounded, the newest kept", async (t) => {
   const db = openSqliteDatabase(join(mkdtempSync(join(tmpdir(), "fm-proxycache-")), "state.sqlite"));
   t.after(() => db.close());
   const cache = new ProxyCacheStore(db);
-  cache.putPage(page("torch", 200, 1), []);
+  await cache.putPage(page("torch", 200, 1), []);
   const started = performance.now();
   let last = "";
   for (let i = 0; i < 5_000; i++) {
     last = `nosuch-${randomBytes(6).toString("hex")}`;
-    cache.putPage(page(last, 404, 1_000 + i), []);
+    await cache.putPage(page(last, 404, 1_000 + i), []);
   }
   const perPut = (performance.now() - started) / 5_000;
   const negatives = rows(db, "other");
@@ -48,18 +48,18 @@ test("5,000 random project names do not leave 5,000 rows: negative entries are b
       negatives < PROXY_CACHE_LIMITS.negativePages + TRIM_EVERY,
     `${negatives} rows`,
   );
-  assert.ok(cache.page("pypi", "simple", last), "the newest negative entry is kept");
-  assert.ok(cache.page("pypi", "simple", "torch"), "a real page is not pushed out by negative entries");
+  assert.ok(await cache.page("pypi", "simple", last), "the newest negative entry is kept");
+  assert.ok(await cache.page("pypi", "simple", "torch"), "a real page is not pushed out by negative entries");
   assert.ok(perPut < 5, `a put stays cheap (${perPut.toFixed(3)} ms)`);
 });
 
-test("real pages are bounded too, oldest fetched first", (t) => {
+test("real pages are bounded too, oldest fetched first", async (t) => {
   const db = openSqliteDatabase(join(mkdtempSync(join(tmpdir(), "fm-proxycache-")), "state.sqlite"));
   t.after(() => db.close());
   const cache = new ProxyCacheStore(db, { negativePages: 10, pages: 100 });
-  for (let i = 0; i < 1_000; i++) cache.putPage(page(`p${i}`, 200, i), []);
+  for (let i = 0; i < 1_000; i++) await cache.putPage(page(`p${i}`, 200, i), []);
   const kept = rows(db, "200");
   assert.ok(kept >= 100 && kept < 100 + TRIM_EVERY, `kept ${kept}`);
-  assert.ok(cache.page("pypi", "simple", "p999"));
-  assert.equal(cache.page("pypi", "simple", "p0"), undefined);
+  assert.ok(await cache.page("pypi", "simple", "p999"));
+  assert.equal(await cache.page("pypi", "simple", "p0"), undefined);
 });

@@ -95,17 +95,31 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
     };
   }
 
-  page(mirror: string, idx: string, project: string): ProxyPageRow | undefined {
+  async page(mirror: string, idx: string, project: string): Promise<ProxyPageRow | undefined> {
     return this.#stmts.getPage.get(mirror, idx, project) as ProxyPageRow | undefined;
   }
 
   /** A page's validators and status, without its (possibly large) body. */
-  pageMeta(mirror: string, idx: string, project: string): ProxyPageRow | undefined {
+  async pageMeta(mirror: string, idx: string, project: string): Promise<ProxyPageRow | undefined> {
     return this.#stmts.getPageMeta.get(mirror, idx, project) as ProxyPageRow | undefined;
   }
 
   /** Stores files a page lists (one batch of a big page), in one transaction. */
-  putFiles(files: readonly ProxyFileRow[]): void {
+  async putFiles(files: readonly ProxyFileRow[]): Promise<void> {
+    this.storeFiles(files);
+  }
+
+  /** Stores a fetched page and the files it lists, in one transaction. */
+  async putPage(row: ProxyPageRow, files: readonly ProxyFileRow[]): Promise<void> {
+    this.storePage(row, files);
+  }
+
+  /**
+   * putFiles, synchronously: for the page worker, which stores a big page's rows on its own
+   * connection off the main thread (the SQLite backend's fast path; another backend gets the
+   * rows back on the main thread and stores them through putFiles).
+   */
+  storeFiles(files: readonly ProxyFileRow[]): void {
     this.#db.transaction(() => {
       for (const file of files) {
         this.#stmts.putFile.run({ ...file, metadataOffered: file.metadataOffered ? 1 : 0 });
@@ -113,8 +127,8 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
     })();
   }
 
-  /** Stores a fetched page and the files it lists, in one transaction. */
-  putPage(row: ProxyPageRow, files: readonly ProxyFileRow[]): void {
+  /** putPage, synchronously: for the page worker (see storeFiles). */
+  storePage(row: ProxyPageRow, files: readonly ProxyFileRow[]): void {
     this.#db.transaction(() => {
       this.#stmts.putPage.run(row);
       for (const file of files) {
@@ -130,7 +144,7 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
   }
 
   /** A 304 from upstream: the cached page is fresh again (best effort: a full disk must not fail it). */
-  touchPage(mirror: string, idx: string, project: string, now: number): void {
+  async touchPage(mirror: string, idx: string, project: string, now: number): Promise<void> {
     try {
       this.#stmts.touchPage.run(now, mirror, idx, project);
     } catch (error) {
@@ -138,7 +152,7 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
     }
   }
 
-  file(mirror: string, path: string): ProxyFileRow | undefined {
+  async file(mirror: string, path: string): Promise<ProxyFileRow | undefined> {
     const row = this.#stmts.getFile.get(mirror, path) as ProxyFileSql | undefined;
     return (
       row && {
@@ -157,23 +171,23 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
   }
 
   /** Bytes of blobs fetched on demand (the pull-through cache). */
-  fetchedBytes(): number {
+  async fetchedBytes(): Promise<number> {
     return this.#stmts.fetchedBytes.get() as number;
   }
 
   /** Fetched blobs no snapshot lists and no stored manifest references, least recently used first. */
-  evictionCandidates(limit: number): { sha256: string; size: number }[] {
+  async evictionCandidates(limit: number): Promise<{ sha256: string; size: number }[]> {
     return this.#stmts.leastRecentlyUsed.all(limit) as { sha256: string; size: number }[];
   }
 
   /** Records the digest of downloaded bytes (for files upstream lists without one). */
-  setDigest(
+  async setDigest(
     mirror: string,
     path: string,
     sha256: string,
     size: number,
     hashSource: "index" | "computed",
-  ): void {
+  ): Promise<void> {
     this.#stmts.setDigest.run(sha256, size, hashSource, mirror, path, sha256);
   }
 }

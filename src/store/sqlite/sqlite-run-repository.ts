@@ -73,15 +73,21 @@ export class SqliteRunRepository implements RunRepository {
     };
   }
 
-  start(mirror: string, kind: string, project: string | null, now: number, logPath: string | null): number {
+  async start(
+    mirror: string,
+    kind: string,
+    project: string | null,
+    now: number,
+    logPath: string | null,
+  ): Promise<number> {
     return Number(this.#stmts.insertRun.run(mirror, kind, project, now, logPath).lastInsertRowid);
   }
 
-  setLogPath(id: number, logPath: string): void {
+  async setLogPath(id: number, logPath: string): Promise<void> {
     this.#stmts.setLogPath.run(logPath, id);
   }
 
-  finish(id: number, result: RunResult, now: number): void {
+  async finish(id: number, result: RunResult, now: number): Promise<void> {
     this.#stmts.finishRun.run({
       id,
       endedAt: now,
@@ -98,34 +104,34 @@ export class SqliteRunRepository implements RunRepository {
     });
   }
 
-  get(id: number): RunRow | undefined {
+  async get(id: number): Promise<RunRow | undefined> {
     const row = this.#stmts.getRun.get(id) as RunRowSql | undefined;
     return row && toRunRow(row);
   }
 
-  list(mirror: string, limit: number, beforeId = Number.MAX_SAFE_INTEGER): RunRow[] {
+  async list(mirror: string, limit: number, beforeId = Number.MAX_SAFE_INTEGER): Promise<RunRow[]> {
     return (this.#stmts.listRuns.all(mirror, beforeId, limit) as RunRowSql[]).map(toRunRow);
   }
 
   /** The latest full-mirror run (not a one-project run) with this outcome. */
-  lastFull(mirror: string, outcome: RunRow["outcome"]): RunRow | undefined {
+  async lastFull(mirror: string, outcome: RunRow["outcome"]): Promise<RunRow | undefined> {
     const row = this.#stmts.lastRunWithOutcome.get(mirror, outcome) as RunRowSql | undefined;
     return row && toRunRow(row);
   }
 
   /** How many runs each mirror has had, by outcome. */
-  outcomeCounts(): { mirror: string; outcome: RunRow["outcome"]; count: number }[] {
+  async outcomeCounts(): Promise<{ mirror: string; outcome: RunRow["outcome"]; count: number }[]> {
     return (
       this.#stmts.runOutcomeCounts.all() as { mirror: string; outcome: RunRow["outcome"]; n: number }[]
     ).map((r) => ({ mirror: r.mirror, outcome: r.outcome, count: r.n }));
   }
 
-  count(mirror: string): number {
+  async count(mirror: string): Promise<number> {
     return this.#stmts.countRuns.get(mirror) as number;
   }
 
   /** Marks runs left "running" by a killed process as failed. */
-  abandon(mirror: string, now: number, reason: string): void {
+  async abandon(mirror: string, now: number, reason: string): Promise<void> {
     this.#stmts.abandonRuns.run(now, reason, mirror);
   }
 }

@@ -99,11 +99,11 @@ export class SqliteSnapshotRepository implements SnapshotRepository {
     };
   }
 
-  currentSnapshotId(mirror: string, idx: string): number | undefined {
+  async currentSnapshotId(mirror: string, idx: string): Promise<number | undefined> {
     return this.#stmts.currentSnapshotId.get(mirror, idx) as number | undefined;
   }
 
-  currentSnapshots(mirror: string): CurrentSnapshot[] {
+  async currentSnapshots(mirror: string): Promise<CurrentSnapshot[]> {
     return (
       this.#stmts.currentSnapshots.all(mirror) as {
         idx: string;
@@ -122,7 +122,7 @@ export class SqliteSnapshotRepository implements SnapshotRepository {
   }
 
   /** Every mirror's current snapshots, in one query. */
-  allCurrentSnapshots(): Map<string, CurrentSnapshot[]> {
+  async allCurrentSnapshots(): Promise<Map<string, CurrentSnapshot[]>> {
     const byMirror = new Map<string, CurrentSnapshot[]>();
     for (const r of this.#stmts.allCurrentSnapshots.all() as {
       mirror: string;
@@ -152,29 +152,29 @@ export class SqliteSnapshotRepository implements SnapshotRepository {
    * Changes whenever anything was written to the database, by this connection or another
    * (PRAGMA data_version for others' commits, total_changes() for this connection's).
    */
-  changeStamp(): string {
+  async changeStamp(): Promise<string> {
     return `${this.#stmts.dataVersion.get() as number}:${this.#stmts.totalChanges.get() as number}`;
   }
 
-  projects(snapshotId: number): ProjectRecord[] {
+  async projects(snapshotId: number): Promise<ProjectRecord[]> {
     return (this.#stmts.projects.all(snapshotId) as ProjectRowSql[]).map(toProjectRecord);
   }
 
-  project(snapshotId: number, name: string): ProjectRecord | undefined {
+  async project(snapshotId: number, name: string): Promise<ProjectRecord | undefined> {
     const row = this.#stmts.project.get(snapshotId, name) as ProjectRowSql | undefined;
     return row && toProjectRecord(row);
   }
 
-  filesOfProject(snapshotId: number, project: string): FileRecord[] {
+  async filesOfProject(snapshotId: number, project: string): Promise<FileRecord[]> {
     return (this.#stmts.filesOfProject.all(snapshotId, project) as FileRowSql[]).map(toFileRecord);
   }
 
-  filesOfSnapshot(snapshotId: number): FileRecord[] {
+  async filesOfSnapshot(snapshotId: number): Promise<FileRecord[]> {
     return (this.#stmts.filesOfSnapshot.all(snapshotId) as FileRowSql[]).map(toFileRecord);
   }
 
   /** A file (or the file a `.metadata` path belongs to) in any current snapshot of the mirror. */
-  fileByPath(mirror: string, path: string): FileRecord | undefined {
+  async fileByPath(mirror: string, path: string): Promise<FileRecord | undefined> {
     const row = this.#stmts.fileByPath.get(path, mirror) as FileRowSql | undefined;
     return row && toFileRecord(row);
   }
@@ -184,13 +184,13 @@ export class SqliteSnapshotRepository implements SnapshotRepository {
    * run becomes current, or none does. Older generations beyond `keep` are dropped (their blobs
    * become garbage for `gc` once no snapshot lists them).
    */
-  publish(
+  async publish(
     mirror: string,
     runId: number | null,
     indexes: IndexPublication[],
     now: number,
     keep = 2,
-  ): number[] {
+  ): Promise<number[]> {
     const s = this.#stmts;
     return this.#db.transaction(() => {
       const ids: number[] = [];

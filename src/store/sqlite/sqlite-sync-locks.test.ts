@@ -24,7 +24,7 @@ function openState(): StateStore & { db: ReturnType<typeof openSqliteDatabase> }
   });
 }
 
-test("a lock left by an earlier process with our pid (PID 1 in a restarted container) is taken over", (t) => {
+test("a lock left by an earlier process with our pid (PID 1 in a restarted container) is taken over", async (t) => {
   const state = openState();
   t.after(() => state.close());
   const self = selfIdentity();
@@ -32,20 +32,20 @@ test("a lock left by an earlier process with our pid (PID 1 in a restarted conta
   state.db
     .prepare("INSERT INTO locks (name, pid, hostname, acquired_at, holder_start) VALUES (?, ?, ?, ?, ?)")
     .run("sync:m", process.pid, hostname(), 1, `${self.boot}-1`);
-  const holder = state.lockHolder("sync:m");
+  const holder = await state.locks.holder("sync:m");
   assert.ok(holder);
   assert.equal(isLockHolderAlive(holder), false);
-  assert.deepEqual(state.acquireLock("sync:m", 2), { tookOverFrom: process.pid });
+  assert.deepEqual(await state.locks.acquire("sync:m", 2), { tookOverFrom: process.pid });
   // Now it is ours, alive, and a second acquire in this process is refused.
-  assert.equal(isLockHolderAlive(state.lockHolder("sync:m") as NonNullable<typeof holder>), true);
-  assert.throws(() => state.acquireLock("sync:m", 3), SyncLockedError);
+  assert.equal(isLockHolderAlive((await state.locks.holder("sync:m")) as NonNullable<typeof holder>), true);
+  await assert.rejects(state.locks.acquire("sync:m", 3), SyncLockedError);
 });
 
-test("a lock held on another host is never taken over", (t) => {
+test("a lock held on another host is never taken over", async (t) => {
   const state = openState();
   t.after(() => state.close());
   state.db
     .prepare("INSERT INTO locks (name, pid, hostname, acquired_at, holder_start) VALUES (?, ?, ?, ?, ?)")
     .run("sync:m", 999_999_999, `not-${hostname()}`, 1, "00000000-1");
-  assert.throws(() => state.acquireLock("sync:m", 2), SyncLockedError);
+  await assert.rejects(state.locks.acquire("sync:m", 2), SyncLockedError);
 });

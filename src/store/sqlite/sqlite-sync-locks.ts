@@ -37,7 +37,7 @@ export class SqliteSyncLocks implements SyncLocks {
    * Takes the named lock for this process, across processes sharing the database. A lock whose
    * holder is gone (killed) is taken over. Throws SyncLockedError when a live process holds it.
    */
-  acquire(name: string, now: number): { tookOverFrom: number | null } {
+  async acquire(name: string, now: number): Promise<{ tookOverFrom: number | null }> {
     const host = hostname();
     return this.#db
       .transaction(() => {
@@ -61,16 +61,16 @@ export class SqliteSyncLocks implements SyncLocks {
   }
 
   /** Who holds the named lock, if anyone (alive or not). */
-  holder(name: string): LockHolder | undefined {
+  async holder(name: string): Promise<LockHolder | undefined> {
     const held = this.#stmts.getLock.get(name) as LockSql | undefined;
     return held && toLockHolder(held);
   }
 
-  release(name: string): void {
+  async release(name: string): Promise<void> {
     this.#stmts.releaseLock.run(name, process.pid, hostname());
   }
 
-  isHolderAlive(holder: LockHolder): boolean {
+  async isHolderAlive(holder: LockHolder): Promise<boolean> {
     return isLockHolderAlive(holder);
   }
 }
