@@ -13,6 +13,7 @@ import {
   publishTorchLike,
   startPypiUpstream,
 } from "../../../test/fixtures/pypi-upstream.js";
+import { until } from "../../../test/helpers/until.js";
 import type { CommandIo } from "../../cli/command-io.js";
 import { checkCommand, checkHelp } from "./check-command.js";
 import type { CheckReport } from "./check-report.js";
@@ -395,7 +396,12 @@ describe("freshmirror check", () => {
       "{version}",
       "--json",
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    // Publish only once the check has polled the mirror and found it lagging (twice).
+    const polled = mirror.requests.length;
+    await until(
+      () => mirror.requests.slice(polled).filter((r) => r.path.includes("/torch/")).length >= 2,
+      "the check to poll the mirror's torch page twice",
+    );
     await mirror.publishAll(NEW_PLATFORMS.map((p) => ({ ...NEW_TORCH, ...p })));
     const result = await waiting;
     assert.equal(result.code, 7, "exits with --then's code");
