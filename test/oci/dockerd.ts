@@ -33,7 +33,7 @@ export function dockerdSkipReason(): string | undefined {
 export interface DockerdOptions {
   /** Temp directory for the data root, exec root, socket and daemon.json; removed by stop(). */
   dir: string;
-  /** Base URLs for `registry-mirrors`, e.g. `http://127.0.0.1:5000`. */
+  /** Base URLs for `registry-mirrors`, e.g. `http://127.0.0.1:5000`; none for a daemon that only builds. */
   registryMirrors: string[];
   /** host:port entries for `insecure-registries` (the mirrors' hosts are added). */
   insecureRegistries?: string[];
@@ -49,6 +49,8 @@ export interface PulledImage {
 
 export interface Dockerd {
   socket: string;
+  /** `unix://<socket>`, for DOCKER_HOST (a script that runs the docker CLI itself). */
+  host: string;
   /** Runs the docker CLI against this daemon. */
   docker(args: string[], timeoutMs?: number): Promise<{ stdout: string; stderr: string }>;
   pull(ref: string): Promise<PulledImage>;
@@ -128,6 +130,7 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
   }
   return {
     socket,
+    host: `unix://${socket}`,
     docker,
     output: daemon.output,
     stop,

@@ -23,7 +23,7 @@ import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../hel
 import { repoRoot } from "../helpers/repo-root.js";
 import { until } from "../helpers/until.js";
 import { type DockerRegistry, startDockerRegistry } from "../oci/docker-registry.js";
-import { buildDockerdSkipReason, DOCKER_BIN, startBuildDockerd } from "./build-dockerd.js";
+import { DOCKER_BIN, dockerdSkipReason, startDockerd } from "../oci/dockerd.js";
 import { readTar } from "./tar-entries.js";
 import {
   type BuildahEnv,
@@ -710,7 +710,7 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
   test("docker build builds the same Containerfile (build.sh with BUILDER=docker), base and torch through the mirror", async (t) => {
     if (!built(t)) return;
     const reason =
-      buildDockerdSkipReason() ??
+      dockerdSkipReason() ??
       (process.env.FRESHMIRROR_TEST_DOCKER_BUILD === "1"
         ? undefined
         : "docker build (legacy builder, vfs storage) takes ~25 min on a loaded 2-core machine: set FRESHMIRROR_TEST_DOCKER_BUILD=1 to run it");
@@ -718,7 +718,7 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
       t.skip(reason);
       return;
     }
-    const dockerd = await startBuildDockerd(join(dir, "dockerd"));
+    const dockerd = await startDockerd({ dir: join(dir, "dockerd"), registryMirrors: [] });
     try {
       const image = `${hookEnv.REGISTRY}:${NEW_TORCH}-${VARIANT}`;
       const build = await runLogged(join(RECIPE, "build.sh"), [NEW_TORCH], {
@@ -740,14 +740,10 @@ describe("the pytorch-cuda workstation image, built by freshmirror's release hoo
         `${build.stdout.slice(-6000)}\n${build.stderr.slice(-4000)}\n${dockerd.output().slice(-2000)}`,
       );
       assert.match(build.stdout, /build\.sh: building .* with docker/);
-      const check = await dockerd.docker([
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        image,
-        "workstation-env-check",
-      ]);
+      const check = await dockerd.docker(
+        ["run", "--rm", "--network", "host", image, "workstation-env-check"],
+        10 * 60_000,
+      );
       assert.match(check.stdout, new RegExp(`^torch ${NEW_TORCH.replace(/\./g, "\\.")}\\+${VARIANT}$`, "m"));
       const inspected = JSON.parse((await dockerd.docker(["image", "inspect", image])).stdout) as {
         Config: { Healthcheck?: { Test: string[] }; User: string; Entrypoint: string[] };
