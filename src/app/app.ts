@@ -48,6 +48,8 @@ export class App {
   readonly publicUrls: PublicUrl;
   /** Upstream failures met while serving on demand, per mirror (for metrics and status). */
   readonly upstreamFailures = new UpstreamFailures();
+  /** The file bodies being sent, across every mirror of every kind (max_file_responses). */
+  readonly fileResponses: FileResponseLimiter;
   readonly #mirrors = new Map<string, MirrorContext>();
   readonly #kinds = new Map<string, OpenKind>();
 
@@ -63,6 +65,7 @@ export class App {
     this.publicUrls = new PublicUrl(config.publicUrl, config.publicUrlConfigured);
     this.lag = state.lag;
     const fileResponses = new FileResponseLimiter(config.maxFileResponses);
+    this.fileResponses = fileResponses;
     for (const mirror of config.mirrors) {
       const kind = kindOf(mirror.type);
       if (!kind)

@@ -29,6 +29,7 @@ test("metrics: per-mirror figures, served requests and bytes, cache results, in 
     ]),
     syncsRunning: 1,
     syncsQueued: 0,
+    fileResponses: { active: 3, limit: 512, refused: 9 },
     startedAt: 1_700_000_000_000,
   });
   const lines = text.split("\n");
@@ -49,6 +50,11 @@ test("metrics: per-mirror figures, served requests and bytes, cache results, in 
   has('freshmirror_cache_requests_total{mirror="pypi",result="hit"} 5');
   has('freshmirror_cache_requests_total{mirror="pypi",result="coalesced"} 1');
   has("freshmirror_syncs_running 1");
+  has("# TYPE freshmirror_file_responses_active gauge");
+  has("freshmirror_file_responses_active 3");
+  has("freshmirror_file_responses_limit 512");
+  has("# TYPE freshmirror_file_responses_refused_total counter");
+  has("freshmirror_file_responses_refused_total 9");
   has("process_start_time_seconds 1700000000");
   assert.ok(!text.includes('outcome="running"'), "running runs are not a finished outcome");
   assert.ok(!text.includes('lag_seconds{mirror="pypi"}'), "no lag sample for a proxy");

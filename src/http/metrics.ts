@@ -31,6 +31,8 @@ export interface MetricsInput {
   upstreamBytes?: ReadonlyMap<string, number>;
   syncsRunning: number;
   syncsQueued: number;
+  /** File bodies being sent now, the bound, and requests refused for it since start. */
+  fileResponses?: { active: number; limit: number; refused: number };
   startedAt: number;
 }
 
@@ -178,6 +180,27 @@ export function renderMetrics(input: MetricsInput): string {
   out.family("freshmirror_syncs_queued", "gauge", "Syncs waiting for a free slot (max_concurrent_syncs).", [
     [{}, input.syncsQueued],
   ]);
+  if (input.fileResponses) {
+    const files = input.fileResponses;
+    out.family(
+      "freshmirror_file_responses_active",
+      "gauge",
+      "File bodies (wheels, layers, blobs) being sent now, across every mirror.",
+      [[{}, files.active]],
+    );
+    out.family(
+      "freshmirror_file_responses_limit",
+      "gauge",
+      "How many file bodies may be sent at once (max_file_responses).",
+      [[{}, files.limit]],
+    );
+    out.family(
+      "freshmirror_file_responses_refused_total",
+      "counter",
+      "File requests refused with 503 because max_file_responses bodies were being sent.",
+      [[{}, files.refused]],
+    );
+  }
   out.family(
     "freshmirror_http_requests_total",
     "counter",

@@ -8,6 +8,7 @@ import type { Logger } from "../logging/logger.js";
 import type { LiveProgress } from "../sync/live-progress.js";
 import type { ScheduledSyncDeps } from "../sync/scheduled-sync.js";
 import type { UpstreamFailures } from "../upstream/upstream-failures.js";
+import type { FileResponseLimiter } from "./file-response-limiter.js";
 
 /** The mirror as the server sees it: its config, routes and help section (plus what syncs use). */
 export type ServedMirror = MirrorRuntime<Config["mirrors"][number]>;
@@ -20,6 +21,8 @@ export interface ServedApp extends ScheduledSyncDeps {
   readonly logsDir: string;
   /** Upstream failures met while serving on demand (metrics). */
   readonly upstreamFailures: UpstreamFailures;
+  /** The file bodies being sent and those refused (metrics). */
+  readonly fileResponses: Pick<FileResponseLimiter, "active" | "refused" | "limit">;
   /** The running syncs' figures (API, status page). */
   readonly progress: LiveProgress;
   /** How events of a mirror name their subjects (SSE filters). */

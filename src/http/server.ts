@@ -260,6 +260,11 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
         upstreamBytes: new Map(app.mirrors().map((m) => [m.config.name, m.fetcher.bytesDownloaded])),
         syncsRunning: scheduler.runningCount,
         syncsQueued: scheduler.queuedCount,
+        fileResponses: {
+          active: app.fileResponses.active,
+          limit: app.fileResponses.limit,
+          refused: app.fileResponses.refused,
+        },
         startedAt,
       });
       return sendBody(req, res, "metrics", METRICS_CONTENT_TYPE, body);

@@ -8,6 +8,7 @@ import { connect, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { type PublishResult, type PypiUpstream, startPypiUpstream } from "../fixtures/pypi-upstream.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
+import { metricSum, until } from "../helpers/until.js";
 
 const MiB = 1024 * 1024;
 const CAP = 40;
@@ -50,15 +51,6 @@ async function probe(url: string): Promise<Response> {
   const res = await fetch(url, { signal: controller.signal });
   if (res.status === 200) controller.abort();
   return res;
-}
-
-async function until<T>(attempt: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await attempt();
-    if (value !== undefined || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe("slow readers", () => {
@@ -106,12 +98,17 @@ describe("slow readers", () => {
     );
     const stalledAt = Date.now();
     try {
-      // Every slot is taken by a stalled client: the next request is refused, clearly.
-      const busy = await until(async () => {
-        const res = await probe(fileUrl);
-        return res.status === 503 ? res : undefined;
-      }, 10_000);
-      assert.ok(busy, "a request past max_file_responses gets 503");
+      // Every stalled request has been read (a written request is not yet a taken slot: a probe
+      // sent earlier could take one, and a stalled client would get its 503) ...
+      await until(
+        async () =>
+          (await metricSum(server.url, "freshmirror_file_responses_active")) === CAP &&
+          (await metricSum(server.url, "freshmirror_file_responses_refused_total")) === SOCKETS - CAP,
+        `${CAP} stalled responses holding every slot and ${SOCKETS - CAP} refused (metrics)`,
+      );
+      // ... and the next request is refused, clearly.
+      const busy = await probe(fileUrl);
+      assert.equal(busy.status, 503, "a request past max_file_responses gets 503");
       assert.equal(busy.headers.get("retry-after"), "5");
       assert.match(await busy.text(), /too many file downloads in progress \(max_file_responses is 40\)/);
       // Let every stalled response fill what it can, then read the server's memory.
@@ -124,11 +121,12 @@ describe("slow readers", () => {
       assert.ok(growth < 64 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
 
       // send_timeout (3 s) closes the stalled responses: their slots free up.
-      const served = await until(async () => {
-        const res = await probe(fileUrl);
-        return res.status === 200 ? res : undefined;
-      }, 15_000);
-      assert.ok(served, "slots were freed after send_timeout");
+      await until(
+        async () => (await probe(fileUrl)).status === 200,
+        "a slot freed by send_timeout",
+        15_000,
+        100,
+      );
       const freedAfter = Date.now() - stalledAt;
       t.diagnostic(`slots free ${freedAfter} ms after the sockets stalled`);
       assert.ok(freedAfter >= 2500, `freed after ${freedAfter} ms, before send_timeout`);
@@ -136,11 +134,10 @@ describe("slow readers", () => {
       // The stalled responses did not all stall at once (each when its socket buffers filled), so
       // each times out send_timeout after its own stall: wait until every slot is free again (CAP
       // probes at once all get 200) before the clients read, or a late one would finish its body.
-      const allFree = await until(async () => {
-        const answers = await Promise.all(Array.from({ length: CAP }, () => probe(fileUrl)));
-        return answers.every((res) => res.status === 200) ? true : undefined;
-      }, 15_000);
-      assert.ok(allFree, "every stalled response was timed out, freeing all max_file_responses slots");
+      await until(
+        async () => (await metricSum(server.url, "freshmirror_file_responses_active")) === 0,
+        "every stalled response timed out, freeing all max_file_responses slots",
+      );
 
       // Reading again, each client that got a 200 finds its transfer cut short by the server.
       for (const client of clients) client.socket.resume();

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type PypiUpstream, startPypiUpstream } from "../fixtures/pypi-upstream.js";
 import { createWorkspace, type MirrorWorkspace, type RunningServe } from "../helpers/freshmirror-cli.js";
-import { until } from "../helpers/until.js";
+import { metricSum, until } from "../helpers/until.js";
 import { type DockerRegistry, dockerRegistrySkipReason, startDockerRegistry } from "./docker-registry.js";
 import { type BuiltLayout, buildOciLayout } from "./oci-layout-builder.js";
 import { skopeoPushLayout } from "./skopeo.js";
@@ -110,10 +110,19 @@ describe("max_file_responses across mirror kinds", { skip, timeout: 300_000 }, (
       Array.from({ length: CAP }, () => stalledGet(new URL(server.url), wheelPath)),
     );
     try {
-      const busy = await until(async () => {
-        const res = await probe(blobUrl);
-        return res.status === 503 ? res : undefined;
-      }, "a blob request refused while stalled wheel downloads hold every slot");
+      // A written request is not yet a taken slot: a blob asked for before the server has read
+      // the last wheel request would take that slot itself (and the wheel would get the 503).
+      await until(
+        async () => (await metricSum(server.url, "freshmirror_file_responses_active")) === CAP,
+        `${CAP} stalled wheel responses holding every slot (freshmirror_file_responses_active)`,
+      );
+      const refusedBefore = await metricSum(server.url, "freshmirror_file_responses_refused_total");
+      const busy = await probe(blobUrl);
+      assert.equal(busy.status, 503, "a blob request while stalled wheel downloads hold every slot");
+      assert.equal(
+        await metricSum(server.url, "freshmirror_file_responses_refused_total"),
+        refusedBefore + 1,
+      );
       assert.equal(busy.retryAfter, "5");
       const body = JSON.parse(busy.text) as { errors: { code: string; message: string }[] };
       assert.equal(body.errors[0]?.code, "TOOMANYREQUESTS");
