@@ -87,6 +87,12 @@ export async function indexPages(options: IndexPagesOptions = {}): Promise<Bench
     const state = new StateStore(join(ws.dataDir, "state.sqlite"));
     try {
       await state.mirrors.ensure("pytorch");
+      // Published snapshots list recorded blobs only (the bytes are not needed to serve pages).
+      for (const f of files) {
+        await state.blobs.record(f.sha256, f.size, "sync", Date.now());
+        if (f.metadataSha256)
+          await state.blobs.record(f.metadataSha256, f.metadataSize ?? 0, "metadata", Date.now());
+      }
       await state.snapshots.publish(
         "pytorch",
         null,

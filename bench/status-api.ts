@@ -78,6 +78,7 @@ async function seed(dataDir: string, names: readonly string[], runs: number): Pr
         metadataSize: null,
         metadataSource: null,
       }));
+      for (const f of files) await state.blobs.record(f.sha256, f.size, "sync", now - HOUR);
       await state.snapshots.publish(name, null, [{ idx: "whl/cu121", projects: [], files }], now - HOUR);
       await state.mirrors.update(name, {
         state: m % 17 === 0 ? "failed" : "success",

@@ -58,6 +58,7 @@ const samples: Record<string, FreshmirrorError[]> = {
   WheelMetadataError: [new errors.WheelMetadataError(file, "no METADATA")],
   WheelInvalidError: [new errors.WheelInvalidError(file, "not a zip")],
   BlobMissingError: [new errors.BlobMissingError(sha)],
+  SnapshotBlobsGoneError: [new errors.SnapshotBlobsGoneError("pytorch", [sha, sha, sha, sha])],
   SyncFailedError: [new errors.SyncFailedError("pytorch", "upstream down")],
   SyncInternalError: [new errors.SyncInternalError("no download recorded")],
   BadRequestPathError: [new errors.BadRequestPathError("bad percent-encoding")],

@@ -52,6 +52,7 @@ export const ERROR_CODES = {
   FM_ERR_STORE_FULL: { status: 507 },
   FM_ERR_STORE_NOT_WRITABLE: { status: null },
   FM_ERR_STORE_WRITE: { status: 500 },
+  FM_ERR_SYNC_BLOB_GONE: { status: null },
   FM_ERR_SYNC_FAILED: { status: null },
   FM_ERR_SYNC_INTERNAL: { status: null },
   FM_ERR_SYNC_LOCKED: { status: 409 },
@@ -388,6 +389,25 @@ export class WheelInvalidError extends FreshmirrorError {
 export class BlobMissingError extends FreshmirrorError {
   constructor(sha256: string) {
     super("FM_ERR_STORE_BLOB_MISSING", `blob sha256:${sha256} is missing from the store`);
+  }
+}
+
+/**
+ * A snapshot about to be published lists blobs the state has no record of: gc removed them while
+ * the sync ran (after gc_grace without a use), or they were never recorded. Nothing is published.
+ */
+export class SnapshotBlobsGoneError extends FreshmirrorError {
+  constructor(mirror: string, sha256s: readonly string[]) {
+    const shown = sha256s
+      .slice(0, 3)
+      .map((s) => `sha256:${s}`)
+      .join(", ");
+    const more = sha256s.length > 3 ? ` and ${sha256s.length - 3} more` : "";
+    super(
+      "FM_ERR_SYNC_BLOB_GONE",
+      `mirror "${mirror}": not published: the new snapshot lists ${shown}${more}, no longer in the store (removed by gc while the sync ran?)`,
+      { hint: "sync again (it fetches them anew); run gc outside sync windows or raise gc_grace" },
+    );
   }
 }
 

@@ -8,7 +8,8 @@ export const gcHelp = `freshmirror gc [--dry-run] [--json] [--config FILE]
 Removes blobs that nothing live references and that were last used longer ago than gc_grace
 (default 1h), across every mirror, and reports the bytes freed. Live are the blobs a snapshot
 lists, blobs fetched on demand (max_cache_size bounds those), and whatever a live blob references
-(an OCI index its manifests, a manifest its config and layers), transitively. --dry-run lists
+(an OCI index its manifests, a manifest its config and layers), transitively. It may run beside
+a sync: blobs a sync is about to list without fetching them again are kept. --dry-run lists
 what would go (one line per blob) and removes nothing.`;
 
 export async function gcCommand(argv: string[], io: CommandIo): Promise<number> {

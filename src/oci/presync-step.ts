@@ -170,6 +170,30 @@ export async function repositoryFiles(
   return { files: [...files.values()], missing };
 }
 
+/**
+ * The blobs among `digests` the store has, recorded and with their bytes. With `claimAt`, their
+ * records are claimed (BlobRepository.claim) so that gc keeps them until the snapshot lists them;
+ * bytes without a record are not counted (gc may be removing them): they are fetched again.
+ */
+async function storedBlobs(
+  deps: Pick<PresyncStepDeps, "blobs" | "records">,
+  digests: readonly Digest[],
+  claimAt: number | undefined,
+): Promise<Set<string>> {
+  const hexes = [...new Set(digests.map((d) => d.hex))];
+  const recorded =
+    claimAt === undefined
+      ? new Set(
+          (
+            await Promise.all(hexes.map(async (hex) => ((await deps.records.get(hex)) ? hex : undefined)))
+          ).filter((hex) => hex !== undefined),
+        )
+      : await deps.records.claim(hexes, claimAt);
+  const stored = new Set<string>();
+  for (const hex of recorded) if ((await deps.blobs.stat(hex)) !== undefined) stored.add(hex);
+  return stored;
+}
+
 export function presyncStep(deps: PresyncStepDeps): SyncStep {
   const { mirror } = deps;
   return {
@@ -209,14 +233,18 @@ async function runPresync(deps: PresyncStepDeps, ctx: SyncStepContext): Promise<
   );
 
   const toFetch: { repository: string; digest: Digest; size: number }[] = [];
+  const stored = await storedBlobs(
+    deps,
+    plan.blobs.map((b) => b.descriptor.digest).filter((d) => d.algorithm === "sha256"),
+    ctx.dryRun ? undefined : ctx.now(),
+  );
   for (const b of plan.blobs) {
     const d = b.descriptor.digest;
     if (d.algorithm !== "sha256") {
       ctx.warn(`${b.repository}@${d.value}: only sha256 blobs are mirrored; left to on demand`);
       continue;
     }
-    if ((await deps.blobs.stat(d.hex)) === undefined)
-      toFetch.push({ repository: b.repository, digest: d, size: b.descriptor.size });
+    if (!stored.has(d.hex)) toFetch.push({ repository: b.repository, digest: d, size: b.descriptor.size });
   }
   const newManifests = [];
   for (const m of plan.manifests)

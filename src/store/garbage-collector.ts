@@ -3,6 +3,12 @@
 // BlobRepository.unreferenced); this removes the rest from the blob store and then its record.
 // A blob some kept parent references (an OCI index its manifests, a manifest its layers) is never
 // collected, whatever the kind that recorded the reference.
+//
+// gc runs beside syncs and pull-through (another process, the server): records go first, in one
+// step that re-reads what is live (BlobRepository.deleteUnreferenced), and only then the bytes. A
+// sync that claimed a blob (BlobRepository.claim) or published a snapshot listing it before that
+// step keeps it; one after finds no record and fetches the blob again. A snapshot is never
+// published listing a blob without a record (SnapshotRepository.publish).
 import type { BlobStore } from "./blob-store.js";
 import type { BlobRepository, BlobRow } from "./state-repositories.js";
 
@@ -17,14 +23,10 @@ export async function collectGarbage(
   deps: { records: BlobRepository; store: BlobStore },
   options: { before: number; dryRun: boolean },
 ): Promise<GarbageReport> {
-  const garbage = await deps.records.unreferenced(options.before);
-  let bytes = 0;
-  for (const blob of garbage) {
-    if (!options.dryRun) {
-      await deps.store.remove(blob.sha256);
-      await deps.records.delete(blob.sha256);
-    }
-    bytes += blob.size;
-  }
+  const garbage = options.dryRun
+    ? await deps.records.unreferenced(options.before)
+    : await deps.records.deleteUnreferenced(options.before);
+  if (!options.dryRun) for (const blob of garbage) await deps.store.remove(blob.sha256);
+  const bytes = garbage.reduce((sum, blob) => sum + blob.size, 0);
   return { dryRun: options.dryRun, blobs: garbage, bytes };
 }

@@ -211,7 +211,8 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
 
     withRepos(
       "snapshots: publish makes indexes current, keeps generations, finds files",
-      async ({ snapshots }) => {
+      async ({ snapshots, blobs }) => {
+        for (let n = 1; n <= 4; n++) await blobs.record(digest(n), 100 + n, "sync", 1);
         const before = await snapshots.changeStamp();
         const project = {
           name: "demo",
@@ -257,6 +258,67 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
         assert.equal(await snapshots.fileByPath("m", "simple/demo/b3.whl"), undefined);
         assert.equal(await snapshots.fileByPath("other", "simple/demo/b4.whl"), undefined);
         assert.deepEqual([...(await snapshots.allCurrentSnapshots()).keys()], ["m"]);
+      },
+    );
+
+    withRepos(
+      "snapshots: nothing is published while a listed blob or core metadata has no record",
+      async ({ snapshots, blobs }) => {
+        await blobs.record(digest(1), 101, "sync", 1);
+        const [first] = await snapshots.publish(
+          "m",
+          null,
+          [{ idx: "simple", projects: [], files: [file("a.whl", 1)] }],
+          10,
+        );
+        for (const files of [
+          [file("a.whl", 1), file("b.whl", 2)],
+          [file("a.whl", 1, { metadataSha256: digest(3), metadataSize: 3, metadataSource: "extracted" })],
+        ]) {
+          await assert.rejects(
+            snapshots.publish(
+              "m",
+              null,
+              [
+                { idx: "other", projects: [], files: [file("a.whl", 1)] },
+                { idx: "simple", projects: [], files },
+              ],
+              20,
+            ),
+            (error: Error & { code?: string }) =>
+              error.code === "FM_ERR_SYNC_BLOB_GONE" && /sha256:0+[23]\b/.test(error.message),
+          );
+          assert.equal(await snapshots.currentSnapshotId("m", "simple"), first, "the last good snapshot stays");
+          assert.equal(await snapshots.currentSnapshotId("m", "other"), undefined, "nor is any other index published");
+        }
+      },
+    );
+
+    withRepos(
+      "blobs: a claim touches what is recorded and answers only that; gc's delete re-reads what is live",
+      async ({ blobs, snapshots }) => {
+        await blobs.record(digest(1), 101, "sync", 10);
+        await blobs.record(digest(2), 102, "sync", 10);
+        await blobs.record(digest(3), 103, "sync", 10);
+        assert.deepEqual(
+          (await blobs.unreferenced(100)).map((b) => b.sha256).sort(),
+          [digest(1), digest(2), digest(3)],
+        );
+        // Between gc's listing and its delete, a sync claims 1 and publishes a snapshot listing 2.
+        assert.deepEqual([...(await blobs.claim([digest(1), digest(9)], 150))], [digest(1)], "9 has no record");
+        assert.equal((await blobs.get(digest(1)))?.lastAccessAt, 150);
+        assert.equal(await blobs.get(digest(9)), undefined, "a claim records nothing");
+        await snapshots.publish("m", null, [{ idx: "simple", projects: [], files: [file("b.whl", 2)] }], 160);
+        assert.deepEqual(
+          (await blobs.deleteUnreferenced(100)).map((b) => b.sha256),
+          [digest(3)],
+          "only what is still garbage is forgotten",
+        );
+        assert.equal(await blobs.get(digest(3)), undefined);
+        assert.deepEqual([...(await blobs.claim([digest(3)], 200))], [], "a forgotten blob cannot be claimed");
+        assert.deepEqual([...(await blobs.digests())].sort(), [digest(1), digest(2)]);
+        assert.deepEqual(await blobs.deleteUnreferenced(100), []);
+        assert.deepEqual([...(await blobs.claim([], 200))], []);
       },
     );
 

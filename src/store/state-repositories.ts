@@ -190,7 +190,9 @@ export interface SnapshotRepository {
   changeStamp(): Promise<string>;
   /**
    * Publishes new snapshots of the given indexes atomically: either every index of the run
-   * becomes current, or none does. Generations beyond `keep` are dropped. Returns the new ids.
+   * becomes current, or none does. Every blob listed (files and core metadata) must have a record
+   * (BlobRepository.record), else nothing is published: SnapshotBlobsGoneError. Generations
+   * beyond `keep` are dropped. Returns the new ids.
    */
   publish(
     mirror: string,
@@ -210,6 +212,13 @@ export interface BlobRepository {
   /** Best effort: an access time only orders eviction, so a full disk must not fail a read. */
   touch(sha256: string, now: number): Promise<void>;
   /**
+   * Marks the recorded blobs among `sha256s` as used at `now`, in one step, and returns them. A
+   * sync claims what it means to list without fetching it again: a claimed blob is not garbage
+   * for gc_grace, and a blob gc has already forgotten is not returned (it is fetched again). Bytes
+   * in the store without a record are not a claim: gc may be about to remove them.
+   */
+  claim(sha256s: readonly string[], now: number): Promise<Set<string>>;
+  /**
    * Forgets the blob; when it was a manifest, also the manifest's rows and references (the bytes
    * are gone, so what it referenced may become garbage, and a pull fetches it again).
    */
@@ -222,6 +231,12 @@ export interface BlobRepository {
    * transitively. Blobs fetched on demand are never in the answer.
    */
   unreferenced(before: number): Promise<BlobRow[]>;
+  /**
+   * Finds what `unreferenced(before)` finds and forgets it (as `delete` does), in one step, so a
+   * blob claimed or listed meanwhile is kept. The caller removes the bytes afterwards: a blob
+   * without a record is absent for every sync and fetch, which then fetch it again.
+   */
+  deleteUnreferenced(before: number): Promise<BlobRow[]>;
 }
 
 export interface RunRepository {

@@ -168,6 +168,25 @@ describe("blob fetcher: one download, many readers", () => {
     assert.equal(gets(file).length, 1);
   });
 
+  test("stored bytes are reused only under a record, which the reuse claims; bytes gc has forgotten are fetched again", async () => {
+    const file = await publish();
+    await fetcher.fetch(requestOf(file)).done;
+    assert.equal(gets(file).length, 1);
+    // An old record: the reuse marks it used now, so gc (gc_grace) keeps it until it is listed.
+    await state.blobs.touch(file.sha256, 1);
+    const reused = await fetcher.fetch(requestOf(file)).done;
+    assert.equal(reused.reused, true);
+    assert.ok(((await state.blobs.get(file.sha256))?.lastAccessAt ?? 0) > Date.now() - 60_000);
+    assert.equal(gets(file).length, 1, "reused: no request");
+    // gc forgot the record and is about to remove the bytes: they are not trusted.
+    await state.blobs.delete(file.sha256);
+    assert.equal(await store.has(file.sha256), true);
+    const again = await fetcher.fetch(requestOf(file)).done;
+    assert.equal(again.reused, false, "fetched again");
+    assert.equal(gets(file).length, 2);
+    assert.equal((await state.blobs.get(file.sha256))?.size, file.size, "and recorded");
+  });
+
   test("a digest mismatch fails every reader, keeps no blob and no temp file", async () => {
     const file = await publish();
     upstream.fault({ match: file.filename, kind: "wrongBytes" });

@@ -116,7 +116,9 @@ export class BlobFetcher {
   async #run(download: InFlightDownload): Promise<FetchedBlob> {
     const { request } = download;
     const expected = request.sha256?.toLowerCase();
-    const stored = expected && isSha256Hex(expected) ? await this.#store.stat(expected) : undefined;
+    // Stored bytes are reused only under a record claimed now (BlobRepository.claim): bytes
+    // without one may be a blob gc is removing, and are fetched again.
+    const stored = expected && isSha256Hex(expected) ? await this.#claimStored(expected) : undefined;
     if (expected && stored !== undefined) {
       await this.#record(expected, stored, request.origin);
       return { sha256: expected, size: stored, hashSource: "index", reused: true };
@@ -174,6 +176,19 @@ export class BlobFetcher {
       await this.#record(sha256, size, request.origin);
       return { sha256, size, hashSource: expected ? "index" : "computed", reused: false };
     }
+  }
+
+  /** The size of a stored blob whose record this fetch could claim, else undefined. */
+  async #claimStored(sha256: string): Promise<number | undefined> {
+    let recorded: boolean;
+    try {
+      recorded = (await this.#state.blobs.claim([sha256], Date.now())).has(sha256);
+    } catch (error) {
+      // A full disk cannot take the access time; the record can still be read.
+      if (!isDiskFull(error)) throw error;
+      recorded = (await this.#state.blobs.get(sha256)) !== undefined;
+    }
+    return recorded ? this.#store.stat(sha256) : undefined;
   }
 
   /**

@@ -7,6 +7,8 @@ export class SqliteBlobRepository implements BlobRepository {
   readonly #stmts;
 
   readonly #deleteTx: (sha256: string) => void;
+  readonly #claimTx: (sha256s: readonly string[], now: number) => Set<string>;
+  readonly #deleteUnreferencedTx: (before: number) => BlobRowSql[];
 
   constructor(db: SqliteDatabase) {
     this.#stmts = {
@@ -41,11 +43,24 @@ export class SqliteBlobRepository implements BlobRepository {
       digests: db.prepare("SELECT sha256 FROM blobs").pluck(),
     };
     const stmts = this.#stmts;
-    this.#deleteTx = db.transaction((sha256: string) => {
+    const forget = (sha256: string) => {
       stmts.deleteBlob.run(sha256);
       stmts.deleteManifestRows.run(sha256);
       stmts.deleteManifestReferences.run(sha256);
+    };
+    this.#deleteTx = db.transaction(forget);
+    this.#claimTx = db.transaction((sha256s: readonly string[], now: number) => {
+      const claimed = new Set<string>();
+      for (const sha256 of sha256s) if (stmts.touchBlob.run(now, sha256).changes > 0) claimed.add(sha256);
+      return claimed;
     });
+    // IMMEDIATE: the write lock is taken before the sweep reads, so no claim or publish of another
+    // connection lands between what the sweep saw and what it deletes.
+    this.#deleteUnreferencedTx = db.transaction((before: number) => {
+      const garbage = stmts.unreferencedBlobs.all({ before }) as BlobRowSql[];
+      for (const row of garbage) forget(row.sha256);
+      return garbage;
+    }).immediate as (before: number) => BlobRowSql[];
   }
 
   async record(sha256: string, size: number, origin: string, now: number): Promise<void> {
@@ -53,18 +68,8 @@ export class SqliteBlobRepository implements BlobRepository {
   }
 
   async get(sha256: string): Promise<BlobRow | undefined> {
-    const row = this.#stmts.getBlob.get(sha256) as
-      | { sha256: string; size: number; created_at: number; last_access_at: number; origin: string }
-      | undefined;
-    return (
-      row && {
-        sha256: row.sha256,
-        size: row.size,
-        createdAt: row.created_at,
-        lastAccessAt: row.last_access_at,
-        origin: row.origin,
-      }
-    );
+    const row = this.#stmts.getBlob.get(sha256) as BlobRowSql | undefined;
+    return row && toBlobRow(row);
   }
 
   /** The digests of every blob the store has recorded. */
@@ -81,26 +86,38 @@ export class SqliteBlobRepository implements BlobRepository {
     }
   }
 
+  async claim(sha256s: readonly string[], now: number): Promise<Set<string>> {
+    return sha256s.length === 0 ? new Set() : this.#claimTx(sha256s, now);
+  }
+
   async delete(sha256: string): Promise<void> {
     this.#deleteTx(sha256);
   }
 
+  async deleteUnreferenced(before: number): Promise<BlobRow[]> {
+    return this.#deleteUnreferencedTx(before).map(toBlobRow);
+  }
+
   /** What gc may remove (see BlobRepository.unreferenced): a mark from the live roots, then a sweep. */
   async unreferenced(before: number): Promise<BlobRow[]> {
-    return (
-      this.#stmts.unreferencedBlobs.all({ before }) as {
-        sha256: string;
-        size: number;
-        created_at: number;
-        last_access_at: number;
-        origin: string;
-      }[]
-    ).map((row) => ({
-      sha256: row.sha256,
-      size: row.size,
-      createdAt: row.created_at,
-      lastAccessAt: row.last_access_at,
-      origin: row.origin,
-    }));
+    return (this.#stmts.unreferencedBlobs.all({ before }) as BlobRowSql[]).map(toBlobRow);
   }
+}
+
+interface BlobRowSql {
+  sha256: string;
+  size: number;
+  created_at: number;
+  last_access_at: number;
+  origin: string;
+}
+
+function toBlobRow(row: BlobRowSql): BlobRow {
+  return {
+    sha256: row.sha256,
+    size: row.size,
+    createdAt: row.created_at,
+    lastAccessAt: row.last_access_at,
+    origin: row.origin,
+  };
 }

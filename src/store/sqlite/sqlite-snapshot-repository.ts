@@ -1,4 +1,5 @@
 // Published snapshots of a mirror's indexes, with their projects and files, in SQLite.
+import { SnapshotBlobsGoneError } from "../../errors.js";
 import type {
   CurrentSnapshot,
   FileRecord,
@@ -96,6 +97,14 @@ export class SqliteSnapshotRepository implements SnapshotRepository {
       deleteSnapshotFiles: db.prepare("DELETE FROM files WHERE snapshot_id = ?"),
       deleteSnapshotProjects: db.prepare("DELETE FROM projects WHERE snapshot_id = ?"),
       deleteSnapshot: db.prepare("DELETE FROM snapshots WHERE id = ?"),
+      unrecordedBlobs: db
+        .prepare(
+          `SELECT DISTINCT sha FROM (
+             SELECT sha256 AS sha FROM files WHERE snapshot_id = @id
+             UNION ALL SELECT metadata_sha256 FROM files WHERE snapshot_id = @id AND metadata_sha256 IS NOT NULL
+           ) WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = sha)`,
+        )
+        .pluck(),
     };
   }
 
@@ -181,7 +190,7 @@ export class SqliteSnapshotRepository implements SnapshotRepository {
 
   /**
    * Publishes new snapshots of the given indexes in one transaction: either every index of the
-   * run becomes current, or none does. Older generations beyond `keep` are dropped (their blobs
+   * run becomes current, or none does (nor when a listed blob has no record: SnapshotBlobsGoneError). Older generations beyond `keep` are dropped (their blobs
    * become garbage for `gc` once no snapshot lists them).
    */
   async publish(
@@ -227,6 +236,10 @@ export class SqliteSnapshotRepository implements SnapshotRepository {
             f.metadataSource,
           );
         }
+        // gc may have removed a blob this sync meant to list without fetching it (one it claimed
+        // longer than gc_grace ago): fail with nothing published rather than list missing bytes.
+        const gone = s.unrecordedBlobs.all({ id: snapshotId }) as string[];
+        if (gone.length > 0) throw new SnapshotBlobsGoneError(mirror, gone);
         s.setCurrent.run(mirror, index.idx, snapshotId, now);
         for (const stale of s.staleSnapshots.all(mirror, index.idx, mirror, index.idx, keep) as {
           id: number;
