@@ -224,10 +224,10 @@ export class DigestMismatchError extends FreshmirrorError {
   readonly expected: string;
   readonly actual: string;
 
-  constructor(filename: string, expected: string, actual: string, url?: string) {
+  constructor(filename: string, expected: string, actual: string, url?: string, algorithm = "sha256") {
     super(
       "FM_ERR_DIGEST_MISMATCH",
-      `sha256 mismatch for ${filename}${url ? ` (${url})` : ""}: index says ${expected}, downloaded bytes hash to ${actual}`,
+      `${algorithm} mismatch for ${filename}${url ? ` (${url})` : ""}: index says ${expected}, downloaded bytes hash to ${actual}`,
       { hint: "the upstream file or its index is corrupt; the file was not stored" },
     );
     this.filename = filename;

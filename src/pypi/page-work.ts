@@ -2,11 +2,13 @@
 // parse the upstream page, keep the links a sync would keep, and render the page once in both
 // formats (PEP 503 HTML and PEP 691 JSON) with their ETags. A 255k-link page costs seconds of
 // CPU; done here, the server's event loop never waits for it.
+
 import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { PageTooManyLinksError } from "../errors.js";
 import { isSha256Hex } from "../store/blob-store.js";
 import type { ProxyFileRow } from "../store/state-repositories.js";
+import { formatOtherHash, type OtherHash, strongestOtherHash } from "../sync/other-hash.js";
 import { mirrorPathFor } from "./mirror-paths.js";
 import { normalizeProjectName } from "./project-page.js";
 import type { ProxyPageBody } from "./proxy-cache-store.js";
@@ -146,10 +148,15 @@ export function parsePage(job: ParseJob): ParsedPage {
       size: file.size ?? null,
       metadataSha256,
       metadataOffered: file.coreMetadata !== false,
+      otherHash: sha256 === null ? formatOptional(strongestOtherHash(file.hashes)) : null,
     });
   }
   const body: ProxyPageBody = { displayName: page.name || job.project, files: served };
   return { stored: storeBody(body), rows, rendered: renderPage(job.project, body, job.pageDir) };
+}
+
+function formatOptional(hash: OtherHash | undefined): string | null {
+  return hash === undefined ? null : formatOtherHash(hash);
 }
 
 function storeBody(body: ProxyPageBody): Uint8Array {

@@ -3,6 +3,7 @@
 // when upstream fails the cached page is served stale; upstream 404s are cached briefly. Files
 // are downloaded by the shared single-flight fetcher, so every client asking for the same file
 // reads the same growing temp file, and the bytes are verified before they are kept.
+
 import type { MirrorHandle } from "../ecosystem/mirror-kind.js";
 import { describeError, FetchAbandonedError, UpstreamStatusError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
@@ -15,6 +16,7 @@ import type {
 } from "../store/state-repositories.js";
 import { evictFetchedBlobs } from "../sync/cache-eviction.js";
 import type { InFlightDownload } from "../sync/in-flight-download.js";
+import { parseOtherHash } from "../sync/other-hash.js";
 import type { PageResponse } from "../upstream/http-client.js";
 import type { PypiMirrorConfig } from "./config-schema.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
@@ -337,6 +339,7 @@ export class PullThrough {
       url: row.upstreamUrl,
       filename: row.filename,
       sha256: row.hashSource === "index" ? (row.sha256 ?? undefined) : undefined,
+      otherHash: row.sha256 === null ? parseOtherHash(row.otherHash) : undefined,
       size: row.size ?? undefined,
       origin: "fetch",
     };

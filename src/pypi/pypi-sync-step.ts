@@ -2,6 +2,7 @@
 // upstream project lists and pages, apply the filters, diff against the current snapshots,
 // download what is new (single-flight, verified), take core metadata, and publish every index
 // of the mirror in one transaction — or throw, and publish nothing.
+
 import { StoreWriteError, SyncFailedError, SyncInternalError, UsageError } from "../errors.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type {
@@ -12,6 +13,7 @@ import type {
 } from "../store/state-repositories.js";
 import type { BlobFetcher, FetchedBlob } from "../sync/blob-fetcher.js";
 import { mapBounded } from "../sync/bounded-map.js";
+import { strongestOtherHash } from "../sync/other-hash.js";
 import type { SyncProgress, SyncStep, SyncStepContext } from "../sync/sync-step.js";
 import type { UpstreamClient } from "../upstream/http-client.js";
 import { redactUrl } from "../upstream/redact-url.js";
@@ -171,6 +173,7 @@ async function runPypiSync(mirror: PypiSyncDeps, ctx: SyncStepContext): Promise<
         filename: file.filename,
         upstreamUrl: file.url,
         sha256,
+        otherHash: sha256 === undefined ? strongestOtherHash(file.hashes) : undefined,
         size: file.size,
         requiresPython: file.requiresPython ?? null,
         yanked: file.yanked === false ? null : file.yanked,
@@ -247,6 +250,7 @@ async function runPypiSync(mirror: PypiSyncDeps, ctx: SyncStepContext): Promise<
         url: file.upstreamUrl,
         filename: file.filename,
         sha256: file.sha256,
+        otherHash: file.otherHash,
         size: file.size,
         origin: "sync",
       });

@@ -1,6 +1,7 @@
 // Pure planning: from the files an index should list now (after the filters) and the files its
 // current snapshot lists, which must be downloaded, which are kept as they are, and which leave.
 import type { FileRecord } from "../store/state-store.js";
+import type { OtherHash } from "../sync/other-hash.js";
 
 /** A file the filters selected, as far as the upstream index describes it. */
 export interface WantedFile {
@@ -11,6 +12,8 @@ export interface WantedFile {
   upstreamUrl: string;
   /** From the index; undefined when upstream publishes no sha256. */
   sha256: string | undefined;
+  /** Without a sha256: another digest the index gave (sha512, md5, …), checked on download. */
+  otherHash?: OtherHash | undefined;
   size: number | undefined;
   requiresPython: string | null;
   yanked: string | null;

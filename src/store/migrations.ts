@@ -207,4 +207,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX manifest_references_by_child ON manifest_references(child);
   `,
+  // 8: a digest other than sha256 that an index gave for a file listed without one ("sha512=<hex>"),
+  // checked when the file is fetched on demand (src/sync/other-hash.ts).
+  `
+  ALTER TABLE proxy_files ADD COLUMN other_hash TEXT;
+  `,
 ];

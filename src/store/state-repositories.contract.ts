@@ -23,6 +23,7 @@ function proxyFile(path: string, extra: Partial<ProxyFileRow> = {}): ProxyFileRo
     size: null,
     metadataSha256: null,
     metadataOffered: false,
+    otherHash: null,
     ...extra,
   };
 }

@@ -163,6 +163,8 @@ export interface ProxyFileRow {
   size: number | null;
   metadataSha256: string | null;
   metadataOffered: boolean;
+  /** Without a sha256: another digest the index gave, as `sha512=<hex>` (see src/sync/other-hash.ts). */
+  otherHash: string | null;
 }
 
 export interface MirrorRepository {

@@ -1,7 +1,7 @@
 // Downloads blobs into the store: one in-flight download per blob, however many syncs and
 // clients want it. Bytes are hashed while they stream into a blob store write session;
 // interrupted transfers resume with Range; the sha256 (and size) is checked before the blob
-// enters the store. Readers follow the download (see in-flight-download.ts).
+// enters the store, or, when the index gave no sha256, another digest it gave (other-hash.ts). Readers follow the download (see in-flight-download.ts).
 // Every transfer is bounded: by the file's declared size (index `size`, Content-Length), by
 // `max_file_size`, by `fill_timeout`; an on-demand download nobody waits for any more is
 // abandoned after `abandon_grace`. Whatever stops a transfer, its write session is aborted.
@@ -29,6 +29,7 @@ import {
   type FetchedBlob,
   InFlightDownload,
 } from "./in-flight-download.js";
+import { hashBytes } from "./other-hash.js";
 
 export type { BlobRequest, BlobSource, FetchedBlob, InFlightDownload };
 
@@ -148,17 +149,26 @@ export class BlobFetcher {
       if (request.size !== undefined && size !== request.size) {
         throw new SizeMismatchError(request.filename, request.size, size, request.url);
       }
-      if (expected && sha256 !== expected) {
+      const mismatch = await this.#mismatch(request, writer, expected, sha256, size);
+      if (mismatch !== undefined) {
         if (resumed && !fromScratchAfterMismatch) {
           // A resume may have stitched two different versions of the file; try once from scratch.
           fromScratchAfterMismatch = true;
-          download.reset("digest mismatch after a resumed transfer; downloading again from the start");
+          download.reset(
+            `${mismatch.algorithm} mismatch after a resumed transfer; downloading again from the start`,
+          );
           await writer.abort();
           download.writer = await this.#store.begin(request.filename);
           download.bytesWritten = 0;
           continue;
         }
-        throw new DigestMismatchError(request.filename, expected, sha256, request.url);
+        throw new DigestMismatchError(
+          request.filename,
+          mismatch.expected,
+          mismatch.actual,
+          request.url,
+          mismatch.algorithm,
+        );
       }
       const verify = this.#options.verifyContent;
       if (verify !== undefined) {
@@ -175,6 +185,30 @@ export class BlobFetcher {
       await writer.commit(sha256);
       await this.#record(sha256, size, request.origin);
       return { sha256, size, hashSource: expected ? "index" : "computed", reused: false };
+    }
+  }
+
+  /**
+   * How the written bytes differ from what the index said: its sha256, or (without one) another
+   * digest it gave, read back from the written bytes. Undefined when they match or nothing was given.
+   */
+  async #mismatch(
+    request: BlobRequest,
+    writer: BlobWriter,
+    expected: string | undefined,
+    sha256: string,
+    size: number,
+  ): Promise<{ algorithm: string; expected: string; actual: string } | undefined> {
+    if (expected !== undefined)
+      return sha256 === expected ? undefined : { algorithm: "sha256", expected, actual: sha256 };
+    const other = request.otherHash;
+    if (other === undefined) return undefined;
+    const written = await writer.openWritten();
+    try {
+      const actual = await hashBytes(written, size, other.name);
+      return actual === other.hex ? undefined : { algorithm: other.name, expected: other.hex, actual };
+    } finally {
+      await written.close();
     }
   }
 

@@ -2,11 +2,13 @@
 // session; readers tail what was written so far at their own pace, and are destroyed with the
 // error when the download fails, never ended cleanly, so no client mistakes a short body for a
 // complete one. Until the bytes are verified, the last byte of a reader's span is held back.
+
 import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
 import { FetchAbandonedError, FetchRestartedError, InternalError } from "../errors.js";
 import type { BlobHandle, BlobStore, BlobWriter } from "../store/blob-store.js";
 import type { StreamResponse } from "../upstream/http-client.js";
+import type { OtherHash } from "./other-hash.js";
 
 /**
  * Where a blob's bytes come from when not a plain GET of `url` through the mirror's upstream
@@ -27,6 +29,8 @@ export interface BlobRequest {
   filename: string;
   /** Expected sha256 (hex); without it the computed digest is accepted and flagged. */
   sha256?: string | undefined;
+  /** Without a sha256: another digest the index gave (sha512, md5, …), checked before the commit. */
+  otherHash?: OtherHash | undefined;
   size?: number | undefined;
   /** "sync" or "fetch" (on demand): recorded with the blob for cache eviction. */
   origin: string;

@@ -17,6 +17,7 @@ interface ProxyFileSql {
   size: number | null;
   metadata_sha256: string | null;
   metadata_offered: number;
+  other_hash: string | null;
 }
 
 /**
@@ -69,8 +70,8 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
       ),
       getFile: db.prepare("SELECT * FROM proxy_files WHERE mirror = ? AND path = ?"),
       putFile: db.prepare(
-        `INSERT INTO proxy_files (mirror, path, project, filename, upstream_url, sha256, hash_source, size, metadata_sha256, metadata_offered)
-         VALUES (@mirror, @path, @project, @filename, @upstreamUrl, @sha256, @hashSource, @size, @metadataSha256, @metadataOffered)
+        `INSERT INTO proxy_files (mirror, path, project, filename, upstream_url, sha256, hash_source, size, metadata_sha256, metadata_offered, other_hash)
+         VALUES (@mirror, @path, @project, @filename, @upstreamUrl, @sha256, @hashSource, @size, @metadataSha256, @metadataOffered, @otherHash)
          ON CONFLICT (mirror, path) DO UPDATE SET
            upstream_url = excluded.upstream_url,
            -- a digest computed from downloaded bytes stays until upstream publishes one
@@ -78,7 +79,8 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
            hash_source = CASE WHEN excluded.sha256 IS NULL THEN proxy_files.hash_source ELSE excluded.hash_source END,
            size = COALESCE(excluded.size, proxy_files.size),
            metadata_sha256 = excluded.metadata_sha256,
-           metadata_offered = excluded.metadata_offered`,
+           metadata_offered = excluded.metadata_offered,
+           other_hash = excluded.other_hash`,
       ),
       fetchedBytes: db.prepare("SELECT COALESCE(SUM(size), 0) FROM blobs WHERE origin = 'fetch'").pluck(),
       leastRecentlyUsed: db.prepare(
@@ -166,6 +168,7 @@ export class SqliteProxyCacheRepository implements ProxyCacheRepository {
         size: row.size,
         metadataSha256: row.metadata_sha256,
         metadataOffered: row.metadata_offered === 1,
+        otherHash: row.other_hash,
       }
     );
   }
