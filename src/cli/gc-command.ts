@@ -1,6 +1,6 @@
 import { formatBytes, formatDuration } from "../config/duration.js";
 import { collectGarbage } from "../store/garbage-collector.js";
-import { type CommandIo, EXIT_OK, parseCommandArgs } from "./command-io.js";
+import { type CommandIo, EXIT_FAILED, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
 
 export const gcHelp = `freshmirror gc [--dry-run] [--json] [--config FILE]
@@ -29,9 +29,13 @@ export async function gcCommand(argv: string[], io: CommandIo): Promise<number> 
       { records: app.state.blobs, store: app.blobs },
       { before: Date.now() - app.config.gcGraceMs, dryRun },
     );
-    const count = report.blobs.length;
+    const count = report.blobs.length - report.failed.length;
+    for (const failure of report.failed)
+      io.stderr.write(`gc: could not remove the bytes of sha256:${failure.sha256}: ${failure.error}\n`);
     if (values.json) {
-      io.stdout.write(`${JSON.stringify({ dryRun, blobs: count, bytes: report.bytes })}\n`);
+      io.stdout.write(
+        `${JSON.stringify({ dryRun, blobs: count, bytes: report.bytes, failed: report.failed.length })}\n`,
+      );
     } else {
       if (dryRun)
         for (const blob of report.blobs)
@@ -40,7 +44,7 @@ export async function gcCommand(argv: string[], io: CommandIo): Promise<number> 
         `gc${dryRun ? " (dry run)" : ""}: ${count} unreferenced blob(s) older than ${formatDuration(app.config.gcGraceMs)}, ${formatBytes(report.bytes)} ${dryRun ? "would be freed" : "freed"}\n`,
       );
     }
-    return EXIT_OK;
+    return report.failed.length > 0 ? EXIT_FAILED : EXIT_OK;
   } finally {
     await app.close();
   }

@@ -106,3 +106,45 @@ test("gc keeps what a snapshot or a kept manifest references, transitively, and 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("gc forgets the records first; bytes it cannot remove are reported and the rest still go", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "fm-gc-fail-"));
+  const state = new StateStore(join(dir, "state.sqlite"));
+  const fs = new FsBlobStore(dir);
+  await fs.init();
+  try {
+    const put = async (text: string) => {
+      const sha = await fs.putBuffer(Buffer.from(text));
+      await state.blobs.record(sha, text.length, "sync", 1);
+      return sha;
+    };
+    const stuck = await put("bytes on a read-only disk");
+    const free = await put("bytes that go");
+    // The store refuses to remove one blob (a permission or I/O error).
+    const store = new Proxy(fs, {
+      get(target, key) {
+        if (key === "remove")
+          return async (sha256: string) => {
+            if (sha256 === stuck) throw new Error("EACCES: permission denied");
+            return target.remove(sha256);
+          };
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const report = await collectGarbage({ records: state.blobs, store }, { before: 100, dryRun: false });
+    assert.deepEqual(report.blobs.map((b) => b.sha256).sort(), [stuck, free].sort());
+    assert.deepEqual(report.failed, [{ sha256: stuck, error: "EACCES: permission denied" }]);
+    assert.equal(report.bytes, "bytes that go".length, "only what was removed counts as freed");
+    assert.equal(await fs.has(free), false);
+    assert.equal(
+      await state.blobs.get(stuck),
+      undefined,
+      "its record went first: no sync reuses those bytes",
+    );
+    assert.deepEqual([...(await state.blobs.claim([stuck], 200))], [], "they cannot be claimed");
+  } finally {
+    state.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

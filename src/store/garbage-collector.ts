@@ -1,6 +1,6 @@
 // Garbage collection across every mirror of every kind. The state says what is live (snapshots,
 // blobs fetched on demand, recently used blobs, and what any of those references, transitively:
-// BlobRepository.unreferenced); this removes the rest from the blob store and then its record.
+// BlobRepository.unreferenced); this forgets the records of the rest, then removes their bytes.
 // A blob some kept parent references (an OCI index its manifests, a manifest its layers) is never
 // collected, whatever the kind that recorded the reference.
 //
@@ -14,9 +14,15 @@ import type { BlobRepository, BlobRow } from "./state-repositories.js";
 
 export interface GarbageReport {
   dryRun: boolean;
-  /** What was removed (or, in a dry run, would be). */
+  /** What was removed (or, in a dry run, would be), `failed` included. */
   blobs: BlobRow[];
+  /** Bytes freed (or, in a dry run, that would be). */
   bytes: number;
+  /**
+   * Blobs whose record went but whose bytes could not be removed (permissions, I/O): the bytes
+   * stay on disk, unrecorded, and are fetched again if ever wanted. The rest were still removed.
+   */
+  failed: { sha256: string; error: string }[];
 }
 
 export async function collectGarbage(
@@ -26,7 +32,16 @@ export async function collectGarbage(
   const garbage = options.dryRun
     ? await deps.records.unreferenced(options.before)
     : await deps.records.deleteUnreferenced(options.before);
-  if (!options.dryRun) for (const blob of garbage) await deps.store.remove(blob.sha256);
-  const bytes = garbage.reduce((sum, blob) => sum + blob.size, 0);
-  return { dryRun: options.dryRun, blobs: garbage, bytes };
+  const failed: GarbageReport["failed"] = [];
+  if (!options.dryRun)
+    for (const blob of garbage) {
+      try {
+        await deps.store.remove(blob.sha256);
+      } catch (error) {
+        failed.push({ sha256: blob.sha256, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+  const kept = new Set(failed.map((f) => f.sha256));
+  const bytes = garbage.reduce((sum, blob) => sum + (kept.has(blob.sha256) ? 0 : blob.size), 0);
+  return { dryRun: options.dryRun, blobs: garbage, bytes, failed };
 }

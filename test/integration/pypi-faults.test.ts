@@ -453,9 +453,13 @@ describe("gc", () => {
     const gcJson = async (args: string[]) => {
       const result = await h.ws.cli(["gc", "--json", ...args]);
       assert.equal(result.code, 0, result.stdout + result.stderr);
-      return JSON.parse(result.stdout) as { dryRun: boolean; blobs: number; bytes: number };
+      return JSON.parse(result.stdout) as { dryRun: boolean; blobs: number; bytes: number; failed: number };
     };
-    assert.deepEqual(await gcJson([]), { dryRun: false, blobs: 0, bytes: 0 }, "everything is referenced");
+    assert.deepEqual(
+      await gcJson([]),
+      { dryRun: false, blobs: 0, bytes: 0, failed: 0 },
+      "everything is referenced",
+    );
 
     assert.ok(h.upstream.unpublish(INDEX, old.filename));
     const removed = await syncJson(h.ws);
@@ -469,7 +473,7 @@ describe("gc", () => {
 
     const expectedBytes = old.size + old.metadata.length;
     const dry = await gcJson(["--dry-run"]);
-    assert.deepEqual(dry, { dryRun: true, blobs: 2, bytes: expectedBytes });
+    assert.deepEqual(dry, { dryRun: true, blobs: 2, bytes: expectedBytes, failed: 0 });
     for (const sha of oldBlobs) assert.ok(existsSync(blobPath(h.ws.dataDir, sha)), "dry run deletes nothing");
     const dryText = await h.ws.cli(["gc", "--dry-run"]);
     assert.match(
@@ -485,7 +489,11 @@ describe("gc", () => {
     );
     for (const sha of oldBlobs)
       assert.ok(!existsSync(blobPath(h.ws.dataDir, sha)), "the unreferenced blob is gone");
-    assert.deepEqual(await gcJson([]), { dryRun: false, blobs: 0, bytes: 0 }, "nothing left to collect");
+    assert.deepEqual(
+      await gcJson([]),
+      { dryRun: false, blobs: 0, bytes: 0, failed: 0 },
+      "nothing left to collect",
+    );
 
     assert.deepEqual(await servedView(h.server), after, "every published file is still served");
     const verify = await h.ws.cli(["verify", MIRROR]);
