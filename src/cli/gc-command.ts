@@ -10,7 +10,7 @@ Removes blobs that nothing live references and that were last used longer ago th
 lists, blobs fetched on demand (max_cache_size bounds those), and whatever a live blob references
 (an OCI index its manifests, a manifest its config and layers), transitively. It may run beside
 a sync: blobs a sync is about to list without fetching them again are kept. --dry-run lists
-what would go (one line per blob) and removes nothing.`;
+what would go (one line per blob) and removes nothing. \`serve\` runs the same on gc_schedule.`;
 
 export async function gcCommand(argv: string[], io: CommandIo): Promise<number> {
   const { values } = parseCommandArgs(

@@ -1,7 +1,9 @@
 import { hostname } from "node:os";
+import { formatDuration } from "../config/duration.js";
 import type { MirrorConfig } from "../config/schema.js";
 import { startServer } from "../http/server.js";
 import { describeSchedule } from "../sync/cron-schedule.js";
+import { ScheduledGc } from "../sync/scheduled-gc.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import { Watcher } from "../sync/watcher.js";
 import { redactUrl } from "../upstream/redact-url.js";
@@ -29,11 +31,24 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
   const watcher = new Watcher(app, app.lag, {
     requestSync: (mirror, project) => scheduler.requestSync(mirror, project),
   });
+  // Old blobs no snapshot lists any more go on gc_schedule (safe beside syncs).
+  const gcSchedule = app.config.gcSchedule;
+  const gc =
+    gcSchedule === null
+      ? undefined
+      : new ScheduledGc({
+          schedule: gcSchedule,
+          graceMs: app.config.gcGraceMs,
+          records: app.state.blobs,
+          store: app.blobs,
+          logger: app.logger,
+        });
   const adminToken = io.env.FRESHMIRROR_ADMIN_TOKEN;
   const listenHost = listen.slice(0, at).replace(/^\[|\]$/g, "") || "0.0.0.0";
   const running = await startServer(app, listenHost, Number(listen.slice(at + 1)), {
     scheduler,
     adminToken,
+    gc,
     // Without public_url, event and webhook URLs use the address actually listened on; a wildcard
     // address becomes this machine's host name. Fixed here, before any request or sync uses it.
     onListening: (url) => {
@@ -56,8 +71,14 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
       ? "  admin API enabled (FRESHMIRROR_ADMIN_TOKEN is set)\n"
       : "  admin API disabled: set FRESHMIRROR_ADMIN_TOKEN to enable sync/pause/resume calls\n",
   );
+  io.stdout.write(
+    gcSchedule === null
+      ? "  gc: off (gc_schedule); run `freshmirror gc` to remove unreferenced blobs\n"
+      : `  gc: ${describeSchedule(gcSchedule)}, blobs unreferenced for ${formatDuration(app.config.gcGraceMs)}\n`,
+  );
   await scheduler.start();
   watcher.start();
+  gc?.start();
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
@@ -65,6 +86,7 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
   });
   io.stdout.write("freshmirror: shutting down\n");
   watcher.stop();
+  await gc?.stop();
   await scheduler.stop();
   await running.close();
   await app.close();

@@ -77,6 +77,8 @@ function userForm(value: unknown): unknown {
 
 type Schedule = { kind: "cron"; expression: string } | { kind: "interval"; everyMs: number };
 
+const scheduleForm = (s: Schedule) => (s.kind === "cron" ? s.expression : formatDurationSpec(s.everyMs));
+
 function mirrorForm(mirror: Config["mirrors"][number]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const upstreamHost = (() => {
@@ -89,8 +91,7 @@ function mirrorForm(mirror: Config["mirrors"][number]): Record<string, unknown> 
   for (const [key, value] of Object.entries(mirror)) {
     if (INTERNAL_KEYS.has(key) || value === undefined) continue;
     if (key === "schedule") {
-      const s = value as Schedule;
-      out.schedule = s.kind === "cron" ? s.expression : formatDurationSpec(s.everyMs);
+      out.schedule = scheduleForm(value as Schedule);
     } else if (key === "allowedHosts") {
       const extra = (value as string[]).filter((h) => h !== upstreamHost);
       if (extra.length > 0) out.allow_hosts = extra;
@@ -144,6 +145,8 @@ export function configToUserForm(config: Config): Record<string, unknown> {
       out.listen = `${host.includes(":") ? `[${host}]` : host}:${port}`;
     } else if (key === "publicUrl") {
       if (config.publicUrlConfigured) out.public_url = value;
+    } else if (key === "gcSchedule") {
+      out.gc_schedule = value === null ? "off" : scheduleForm(value as Schedule);
     } else if (key === "mirrors") {
       out.mirrors = Object.fromEntries(config.mirrors.map((m) => [m.name, mirrorForm(m)]));
     } else if (key === "hooks") {

@@ -43,7 +43,7 @@ export const httpUrl = z.string().transform((value, ctx) => {
   return value.replace(/\/+$/, "");
 });
 
-export const schedule = z.string().transform((value, ctx): Schedule => {
+function parseSchedule(value: string, ctx: z.RefinementCtx, also = ""): Schedule {
   const text = value.trim();
   const everyMs = parseDuration(text);
   if (everyMs !== null) {
@@ -63,10 +63,19 @@ export const schedule = z.string().transform((value, ctx): Schedule => {
   }
   ctx.addIssue({
     code: "custom",
-    message: `not a cron expression or interval: ${JSON.stringify(value)}; use 5 cron fields ("0 2 * * *") or an interval ("6h")`,
+    message: `not a cron expression or interval: ${JSON.stringify(value)}; use 5 cron fields ("0 2 * * *") or an interval ("6h")${also}`,
   });
   return z.NEVER;
-});
+}
+
+export const schedule = z.string().transform((value, ctx): Schedule => parseSchedule(value, ctx));
+
+/** A schedule, or "off" (null). */
+export const scheduleOrOff = z
+  .string()
+  .transform((value, ctx): Schedule | null =>
+    value.trim() === "off" ? null : parseSchedule(value, ctx, ', or "off"'),
+  );
 
 export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name");
 

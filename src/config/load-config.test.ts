@@ -246,3 +246,21 @@ mirrors:
       error.problems.some((p) => p.startsWith("mirrors.p.max_file_size") && /not a size/.test(p)),
   );
 });
+
+test("gc_schedule: daily at 03:15 local time by default, a cron or an interval, or off; anything else named", () => {
+  const mirrors = "mirrors: { pypi: { type: pypi, upstream: https://pypi.org, mode: proxy } }\n";
+  assert.deepEqual(parseConfigText(mirrors, "default").gcSchedule, {
+    kind: "cron",
+    expression: "15 3 * * *",
+  });
+  assert.deepEqual(parseConfigText(`gc_schedule: 6h\n${mirrors}`, "interval").gcSchedule, {
+    kind: "interval",
+    everyMs: 6 * 3_600_000,
+  });
+  assert.equal(parseConfigText(`gc_schedule: "off"\n${mirrors}`, "off").gcSchedule, null);
+  assert.throws(
+    () => parseConfigText(`gc_schedule: sometimes\n${mirrors}`, "bad"),
+    (error: Error) =>
+      error instanceof ConfigError && /gc_schedule/.test(error.message) && /sometimes/.test(error.message),
+  );
+});

@@ -4,8 +4,8 @@
 import { z } from "zod";
 import { type HookConfig, hooksSchema } from "../events/hook-config.js";
 import { LOG_LEVELS, type LogLevel } from "../logging/logger.js";
-import type { MirrorConfigBase } from "./base-mirror.js";
-import { duration, httpUrl, size } from "./field-schemas.js";
+import type { MirrorConfigBase, Schedule } from "./base-mirror.js";
+import { duration, httpUrl, scheduleOrOff, size } from "./field-schemas.js";
 import type { MirrorSchemaKind } from "./mirror-schema-kind.js";
 
 export type { Schedule } from "./base-mirror.js";
@@ -38,6 +38,8 @@ function buildConfigSchema(kinds: readonly MirrorSchemaKind[]) {
       data_dir: z.string().min(1).default("./data"),
       max_concurrent_syncs: z.number().int().min(1).default(2),
       gc_grace: duration("gc grace period").prefault("1h"),
+      // When `serve` runs gc (cron in local time, or an interval); "off": only `freshmirror gc`.
+      gc_schedule: scheduleOrOff.prefault("15 3 * * *"),
       // Bound on the blobs fetched on demand (all mirrors together); least recently used go first.
       max_cache_size: size.optional(),
       // A file response whose client takes no bytes for this long is closed (nginx's send_timeout).
@@ -111,6 +113,8 @@ export interface Config {
   readonly dataDir: string;
   readonly maxConcurrentSyncs: number;
   readonly gcGraceMs: number;
+  /** When `serve` collects garbage; null: never (only `freshmirror gc`). */
+  readonly gcSchedule: Schedule | null;
   readonly maxCacheSize: number | undefined;
   readonly sendTimeoutMs: number;
   readonly maxFileResponses: number;
@@ -161,6 +165,7 @@ export function resolveConfig(
     dataDir: parsed.data_dir,
     maxConcurrentSyncs: parsed.max_concurrent_syncs,
     gcGraceMs: parsed.gc_grace,
+    gcSchedule: parsed.gc_schedule,
     maxCacheSize: parsed.max_cache_size,
     sendTimeoutMs: parsed.send_timeout,
     maxFileResponses: parsed.max_file_responses,

@@ -4,6 +4,7 @@
 // status; pull-through cache results; sync concurrency.
 import type { MirrorState } from "../store/state-store.js";
 import type { MirrorStatus } from "../sync/mirror-status.js";
+import type { GcFigures } from "../sync/scheduled-gc.js";
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -33,6 +34,8 @@ export interface MetricsInput {
   syncsQueued: number;
   /** File bodies being sent now, the bound, and requests refused for it since start. */
   fileResponses?: { active: number; limit: number; refused: number };
+  /** What `serve`'s scheduled gc did (absent when gc_schedule is off). */
+  gc?: GcFigures | undefined;
   startedAt: number;
 }
 
@@ -199,6 +202,31 @@ export function renderMetrics(input: MetricsInput): string {
       "counter",
       "File requests refused with 503 because max_file_responses bodies were being sent.",
       [[{}, files.refused]],
+    );
+  }
+  if (input.gc) {
+    const gc = input.gc;
+    out.family("freshmirror_gc_runs_total", "counter", "Scheduled gc runs (gc_schedule) by outcome.", [
+      [{ outcome: "success" }, gc.runs],
+      [{ outcome: "failed" }, gc.failedRuns],
+    ]);
+    out.family("freshmirror_gc_removed_blobs_total", "counter", "Blobs scheduled gc removed.", [
+      [{}, gc.removedBlobs],
+    ]);
+    out.family("freshmirror_gc_freed_bytes_total", "counter", "Bytes scheduled gc freed.", [
+      [{}, gc.freedBytes],
+    ]);
+    out.family(
+      "freshmirror_gc_last_run_timestamp_seconds",
+      "gauge",
+      "When the last scheduled gc started.",
+      gc.lastRunAt === null ? [] : [[{}, seconds(gc.lastRunAt)]],
+    );
+    out.family(
+      "freshmirror_gc_next_run_timestamp_seconds",
+      "gauge",
+      "When the next scheduled gc is due.",
+      gc.nextRunAt === null ? [] : [[{}, seconds(gc.nextRunAt)]],
     );
   }
   out.family(

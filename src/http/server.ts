@@ -1,5 +1,6 @@
 // The HTTP server: routes requests to the mirrors, the status page and the API, turns errors
 // into clear answers, and counts what it serves.
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MirrorConfig } from "../config/schema.js";
@@ -14,6 +15,7 @@ import {
 import { withAccessLog } from "../logging/access-log.js";
 import type { Logger } from "../logging/logger.js";
 import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
+import type { GcFigures } from "../sync/scheduled-gc.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import type { Scheduler } from "../sync/scheduler.js";
 import { redactText } from "../upstream/redact-url.js";
@@ -52,6 +54,8 @@ export interface ServerOptions {
   adminToken?: string | undefined;
   /** For process_start_time_seconds; default now. */
   startedAt?: number;
+  /** The scheduled gc of `serve` (gc_schedule), for metrics; absent when it is off. */
+  gc?: { readonly figures: GcFigures } | undefined;
   /**
    * Called with the server's URL once the socket is bound, before any request is handled (so a
    * public URL derived from it is fixed before use).
@@ -265,6 +269,7 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
           limit: app.fileResponses.limit,
           refused: app.fileResponses.refused,
         },
+        gc: options.gc?.figures,
         startedAt,
       });
       return sendBody(req, res, "metrics", METRICS_CONTENT_TYPE, body);

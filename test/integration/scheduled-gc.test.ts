@@ -1,0 +1,75 @@
+// gc inside `serve`, on gc_schedule, beside syncs run by another process: blobs a snapshot stops
+// listing go on their own, nothing a snapshot lists does, and the runs show in /metrics and the
+// log. Real parts: the fixture upstream, `freshmirror serve` and `freshmirror sync`, real pip.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import {
+  assertStoreIntact,
+  blobPath,
+  INDEX,
+  MIRROR,
+  servedView,
+  startMirror,
+  syncJson,
+} from "../helpers/mirror-harness.js";
+import { runPip } from "../helpers/pip.js";
+import { metricSum, until } from "../helpers/until.js";
+
+test("serve's scheduled gc removes what left every snapshot, beside syncs, and reports it in /metrics", async (t) => {
+  const h = await startMirror({
+    top: { gc_schedule: "1s", gc_grace: "0s" },
+    extra: [{ index: INDEX, project: "demo", version: "0.9" }],
+  });
+  t.after(() => h.close());
+  await until(() => /gc: every 1s, blobs unreferenced for 0 ms/.test(h.server.output()), "serve's gc line");
+  const old = h.published.find((p) => p.filename.startsWith("demo-0.9-"));
+  assert.ok(old);
+  const oldBlobs = [old.sha256, old.metadataSha256];
+  // Runs come and go while everything is listed: nothing is removed.
+  await until(
+    async () => (await metricSum(h.server.url, "freshmirror_gc_runs_total", { outcome: "success" })) >= 2,
+    "two scheduled gc runs",
+  );
+  assert.equal(await metricSum(h.server.url, "freshmirror_gc_removed_blobs_total"), 0);
+  for (const sha of oldBlobs) assert.ok(existsSync(blobPath(h.ws.dataDir, sha)));
+
+  // The release leaves upstream; two syncs (the previous generation is kept once) while gc runs
+  // every second in the server.
+  assert.ok(h.upstream.unpublish(INDEX, old.filename));
+  for (let i = 0; i < 2; i++) {
+    const sync = await syncJson(h.ws);
+    assert.equal(sync.result.code, 0, sync.result.stdout + sync.result.stderr);
+  }
+  const after = await servedView(h.server);
+  assert.ok(!(old.filename in after.files));
+  await until(
+    async () => (await metricSum(h.server.url, "freshmirror_gc_removed_blobs_total")) >= 2,
+    "the old wheel and its metadata removed by a scheduled run",
+  );
+  for (const sha of oldBlobs) assert.ok(!existsSync(blobPath(h.ws.dataDir, sha)), `removed: ${sha}`);
+  assert.ok((await metricSum(h.server.url, "freshmirror_gc_freed_bytes_total")) >= old.size);
+  assert.equal(await metricSum(h.server.url, "freshmirror_gc_runs_total", { outcome: "failed" }), 0);
+  assert.ok((await metricSum(h.server.url, "freshmirror_gc_next_run_timestamp_seconds")) > 0);
+  assert.match(h.server.output(), /"msg":"gc: 2 unreferenced blob\(s\) removed, \d+ bytes freed"/);
+  assertStoreIntact(h.ws.dataDir);
+  assert.deepEqual(await servedView(h.server), after, "every published file is still served");
+
+  const target = mkdtempSync(join(tmpdir(), "fm-pip-"));
+  try {
+    const pip = await runPip([
+      "install",
+      "--index-url",
+      `${h.server.url}/${MIRROR}/${INDEX}`,
+      "--target",
+      target,
+      "demo",
+    ]);
+    assert.equal(pip.code, 0, pip.stderr);
+    assert.ok(readdirSync(target).includes("demo-1.0.dist-info"));
+  } finally {
+    rmSync(target, { recursive: true, force: true });
+  }
+});
