@@ -1,12 +1,14 @@
 import { formatBytes, formatDuration } from "../config/duration.js";
 import { collectGarbage } from "../store/garbage-collector.js";
+import { gcCutoff } from "../sync/gc-cutoff.js";
 import { type CommandIo, EXIT_FAILED, EXIT_OK, parseCommandArgs } from "./command-io.js";
 import { openApp } from "./open-app.js";
 
 export const gcHelp = `freshmirror gc [--dry-run] [--json] [--config FILE]
 
 Removes blobs that nothing live references and that were last used longer ago than gc_grace
-(default 1h), across every mirror, and reports the bytes freed. Live are the blobs a snapshot
+(default 1h) and since the oldest sync still running started, across every mirror, and reports
+the bytes freed. Live are the blobs a snapshot
 lists, blobs fetched on demand (max_cache_size bounds those), and whatever a live blob references
 (an OCI index its manifests, a manifest its config and layers), transitively. It may run beside
 a sync: blobs a sync is about to list without fetching them again are kept. --dry-run lists
@@ -27,7 +29,7 @@ export async function gcCommand(argv: string[], io: CommandIo): Promise<number> 
     const dryRun = values["dry-run"] === true;
     const report = await collectGarbage(
       { records: app.state.blobs, store: app.blobs },
-      { before: Date.now() - app.config.gcGraceMs, dryRun },
+      { before: await gcCutoff(app.state, Date.now(), app.config.gcGraceMs), dryRun },
     );
     const count = report.blobs.length - report.failed.length;
     for (const failure of report.failed)

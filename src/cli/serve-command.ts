@@ -39,7 +39,7 @@ export async function serveCommand(argv: string[], io: CommandIo): Promise<numbe
       : new ScheduledGc({
           schedule: gcSchedule,
           graceMs: app.config.gcGraceMs,
-          records: app.state.blobs,
+          state: app.state,
           store: app.blobs,
           logger: app.logger,
         });

@@ -81,7 +81,7 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
         const project = await runs.start("m", "sync", "torch", 3000, null);
         await runs.finish(project, { outcome: "success" }, 3500);
         const running = await runs.start("m", "sync", null, 4000, null);
-        await runs.start("n", "sync", null, 4000, null);
+        const other = await runs.start("n", "sync", null, 4000, null);
         const got = await runs.get(first);
         assert.ok(got);
         assert.deepEqual(
@@ -99,7 +99,15 @@ export function runStateRepositoriesContract(name: string, make: () => Promise<S
         );
         assert.equal((await runs.lastFull("m", "success"))?.id, first, "a one-project run is not a full run");
         assert.equal(await runs.count("m"), 3);
+        assert.deepEqual(
+          (await runs.running()).map((r) => r.id),
+          [running, other],
+        );
         await runs.abandon("m", 5000, "the process running it exited");
+        assert.deepEqual(
+          (await runs.running()).map((r) => r.id),
+          [other],
+        );
         const abandoned = await runs.get(running);
         assert.deepEqual(
           [abandoned?.outcome, abandoned?.endedAt, abandoned?.error],

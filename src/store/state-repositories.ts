@@ -260,6 +260,8 @@ export interface RunRepository {
   count(mirror: string): Promise<number>;
   /** Marks runs left "running" by a killed process as failed. */
   abandon(mirror: string, now: number, reason: string): Promise<void>;
+  /** Runs still marked running (some may belong to a process that died), oldest first. */
+  running(): Promise<RunRow[]>;
 }
 
 /**

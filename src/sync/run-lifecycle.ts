@@ -14,6 +14,11 @@ import type { LiveProgress } from "./live-progress.js";
 import { RunLog } from "./run-log.js";
 import type { SyncProgress, SyncReport, SyncStep } from "./sync-step.js";
 
+/** The sync lock a mirror's runs hold (SyncLocks), one per mirror. */
+export function syncLockName(mirror: string): string {
+  return `sync:${mirror}`;
+}
+
 export type { DryRunFile, NewRelease, SyncProgress, SyncReport } from "./sync-step.js";
 
 export interface SyncOptions {
@@ -79,7 +84,7 @@ export async function syncMirror(
   const report = emptyReport(mirrorName, dryRun);
   const requestsBefore = mirror.client.requestCount;
   let log = new RunLog(undefined, options.onLog);
-  const lockName = `sync:${mirrorName}`;
+  const lockName = syncLockName(mirrorName);
   if (!dryRun) {
     const { tookOverFrom } = await app.state.locks.acquire(lockName, now());
     if (tookOverFrom !== null) {

@@ -7,8 +7,9 @@ import { describeError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { BlobStore } from "../store/blob-store.js";
 import { collectGarbage } from "../store/garbage-collector.js";
-import type { BlobRepository } from "../store/state-repositories.js";
+import type { BlobRepository, RunRepository, SyncLocks } from "../store/state-repositories.js";
 import { nextSlot } from "./cron-schedule.js";
+import { gcCutoff } from "./gc-cutoff.js";
 
 /** What the scheduled runs did since the server started (metrics). */
 export interface GcFigures {
@@ -23,7 +24,7 @@ export interface GcFigures {
 export interface ScheduledGcDeps {
   schedule: Schedule;
   graceMs: number;
-  records: BlobRepository;
+  state: { blobs: BlobRepository; runs: RunRepository; locks: SyncLocks };
   store: BlobStore;
   logger: Logger;
 }
@@ -79,11 +80,12 @@ export class ScheduledGc {
   }
 
   async #run(): Promise<void> {
-    const { records, store, logger, graceMs } = this.#deps;
+    const { state, store, logger, graceMs } = this.#deps;
     const startedAt = Date.now();
     this.figures.lastRunAt = startedAt;
     try {
-      const report = await collectGarbage({ records, store }, { before: startedAt - graceMs, dryRun: false });
+      const before = await gcCutoff(state, startedAt, graceMs);
+      const report = await collectGarbage({ records: state.blobs, store }, { before, dryRun: false });
       const removed = report.blobs.length - report.failed.length;
       this.figures.runs++;
       this.figures.removedBlobs += removed;

@@ -73,3 +73,28 @@ test("serve's scheduled gc removes what left every snapshot, beside syncs, and r
     rmSync(target, { recursive: true, force: true });
   }
 });
+
+test("a sync that outlasts gc_grace keeps what it downloaded until it publishes, with gc running every second", async (t) => {
+  const h = await startMirror({ top: { gc_schedule: "1s", gc_grace: "0s" } });
+  t.after(() => h.close());
+  const [quick, slow] = await h.upstream.publishAll([
+    { index: INDEX, project: "demo", version: "2.0" },
+    { index: INDEX, project: "helper", version: "0.2", payloadBytes: 2 << 20 },
+  ]);
+  assert.ok(quick && slow);
+  // The second file takes ~8 s: the first is stored, unlisted, for several gc runs.
+  h.upstream.fault({ match: slow.filename, kind: "slowBody", bytesPerSecond: 256 << 10 });
+  const runsBefore = await metricSum(h.server.url, "freshmirror_gc_runs_total", { outcome: "success" });
+  const sync = await syncJson(h.ws);
+  assert.equal(sync.result.code, 0, sync.result.stdout + sync.result.stderr);
+  assert.equal(sync.report.filesAdded, 2);
+  const runsDuring =
+    (await metricSum(h.server.url, "freshmirror_gc_runs_total", { outcome: "success" })) - runsBefore;
+  assert.ok(runsDuring >= 3, `gc ran ${runsDuring} times during the sync`);
+  const view = await servedView(h.server);
+  for (const file of [quick, slow]) {
+    assert.ok(file.filename in view.files, `${file.filename} published`);
+    assert.ok(existsSync(blobPath(h.ws.dataDir, file.sha256)), `${file.filename} stored`);
+  }
+  assertStoreIntact(h.ws.dataDir);
+});

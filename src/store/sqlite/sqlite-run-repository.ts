@@ -70,6 +70,7 @@ export class SqliteRunRepository implements RunRepository {
         "UPDATE runs SET outcome = 'failed', ended_at = ?, error = ? WHERE mirror = ? AND outcome = 'running'",
       ),
       setLogPath: db.prepare("UPDATE runs SET log_path = ? WHERE id = ?"),
+      runningRuns: db.prepare("SELECT * FROM runs WHERE outcome = 'running' ORDER BY started_at, id"),
     };
   }
 
@@ -133,5 +134,9 @@ export class SqliteRunRepository implements RunRepository {
   /** Marks runs left "running" by a killed process as failed. */
   async abandon(mirror: string, now: number, reason: string): Promise<void> {
     this.#stmts.abandonRuns.run(now, reason, mirror);
+  }
+
+  async running(): Promise<RunRow[]> {
+    return (this.#stmts.runningRuns.all() as RunRowSql[]).map(toRunRow);
   }
 }
