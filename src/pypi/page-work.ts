@@ -126,6 +126,7 @@ export function parsePage(job: ParseJob): ParsedPage {
     const sha256 = given !== undefined && isSha256Hex(given) ? given : null;
     const metadataSha = file.coreMetadata === false ? undefined : file.coreMetadata.sha256?.toLowerCase();
     const metadataSha256 = metadataSha !== undefined && isSha256Hex(metadataSha) ? metadataSha : null;
+    const otherHash = sha256 === null ? formatOptional(strongestOtherHash(file.hashes)) : null;
     served.push({
       path,
       filename: file.filename,
@@ -136,6 +137,7 @@ export function parsePage(job: ParseJob): ParsedPage {
       uploadTime: file.uploadTime ?? null,
       metadataSha256,
       metadataOffered: file.coreMetadata !== false,
+      otherHash,
     });
     rows.push({
       mirror: job.mirror,
@@ -148,7 +150,7 @@ export function parsePage(job: ParseJob): ParsedPage {
       size: file.size ?? null,
       metadataSha256,
       metadataOffered: file.coreMetadata !== false,
-      otherHash: sha256 === null ? formatOptional(strongestOtherHash(file.hashes)) : null,
+      otherHash,
     });
   }
   const body: ProxyPageBody = { displayName: page.name || job.project, files: served };

@@ -2,8 +2,10 @@
 // (api-version 1.1: PEP 700 `versions`, `size`, `upload-time`). Hrefs are relative to the page,
 // so the mirror works behind a reverse proxy at any prefix.
 // https://packaging.python.org/en/latest/specifications/simple-repository-api/
+
 import { escapeHtml } from "../http/html-escape.js";
 import type { ProjectRecord } from "../store/state-store.js";
+import { type OtherHash, parseOtherHash } from "../sync/other-hash.js";
 import { parseDistributionFilename } from "./distribution-filename.js";
 import { relativeHref } from "./mirror-paths.js";
 import { compareVersions, formatVersion, parseVersion } from "./pep440-version.js";
@@ -26,6 +28,16 @@ export interface ServedFile {
   metadataSha256: string | null;
   /** Core metadata offered without a known hash (PEP 658 `data-core-metadata="true"`). */
   metadataOffered?: boolean;
+  /**
+   * Without a sha256: the other digest upstream listed (`sha512=<hex>`, see
+   * src/sync/other-hash.ts), passed on so that clients check it as the mirror did.
+   */
+  otherHash?: string | null;
+}
+
+/** The hash a page gives for a file: its sha256, else the other digest upstream listed. */
+function pageHash(file: ServedFile): OtherHash | undefined {
+  return file.sha256 ? { name: "sha256", hex: file.sha256 } : parseOtherHash(file.otherHash);
 }
 
 export function renderProjectListHtml(projects: readonly ProjectRecord[]): string {
@@ -73,7 +85,8 @@ export function renderProjectPageHtml(
   pageDir: readonly string[],
 ): string {
   const links = files.map((file) => {
-    const fragment = file.sha256 ? `#sha256=${file.sha256}` : "";
+    const hash = pageHash(file);
+    const fragment = hash ? `#${hash.name}=${hash.hex}` : "";
     let attributes = `href="${escapeHtml(relativeHref(pageDir, file.path))}${fragment}"`;
     if (file.requiresPython) attributes += ` data-requires-python="${escapeHtml(file.requiresPython)}"`;
     if (file.yanked !== null) attributes += ` data-yanked="${escapeHtml(file.yanked)}"`;
@@ -108,10 +121,11 @@ export function renderProjectPageJson(
     name: project.name,
     versions: versionsOf(files),
     files: files.map((file) => {
+      const hash = pageHash(file);
       const entry: Record<string, unknown> = {
         filename: file.filename,
         url: relativeHref(pageDir, file.path),
-        hashes: file.sha256 ? { sha256: file.sha256 } : {},
+        hashes: hash ? { [hash.name]: hash.hex } : {},
       };
       if (file.size !== null) entry.size = file.size;
       if (file.requiresPython) entry["requires-python"] = file.requiresPython;

@@ -3,6 +3,7 @@
 // sync and on demand, so "no sha256" never means "not verified". Real parts: the fixture upstream
 // (building real wheels, injecting wrong bytes), `freshmirror sync`/`serve`, real pip.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import {
   assertStoreIntact,
   blobPath,
   INDEX,
+  JSON_ACCEPT,
   MIRROR,
   servedView,
   sha256Hex,
@@ -102,6 +104,31 @@ describe("hashes other than sha256", () => {
 
     const retry = await fetch(url);
     assert.equal(retry.status, 200);
-    assert.equal(sha256Hex(Buffer.from(await retry.arrayBuffer())), file.sha256);
+    const body = Buffer.from(await retry.arrayBuffer());
+    assert.equal(sha256Hex(body), file.sha256);
+
+    // The pages pass upstream's sha512 on, so that pip checks it as the mirror did.
+    const sha512 = createHash("sha512").update(body).digest("hex");
+    const html = await (await fetch(`${server.url}/${MIRROR}/${INDEX}/big/`)).text();
+    assert.ok(html.includes(`${file.filename}#sha512=${sha512}"`), html);
+    const json = (await (
+      await fetch(`${server.url}/${MIRROR}/${INDEX}/big/`, { headers: { accept: JSON_ACCEPT } })
+    ).json()) as { files: { filename: string; hashes: Record<string, string> }[] };
+    assert.deepEqual(json.files.find((f) => f.filename === file.filename)?.hashes, { sha512 });
+    const target = mkdtempSync(join(tmpdir(), "fm-pip-"));
+    try {
+      const pip = await runPip([
+        "install",
+        "--index-url",
+        `${server.url}/${MIRROR}/${INDEX}`,
+        "--target",
+        target,
+        "big==1.0",
+      ]);
+      assert.equal(pip.code, 0, pip.stderr);
+      assert.ok(readdirSync(target).includes("big-1.0.dist-info"));
+    } finally {
+      rmSync(target, { recursive: true, force: true });
+    }
   });
 });
