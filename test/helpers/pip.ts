@@ -1,7 +1,11 @@
 // Runs the real pip for integration tests, isolated from this machine's pip set-up: its config
 // files add find-links, extra indexes and constraints, and PIP_* variables add more. Tests must
 // see only the indexes they name.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export interface PipResult {
   /** Exit code; -1 when killed by a signal or the timeout. */
@@ -77,5 +81,20 @@ export async function pipAvailable(python = "python3"): Promise<boolean> {
     return (await runPip(["--version"], { python, timeoutMs: 30_000 })).code === 0;
   } catch {
     return false;
+  }
+}
+
+/**
+ * `pip install --index-url <indexUrl> --target <a temp dir> <requirements>`, asserting success:
+ * what landed in the target (its top-level names, sorted). The directory is removed afterwards.
+ */
+export async function pipInstallNames(indexUrl: string, requirements: readonly string[]): Promise<string[]> {
+  const target = mkdtempSync(join(tmpdir(), "fm-pip-"));
+  try {
+    const pip = await runPip(["install", "--index-url", indexUrl, "--target", target, ...requirements]);
+    assert.equal(pip.code, 0, pip.stderr);
+    return readdirSync(target).sort();
+  } finally {
+    rmSync(target, { recursive: true, force: true });
   }
 }

@@ -4,9 +4,7 @@
 // (building real wheels, injecting wrong bytes), `freshmirror sync`/`serve`, real pip.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { describe, test } from "node:test";
 import { startPypiUpstream } from "../fixtures/pypi-upstream.js";
 import { createWorkspace } from "../helpers/freshmirror-cli.js";
@@ -21,7 +19,7 @@ import {
   startMirror,
   tempFiles,
 } from "../helpers/mirror-harness.js";
-import { runPip } from "../helpers/pip.js";
+import { pipInstallNames } from "../helpers/pip.js";
 
 describe("hashes other than sha256", () => {
   test("sync: a file listed with sha512 only is checked and served; wrong bytes under md5 fail the run, the snapshot stays", async (t) => {
@@ -53,21 +51,8 @@ describe("hashes other than sha256", () => {
     assert.deepEqual(tempFiles(h.ws.dataDir), [], "no temp file left behind");
     assert.deepEqual(await servedView(h.server), before, "the previous snapshot is served unchanged");
 
-    const target = mkdtempSync(join(tmpdir(), "fm-pip-"));
-    try {
-      const pip = await runPip([
-        "install",
-        "--index-url",
-        `${h.server.url}/${MIRROR}/${INDEX}`,
-        "--target",
-        target,
-        "demo==1.1",
-      ]);
-      assert.equal(pip.code, 0, pip.stderr);
-      assert.ok(readdirSync(target).includes("demo-1.1.dist-info"));
-    } finally {
-      rmSync(target, { recursive: true, force: true });
-    }
+    const installed = await pipInstallNames(`${h.server.url}/${MIRROR}/${INDEX}`, ["demo==1.1"]);
+    assert.ok(installed.includes("demo-1.1.dist-info"), installed.join(" "));
   });
 
   test("on demand: wrong bytes under a sha512 fragment reach the client as a failed transfer and are not kept; the next request gets the file", async (t) => {
@@ -115,20 +100,7 @@ describe("hashes other than sha256", () => {
       await fetch(`${server.url}/${MIRROR}/${INDEX}/big/`, { headers: { accept: JSON_ACCEPT } })
     ).json()) as { files: { filename: string; hashes: Record<string, string> }[] };
     assert.deepEqual(json.files.find((f) => f.filename === file.filename)?.hashes, { sha512 });
-    const target = mkdtempSync(join(tmpdir(), "fm-pip-"));
-    try {
-      const pip = await runPip([
-        "install",
-        "--index-url",
-        `${server.url}/${MIRROR}/${INDEX}`,
-        "--target",
-        target,
-        "big==1.0",
-      ]);
-      assert.equal(pip.code, 0, pip.stderr);
-      assert.ok(readdirSync(target).includes("big-1.0.dist-info"));
-    } finally {
-      rmSync(target, { recursive: true, force: true });
-    }
+    const installed = await pipInstallNames(`${server.url}/${MIRROR}/${INDEX}`, ["big==1.0"]);
+    assert.ok(installed.includes("big-1.0.dist-info"), installed.join(" "));
   });
 });

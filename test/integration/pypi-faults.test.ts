@@ -5,7 +5,7 @@
 // unverified ever reaches the blob store or lingers in data_dir/tmp.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -31,7 +31,7 @@ import {
   syncJson,
   tempFiles,
 } from "../helpers/mirror-harness.js";
-import { runPip } from "../helpers/pip.js";
+import { pipInstallNames } from "../helpers/pip.js";
 
 const reEscape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -77,23 +77,9 @@ describe("sync faults: clear errors, previous snapshot kept", () => {
     assert.deepEqual(tempFiles(h.ws.dataDir), [], "no temp file left behind");
     assert.deepEqual(await servedView(h.server), before, "the previous snapshot is served unchanged");
 
-    const target = mkdtempSync(join(tmpdir(), "fm-pip-"));
-    try {
-      const pip = await runPip([
-        "install",
-        "--index-url",
-        `${h.server.url}/${MIRROR}/${INDEX}`,
-        "--target",
-        target,
-        "demo",
-      ]);
-      assert.equal(pip.code, 0, pip.stderr);
-      const installed = readdirSync(target);
-      assert.ok(installed.includes("demo-1.0.dist-info"), installed.join(" "));
-      assert.ok(installed.includes("helper-0.1.dist-info"), installed.join(" "));
-    } finally {
-      rmSync(target, { recursive: true, force: true });
-    }
+    const installed = await pipInstallNames(`${h.server.url}/${MIRROR}/${INDEX}`, ["demo"]);
+    assert.ok(installed.includes("demo-1.0.dist-info"), installed.join(" "));
+    assert.ok(installed.includes("helper-0.1.dist-info"), installed.join(" "));
   });
 
   test("a download cut off mid-body is resumed with Range and stored whole", async (t) => {

@@ -2,9 +2,7 @@
 // listing go on their own, nothing a snapshot lists does, and the runs show in /metrics and the
 // log. Real parts: the fixture upstream, `freshmirror serve` and `freshmirror sync`, real pip.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { test } from "node:test";
 import {
   assertStoreIntact,
@@ -15,7 +13,7 @@ import {
   startMirror,
   syncJson,
 } from "../helpers/mirror-harness.js";
-import { runPip } from "../helpers/pip.js";
+import { pipInstallNames } from "../helpers/pip.js";
 import { metricSum, until } from "../helpers/until.js";
 
 test("serve's scheduled gc removes what left every snapshot, beside syncs, and reports it in /metrics", async (t) => {
@@ -57,21 +55,8 @@ test("serve's scheduled gc removes what left every snapshot, beside syncs, and r
   assertStoreIntact(h.ws.dataDir);
   assert.deepEqual(await servedView(h.server), after, "every published file is still served");
 
-  const target = mkdtempSync(join(tmpdir(), "fm-pip-"));
-  try {
-    const pip = await runPip([
-      "install",
-      "--index-url",
-      `${h.server.url}/${MIRROR}/${INDEX}`,
-      "--target",
-      target,
-      "demo",
-    ]);
-    assert.equal(pip.code, 0, pip.stderr);
-    assert.ok(readdirSync(target).includes("demo-1.0.dist-info"));
-  } finally {
-    rmSync(target, { recursive: true, force: true });
-  }
+  const installed = await pipInstallNames(`${h.server.url}/${MIRROR}/${INDEX}`, ["demo"]);
+  assert.ok(installed.includes("demo-1.0.dist-info"), installed.join(" "));
 });
 
 test("a sync that outlasts gc_grace keeps what it downloaded until it publishes, with gc running every second", async (t) => {
