@@ -7,12 +7,13 @@ import { openApp } from "./open-app.js";
 export const gcHelp = `freshmirror gc [--dry-run] [--json] [--config FILE]
 
 Removes blobs that nothing live references and that were last used longer ago than gc_grace
-(default 1h) and since the oldest sync still running started, across every mirror, and reports
-the bytes freed. Live are the blobs a snapshot
-lists, blobs fetched on demand (max_cache_size bounds those), and whatever a live blob references
-(an OCI index its manifests, a manifest its config and layers), transitively. It may run beside
-a sync: blobs a sync is about to list without fetching them again are kept. --dry-run lists
-what would go (one line per blob) and removes nothing. \`serve\` runs the same on gc_schedule.`;
+(default 1h) and before the oldest sync still running started, across every mirror, and reports
+the bytes freed. Live are the blobs a snapshot lists, blobs fetched on demand (max_cache_size
+bounds those), and whatever a live blob references (an OCI index its manifests, a manifest its
+config and layers), transitively. It may run beside a sync: blobs a sync is about to list
+without fetching them again are kept. Bytes it cannot remove are named and the exit code is 1.
+--dry-run lists what would go (one line per blob) and removes nothing. \`serve\` runs the same
+on gc_schedule.`;
 
 export async function gcCommand(argv: string[], io: CommandIo): Promise<number> {
   const { values } = parseCommandArgs(
