@@ -1,6 +1,5 @@
 // The HTTP server: routes requests to the mirrors, the status page and the API, turns errors
 // into clear answers, and counts what it serves.
-
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MirrorConfig } from "../config/schema.js";

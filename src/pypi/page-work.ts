@@ -2,7 +2,6 @@
 // parse the upstream page, keep the links a sync would keep, and render the page once in both
 // formats (PEP 503 HTML and PEP 691 JSON) with their ETags. A 255k-link page costs seconds of
 // CPU; done here, the server's event loop never waits for it.
-
 import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { PageTooManyLinksError } from "../errors.js";

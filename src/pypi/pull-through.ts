@@ -3,7 +3,6 @@
 // when upstream fails the cached page is served stale; upstream 404s are cached briefly. Files
 // are downloaded by the shared single-flight fetcher, so every client asking for the same file
 // reads the same growing temp file, and the bytes are verified before they are kept.
-
 import type { MirrorHandle } from "../ecosystem/mirror-kind.js";
 import { describeError, FetchAbandonedError, UpstreamStatusError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";

@@ -2,7 +2,6 @@
 // upstream project lists and pages, apply the filters, diff against the current snapshots,
 // download what is new (single-flight, verified), take core metadata, and publish every index
 // of the mirror in one transaction — or throw, and publish nothing.
-
 import { StoreWriteError, SyncFailedError, SyncInternalError, UsageError } from "../errors.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type {

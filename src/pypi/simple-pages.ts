@@ -2,7 +2,6 @@
 // (api-version 1.1: PEP 700 `versions`, `size`, `upload-time`). Hrefs are relative to the page,
 // so the mirror works behind a reverse proxy at any prefix.
 // https://packaging.python.org/en/latest/specifications/simple-repository-api/
-
 import { escapeHtml } from "../http/html-escape.js";
 import type { ProjectRecord } from "../store/state-store.js";
 import { type OtherHash, parseOtherHash } from "../sync/other-hash.js";

@@ -2,7 +2,6 @@
 // session; readers tail what was written so far at their own pace, and are destroyed with the
 // error when the download fails, never ended cleanly, so no client mistakes a short body for a
 // complete one. Until the bytes are verified, the last byte of a reader's span is held back.
-
 import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
 import { FetchAbandonedError, FetchRestartedError, InternalError } from "../errors.js";
