@@ -17,11 +17,12 @@ import { relative, resolve } from "node:path";
 import { AuthError, BadRequestError, MethodNotAllowedError, NotFoundError } from "../errors.js";
 import { streamEvents } from "../events/sse-stream.js";
 import { type MirrorStatusCache, mirrorStatus } from "../sync/mirror-status.js";
+import type { GcView } from "../sync/scheduled-gc.js";
 import type { Scheduler } from "../sync/scheduler.js";
 import { decodeSegment } from "./decode-segment.js";
 import type { RouteResult } from "./route-handler.js";
 import type { ServedApp } from "./served-app.js";
-import { downloadToJson, mirrorToJson, progressToJson, runToJson } from "./status-json.js";
+import { downloadToJson, gcToJson, mirrorToJson, progressToJson, runToJson } from "./status-json.js";
 
 const MAX_BODY_BYTES = 4096;
 const DEFAULT_PAGE = 50;
@@ -80,6 +81,8 @@ export interface ApiOptions {
   adminToken: string | undefined;
   /** Shared with the status page, /jobs and /metrics. */
   statuses: MirrorStatusCache;
+  /** `serve`'s scheduled gc; absent when gc_schedule is off. */
+  gc?: GcView | undefined;
 }
 
 export class ApiRoutes {
@@ -123,6 +126,7 @@ export class ApiRoutes {
           const progress = this.#app.progress.get(m.name);
           return { ...mirrorToJson(m), progress: progress ? progressToJson(progress) : null };
         }),
+        gc: this.#options.gc ? gcToJson(this.#options.gc) : null,
       });
     }
     const name = parts[1] as string;

@@ -14,7 +14,7 @@ import {
 import { withAccessLog } from "../logging/access-log.js";
 import type { Logger } from "../logging/logger.js";
 import { lagHistory, MirrorStatusCache, mirrorStatus, watchedLagHistory } from "../sync/mirror-status.js";
-import type { GcFigures } from "../sync/scheduled-gc.js";
+import type { GcView } from "../sync/scheduled-gc.js";
 import { createScheduler } from "../sync/scheduled-sync.js";
 import type { Scheduler } from "../sync/scheduler.js";
 import { redactText } from "../upstream/redact-url.js";
@@ -54,7 +54,7 @@ export interface ServerOptions {
   /** For process_start_time_seconds; default now. */
   startedAt?: number;
   /** The scheduled gc of `serve` (gc_schedule), for metrics; absent when it is off. */
-  gc?: { readonly figures: GcFigures } | undefined;
+  gc?: GcView | undefined;
   /**
    * Called with the server's URL once the socket is bound, before any request is handled (so a
    * public URL derived from it is fixed before use).
@@ -156,7 +156,7 @@ const GET = ["GET", "HEAD"] as const;
 export function createRequestHandler(app: ServedApp, stats: ServeStats, options: ServerOptions = {}) {
   const scheduler = options.scheduler ?? createScheduler(app);
   const statuses = new MirrorStatusCache(app.config, app.state);
-  const api = new ApiRoutes(app, { scheduler, adminToken: options.adminToken, statuses });
+  const api = new ApiRoutes(app, { scheduler, adminToken: options.adminToken, statuses, gc: options.gc });
   const startedAt = options.startedAt ?? Date.now();
   const table = routeTable();
   const count = (result: RouteResult) => {
@@ -223,7 +223,12 @@ export function createRequestHandler(app: ServedApp, stats: ServeStats, options:
         res,
         "status_page",
         html,
-        renderStatusPage(await statuses.get(now), { siteName, now, progress: (m) => app.progress.get(m) }),
+        renderStatusPage(await statuses.get(now), {
+          siteName,
+          now,
+          progress: (m) => app.progress.get(m),
+          gc: options.gc,
+        }),
       );
     };
     table.add(GET, "/", statusPage);

@@ -1,10 +1,12 @@
 // The JSON shapes of /api/v1: a mirror's status and a run. snake_case keys, times as ISO 8601
 // strings (null when there is none), sizes in bytes, lag in seconds.
 
+import { formatDurationSpec } from "../config/config-yaml.js";
 import type { SyncProgressEvent } from "../events/event-bus.js";
 import type { RunRow } from "../store/state-store.js";
 import type { InFlightDownload } from "../sync/blob-fetcher.js";
 import type { MirrorStatus } from "../sync/mirror-status.js";
+import type { GcView } from "../sync/scheduled-gc.js";
 
 const iso = (ms: number | null | undefined) =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString();
@@ -180,5 +182,32 @@ export function downloadToJson(d: InFlightDownload): DownloadJson {
     started_at: new Date(d.startedAt).toISOString(),
     bytes_done: d.bytesWritten,
     bytes_total: d.expectedSize ?? null,
+  };
+}
+
+export interface GcJson {
+  /** gc_schedule as written: a cron expression (local time) or an interval ("6h"). */
+  schedule: string;
+  grace_seconds: number;
+  last_run_at: string | null;
+  next_run_at: string | null;
+  /** Since the server started. */
+  runs: number;
+  failed_runs: number;
+  removed_blobs: number;
+  freed_bytes: number;
+}
+
+export function gcToJson(gc: GcView): GcJson {
+  const { figures } = gc;
+  return {
+    schedule: gc.schedule.kind === "cron" ? gc.schedule.expression : formatDurationSpec(gc.schedule.everyMs),
+    grace_seconds: gc.graceMs / 1000,
+    last_run_at: iso(figures.lastRunAt),
+    next_run_at: iso(figures.nextRunAt),
+    runs: figures.runs,
+    failed_runs: figures.failedRuns,
+    removed_blobs: figures.removedBlobs,
+    freed_bytes: figures.freedBytes,
   };
 }

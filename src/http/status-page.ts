@@ -8,7 +8,9 @@
 import { formatBytes, formatDuration } from "../config/duration.js";
 import type { SyncProgressEvent } from "../events/event-bus.js";
 import type { RunRow } from "../store/state-store.js";
+import { describeSchedule } from "../sync/cron-schedule.js";
 import type { LagPoint, MirrorStatus } from "../sync/mirror-status.js";
+import type { GcView } from "../sync/scheduled-gc.js";
 import { escapeHtml } from "./html-escape.js";
 import { renderPage } from "./page-layout.js";
 import { renderLagChart, renderRunsChart } from "./svg-chart.js";
@@ -168,6 +170,20 @@ export interface StatusPageOptions {
   now: number;
   /** The running sync of a mirror (this process's), shown under its state badge. */
   progress?: (mirror: string) => SyncProgressEvent | undefined;
+  /** `serve`'s scheduled gc, shown under the table; absent when gc_schedule is off. */
+  gc?: GcView | undefined;
+}
+
+/** One line on old blobs: when gc runs, what it last did, when it runs next. */
+function gcLine(gc: GcView | undefined, now: number): string {
+  if (gc === undefined)
+    return `<p class="muted" id="gc">Unreferenced blobs are removed only by <code>freshmirror gc</code> (gc_schedule: off).</p>`;
+  const { figures } = gc;
+  const last =
+    figures.lastRunAt === null
+      ? "not run since the server started"
+      : `last run ${timeCell(figures.lastRunAt, now, "")}, ${figures.removedBlobs} blob(s) and ${escapeHtml(formatBytes(figures.freedBytes))} freed since start${figures.failedRuns > 0 ? `, <span class="error">${figures.failedRuns} failed run(s)</span>` : ""}`;
+  return `<p class="muted" id="gc">Unreferenced blobs (unused for ${escapeHtml(formatDuration(gc.graceMs, "s"))}) are removed ${escapeHtml(describeSchedule(gc.schedule))}: ${last}; next ${timeCell(figures.nextRunAt, now, "not scheduled")}.</p>`;
 }
 
 export function renderStatusPage(statuses: readonly MirrorStatus[], options: StatusPageOptions): string {
@@ -183,7 +199,8 @@ export function renderStatusPage(statuses: readonly MirrorStatus[], options: Sta
 <tbody>
 ${rows || `<tr><td colspan="7" class="muted">No mirrors are configured.</td></tr>`}
 </tbody>
-</table>`;
+</table>
+${gcLine(options.gc, now)}`;
   return renderPage({ title: options.siteName, siteName: options.siteName, body, script: CLIENT_SCRIPT });
 }
 

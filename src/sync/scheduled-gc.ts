@@ -11,7 +11,7 @@ import type { BlobRepository, RunRepository, SyncLocks } from "../store/state-re
 import { nextSlot } from "./cron-schedule.js";
 import { gcCutoff } from "./gc-cutoff.js";
 
-/** What the scheduled runs did since the server started (metrics). */
+/** What the scheduled runs did since the server started (metrics, status page, API). */
 export interface GcFigures {
   runs: number;
   failedRuns: number;
@@ -32,7 +32,14 @@ export interface ScheduledGcDeps {
 /** setTimeout takes at most 2^31-1 ms (~24.8 days); a later slot is waited for in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export class ScheduledGc {
+/** What the server shows of its scheduled gc. */
+export interface GcView {
+  readonly schedule: Schedule;
+  readonly graceMs: number;
+  readonly figures: Readonly<GcFigures>;
+}
+
+export class ScheduledGc implements GcView {
   readonly figures: GcFigures = {
     runs: 0,
     failedRuns: 0,
@@ -48,6 +55,14 @@ export class ScheduledGc {
 
   constructor(deps: ScheduledGcDeps) {
     this.#deps = deps;
+  }
+
+  get schedule(): Schedule {
+    return this.#deps.schedule;
+  }
+
+  get graceMs(): number {
+    return this.#deps.graceMs;
   }
 
   start(): void {

@@ -52,6 +52,15 @@ test("serve's scheduled gc removes what left every snapshot, beside syncs, and r
   assert.equal(await metricSum(h.server.url, "freshmirror_gc_runs_total", { outcome: "failed" }), 0);
   assert.ok((await metricSum(h.server.url, "freshmirror_gc_next_run_timestamp_seconds")) > 0);
   assert.match(h.server.output(), /"msg":"gc: 2 unreferenced blob\(s\) removed, \d+ bytes freed"/);
+  const api = (await (await fetch(`${h.server.url}/api/v1/mirrors`)).json()) as {
+    gc: { schedule: string; grace_seconds: number; runs: number; removed_blobs: number; next_run_at: string };
+  };
+  assert.equal(api.gc.schedule, "1s");
+  assert.equal(api.gc.grace_seconds, 0);
+  assert.ok(api.gc.runs >= 2 && api.gc.removed_blobs >= 2, JSON.stringify(api.gc));
+  assert.ok(Date.parse(api.gc.next_run_at) > Date.now() - 5_000);
+  const statusPage = await (await fetch(`${h.server.url}/`)).text();
+  assert.match(statusPage, /id="gc">Unreferenced blobs .* are removed every 1s: last run/);
   assertStoreIntact(h.ws.dataDir);
   assert.deepEqual(await servedView(h.server), after, "every published file is still served");
 
