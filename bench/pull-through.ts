@@ -9,12 +9,11 @@
 // Three processes besides the server under test: the upstream (`pull-through-upstream.ts`), the
 // clients (`pull-through-clients.ts`, forked afresh per batch) and this one, which only directs.
 import { type ChildProcess, fork } from "node:child_process";
-import { createHash, randomFillSync } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeWheelFile } from "../test/fixtures/wheel-builder.js";
 import { createWorkspace } from "../test/helpers/freshmirror-cli.js";
 import { type BenchResult, fixed, mib, mibAndMb, renderResult } from "./bench-result.js";
 import { Cleanup } from "./cleanup.js";
@@ -87,26 +86,6 @@ function stopChild(child: ChildProcess): Promise<void> {
     if (child.connected) child.disconnect();
     else child.kill("SIGTERM");
   });
-}
-
-/** Random bytes streamed to disk 1 MiB at a time (never held whole), hashed on the way. */
-async function writeRandomFile(path: string, size: number): Promise<string> {
-  const hash = createHash("sha256");
-  const handle = await open(path, "w");
-  try {
-    const buffer = Buffer.allocUnsafe(MIB);
-    for (let written = 0; written < size; ) {
-      const length = Math.min(MIB, size - written);
-      const chunk = buffer.subarray(0, length);
-      randomFillSync(chunk);
-      hash.update(chunk);
-      await handle.write(chunk, 0, length, written);
-      written += length;
-    }
-  } finally {
-    await handle.close();
-  }
-  return hash.digest("hex");
 }
 
 async function startUpstream(start: UpstreamStart): Promise<Upstream> {
@@ -275,7 +254,7 @@ function describeFailures(name: string, batch: Batch, size: number): string[] {
 
 export async function pullThrough(options: PullThroughOptions = {}): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);
-  const size = options.fileBytes ?? 512 * MIB;
+  const payloadBytes = options.fileBytes ?? 512 * MIB;
   const clientCount = options.clients ?? 32;
   const rate = options.rate ?? 200e6;
   const hitRuns = options.hitRuns ?? "nginx";
@@ -287,9 +266,12 @@ export async function pullThrough(options: PullThroughOptions = {}): Promise<Ben
     const loadAtStart = loadavg()[0] ?? Number.NaN;
     const work = mkdtempSync(join(tmpdir(), "fm-bench-pt-"));
     cleanup.defer(() => rmSync(work, { recursive: true, force: true }));
-    const file = join(work, FILENAME);
-    log(`writing ${mib(size)} of random bytes to ${file}`);
-    const sha256 = await writeRandomFile(file, size);
+    // A real wheel (a `.whl` must be a complete zip before the mirror keeps it): random,
+    // incompressible bytes stored in it, streamed to disk, never held whole.
+    log(`building a wheel with ${mib(payloadBytes)} of random bytes in ${work}`);
+    const wheel = await writeWheelFile({ project: "bigwheel", version: "1.0", payloadBytes }, work);
+    if (wheel.filename !== FILENAME) throw new Error(`built ${wheel.filename}, expected ${FILENAME}`);
+    const { path: file, sha256, size } = wheel;
 
     const upstream = await startUpstream({ file, filename: FILENAME, sha256, size, rate });
     cleanup.defer(() => upstream.stop());
@@ -432,7 +414,7 @@ export async function pullThrough(options: PullThroughOptions = {}): Promise<Ben
     return {
       name: "pull-through",
       title: `pull-through: ${clientCount} clients, one uncached ${mib(size)} file`,
-      setup: `One ${mib(size)} file of random bytes (\`${FILENAME}\`, listed with its sha256 on a PEP 503 page) served by a local node:http upstream in its own process, throttled to ${fixed(rate / 1e6)} MB/s per transfer (token bucket, backpressure honoured). One uncontended transfer straight from it took ${fixed(uncontendedS, 2)} s, ${fixed(size / uncontendedS / 1e6)} MB/s (the faster of ${directRuns.map((x) => fixed(x, 2)).join(" s and ")} s). Then ${clientCount} clients (one connection each, all sent in the same tick from a separate process, every body counted, the first and last client's also hashed) fetch the file through freshmirror (\`mode: proxy\`, child process, warmed up with a GET of the project list, then the file URL asked for directly) and, in the same run, through nginx (one worker, \`proxy_cache\`, \`proxy_cache_lock on\`, \`proxy_cache_lock_timeout 10m\`, \`proxy_cache_lock_age 10m\`, \`proxy_cache_valid 200 1h\`, \`proxy_buffering on\`, warmed up the same way). Upstream figures come from the upstream's own request log. MB = 10^6 bytes.`,
+      setup: `One ${mib(size)} wheel of random stored bytes (\`${FILENAME}\`, a complete zip, listed with its sha256 on a PEP 503 page) served by a local node:http upstream in its own process, throttled to ${fixed(rate / 1e6)} MB/s per transfer (token bucket, backpressure honoured). One uncontended transfer straight from it took ${fixed(uncontendedS, 2)} s, ${fixed(size / uncontendedS / 1e6)} MB/s (the faster of ${directRuns.map((x) => fixed(x, 2)).join(" s and ")} s). Then ${clientCount} clients (one connection each, all sent in the same tick from a separate process, every body counted, the first and last client's also hashed) fetch the file through freshmirror (\`mode: proxy\`, child process, warmed up with a GET of the project list, then the file URL asked for directly) and, in the same run, through nginx (one worker, \`proxy_cache\`, \`proxy_cache_lock on\`, \`proxy_cache_lock_timeout 10m\`, \`proxy_cache_lock_age 10m\`, \`proxy_cache_valid 200 1h\`, \`proxy_buffering on\`, warmed up the same way). Upstream figures come from the upstream's own request log. MB = 10^6 bytes.`,
       tables: [
         {
           title: `Uncached: ${clientCount} concurrent clients (target: 1 upstream transfer, last client <= ${fixed(fmTargetS, 2)} s, TTFB of the 32nd < 100 ms)`,
