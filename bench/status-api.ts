@@ -11,6 +11,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { mkdirSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { fileRecord } from "../src/store/state-repositories.js";
 import { StateStore } from "../src/store/state-store.js";
 import { createWorkspace } from "../test/helpers/freshmirror-cli.js";
 import { type BenchResult, fixed, percentile, renderResult } from "./bench-result.js";
@@ -63,21 +64,16 @@ async function seed(dataDir: string, names: readonly string[], runs: number): Pr
           startedAt + 60_000 + ((i * 7_919) % 600_000),
         );
       }
-      const files = Array.from({ length: 40 }, (_, f) => ({
-        path: `whl/cu121/torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
-        project: "torch",
-        filename: `torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
-        upstreamUrl: `https://download.pytorch.org/whl/cu121/torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
-        sha256: (m * 1000 + f).toString(16).padStart(64, "0"),
-        size: 700_000_000,
-        hashSource: "index" as const,
-        requiresPython: null,
-        yanked: null,
-        uploadTime: null,
-        metadataSha256: null,
-        metadataSize: null,
-        metadataSource: null,
-      }));
+      const files = Array.from({ length: 40 }, (_, f) =>
+        fileRecord({
+          path: `whl/cu121/torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
+          project: "torch",
+          filename: `torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
+          upstreamUrl: `https://download.pytorch.org/whl/cu121/torch-2.${f}.0-cp312-cp312-linux_x86_64.whl`,
+          sha256: (m * 1000 + f).toString(16).padStart(64, "0"),
+          size: 700_000_000,
+        }),
+      );
       for (const f of files) await state.blobs.record(f.sha256, f.size, "sync", now - HOUR);
       await state.snapshots.publish(name, null, [{ idx: "whl/cu121", projects: [], files }], now - HOUR);
       await state.mirrors.update(name, {

@@ -7,12 +7,13 @@
 import { SyncFailedError, UsageError } from "../errors.js";
 import type { EventInput } from "../events/event-bus.js";
 import type { BlobStore } from "../store/blob-store.js";
-import type {
-  BlobRepository,
-  FileRecord,
-  IndexPublication,
-  ProjectRecord,
-  SnapshotRepository,
+import {
+  type BlobRepository,
+  type FileRecord,
+  fileRecord,
+  type IndexPublication,
+  type ProjectRecord,
+  type SnapshotRepository,
 } from "../store/state-repositories.js";
 import { mapBounded } from "../sync/bounded-map.js";
 import type { FetchedBlob } from "../sync/in-flight-download.js";
@@ -132,21 +133,17 @@ export async function repositoryFiles(
   const missing: string[] = [];
   const add = (path: string, tag: string, digest: Digest, size: number) => {
     if (files.has(path)) return;
-    files.set(path, {
+    files.set(
       path,
-      project: tag,
-      filename: digest.value,
-      upstreamUrl: `${mirror.upstream}/v2/${path}`,
-      sha256: digest.hex,
-      size,
-      hashSource: "index",
-      requiresPython: null,
-      yanked: null,
-      uploadTime: null,
-      metadataSha256: null,
-      metadataSize: null,
-      metadataSource: null,
-    });
+      fileRecord({
+        path,
+        project: tag,
+        filename: digest.value,
+        upstreamUrl: `${mirror.upstream}/v2/${path}`,
+        sha256: digest.hex,
+        size,
+      }),
+    );
   };
   const walk = async (tag: string, digest: string, depth: number): Promise<void> => {
     const path = manifestPath(repository, digest);

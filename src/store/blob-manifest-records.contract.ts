@@ -1,29 +1,22 @@
 // The blob records (gc's and eviction's view of the store) and the OCI manifest records, as part
 // of the state repositories contract (state-repositories.contract.ts runs them with the rest).
 import assert from "node:assert/strict";
-import type { FileRecord, StateRepositories, TagRow } from "./state-repositories.js";
+import { type FileRecord, fileRecord, type StateRepositories, type TagRow } from "./state-repositories.js";
 
 export type WithRepos = (title: string, body: (repos: StateRepositories) => void | Promise<void>) => void;
 
 export const digest = (n: number) => n.toString(16).padStart(64, "0");
 
 export function file(name: string, sha: number, extra: Partial<FileRecord> = {}): FileRecord {
-  return {
+  return fileRecord({
     path: `simple/demo/${name}`,
     project: "demo",
     filename: name,
     upstreamUrl: `https://upstream.example/${name}`,
     sha256: digest(sha),
     size: 100 + sha,
-    hashSource: "index",
-    requiresPython: null,
-    yanked: null,
-    uploadTime: null,
-    metadataSha256: null,
-    metadataSize: null,
-    metadataSource: null,
     ...extra,
-  };
+  });
 }
 
 export function blobAndManifestContract(withRepos: WithRepos): void {

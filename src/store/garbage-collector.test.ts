@@ -6,25 +6,18 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { FsBlobStore } from "./fs/fs-blob-store.js";
 import { collectGarbage } from "./garbage-collector.js";
-import type { FileRecord } from "./state-repositories.js";
+import { type FileRecord, fileRecord } from "./state-repositories.js";
 import { StateStore } from "./state-store.js";
 
 function fileOf(path: string, sha256: string, size: number): FileRecord {
-  return {
+  return fileRecord({
     path,
     project: "v1",
     filename: path.split("/").pop() as string,
     upstreamUrl: `https://registry.example/v2/${path}`,
     sha256,
     size,
-    hashSource: "index",
-    requiresPython: null,
-    yanked: null,
-    uploadTime: null,
-    metadataSha256: null,
-    metadataSize: null,
-    metadataSource: null,
-  };
+  });
 }
 
 test("gc keeps what a snapshot or a kept manifest references, transitively, and removes the rest", async () => {

@@ -54,6 +54,23 @@ export interface FileRecord {
   metadataSource: "upstream" | "extracted" | null;
 }
 
+/** A file record from what every file has; the hash from the index, no other facts known. */
+export function fileRecord(
+  fields: Pick<FileRecord, "path" | "project" | "filename" | "upstreamUrl" | "sha256" | "size"> &
+    Partial<FileRecord>,
+): FileRecord {
+  return {
+    hashSource: "index",
+    requiresPython: null,
+    yanked: null,
+    uploadTime: null,
+    metadataSha256: null,
+    metadataSize: null,
+    metadataSource: null,
+    ...fields,
+  };
+}
+
 export interface ProjectRecord {
   name: string;
   displayName: string;
